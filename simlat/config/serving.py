@@ -1,0 +1,129 @@
+"""How the service is laid out: fleet and balancer, batching policy, admission control, overheads."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from simlat.config.base import StrictModel
+from simlat.config.dists import ZERO, Dist
+
+
+class Fleet(StrictModel):
+    """Replicas behind a load balancer, with one shared queue or one queue per replica.
+
+    With ``queue: shared`` the balancer is not used: a free replica takes the next batch.
+    """
+
+    replicas: PositiveInt = 1
+    balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = "round_robin"
+    queue: Literal["shared", "per_replica"] = "shared"
+
+
+class NoBatching(StrictModel):
+    """Each request is served alone."""
+
+    kind: Literal["none"] = "none"
+
+
+class _BucketsMixin(StrictModel):
+    buckets: list[PositiveInt] | None = Field(
+        default=None,
+        description="Pad each batch's items up to the next allowed size (fixed-shape variants, CUDA graphs).",
+    )
+
+    @model_validator(mode="after")
+    def _sorted_buckets(self):
+        b = self.buckets
+        if b is not None and any(y <= x for x, y in zip(b, b[1:])):
+            raise ValueError("buckets must be strictly increasing")
+        return self
+
+
+class DynamicBatching(_BucketsMixin):
+    """A batch holds up to ``max_batch_size`` requests and waits at most ``max_wait_ms`` for them.
+
+    ``dispatch``:
+    - ``on_close``: a batch closes at max size or when its first request has waited max_wait_ms,
+      whatever the servers are doing; closed batches queue for a replica.
+    - ``on_free``: a batch forms when a replica is free, taking what is queued (up to max size),
+      waiting until the oldest request is max_wait_ms old if the batch is not full (Triton).
+    """
+
+    kind: Literal["dynamic"] = "dynamic"
+    max_batch_size: PositiveInt
+    max_wait_ms: NonNegativeFloat
+    dispatch: Literal["on_close", "on_free"] = "on_free"
+
+
+class AdaptiveBatching(_BucketsMixin):
+    """Load-adaptive: the wait grows with the measured arrival rate, from ``min_wait_ms`` at low load
+    to ``max_wait_ms`` when the rate fills ``max_batch_size`` within max_wait_ms.
+
+    The rate is an exponentially weighted estimate over ``window_ms``.
+    """
+
+    kind: Literal["adaptive"] = "adaptive"
+    max_batch_size: PositiveInt
+    min_wait_ms: NonNegativeFloat = 0.0
+    max_wait_ms: NonNegativeFloat
+    window_ms: PositiveFloat = 100.0
+    dispatch: Literal["on_close", "on_free"] = "on_free"
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min_wait_ms > self.max_wait_ms:
+            raise ValueError(f"min_wait_ms ({self.min_wait_ms}) must be <= max_wait_ms ({self.max_wait_ms})")
+        return self
+
+
+Batching = Annotated[Union[NoBatching, DynamicBatching, AdaptiveBatching], Field(discriminator="kind")]
+
+
+class Admission(StrictModel):
+    """Admission control. ``queue_capacity``: requests waiting (not in service) beyond which arrivals
+    are rejected. ``timeout_ms``: a request not dispatched within this time of arrival is dropped."""
+
+    queue_capacity: PositiveInt | None = None
+    timeout_ms: PositiveFloat | None = None
+
+
+class Overheads(StrictModel):
+    """Fixed per-request costs outside the queue (added to latency, not occupying a replica), ms."""
+
+    network_rtt_ms: Dist = ZERO
+    serialization_ms: Dist = ZERO
+
+
+class SLO(StrictModel):
+    """The service-level objective: ``percentile`` of latency <= ``latency_ms`` at ``target_rate_rps``."""
+
+    percentile: float = Field(default=99.0, gt=0, lt=100)
+    latency_ms: PositiveFloat
+    target_rate_rps: PositiveFloat | None = None
+
+
+class Run(StrictModel):
+    """How long to simulate. Give ``requests`` or ``duration_s``; warm-up is discarded from metrics."""
+
+    requests: PositiveInt | None = None
+    duration_s: PositiveFloat | None = None
+    warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+    replications: PositiveInt = 1
+
+    DEFAULT_REQUESTS: ClassVar[int] = 200_000
+
+    @model_validator(mode="after")
+    def _one_length(self):
+        if self.requests is not None and self.duration_s is not None:
+            raise ValueError("give run.requests or run.duration_s, not both")
+        return self
+
+    @property
+    def n_requests(self) -> int | None:
+        """Requests to simulate, or None when the run is bounded by duration_s."""
+        if self.duration_s is not None:
+            return None
+        return self.requests or self.DEFAULT_REQUESTS

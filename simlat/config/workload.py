@@ -1,0 +1,165 @@
+"""Workload: the arrival process, fan-out (items per request) and request keys.
+
+Rates are requests per second; generated arrays are in milliseconds.
+Generators live in :mod:`simlat.workload`, one module per ``kind``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from simlat.config.base import StrictModel
+from simlat.config.dists import Constant, Dist
+
+
+class Poisson(StrictModel):
+    """Exponential inter-arrival gaps (CV 1)."""
+
+    kind: Literal["poisson"] = "poisson"
+    rate_rps: PositiveFloat
+
+
+class Deterministic(StrictModel):
+    """Evenly spaced arrivals (CV 0)."""
+
+    kind: Literal["deterministic"] = "deterministic"
+    rate_rps: PositiveFloat
+
+
+class GammaArrivals(StrictModel):
+    """Gamma-distributed gaps with a set coefficient of variation (CV < 1 smoother, > 1 burstier)."""
+
+    kind: Literal["gamma"] = "gamma"
+    rate_rps: PositiveFloat
+    cv: PositiveFloat
+
+
+class MMPP(StrictModel):
+    """Markov-modulated Poisson process: state i emits at rates_rps[i] and lasts Exp(mean_durations_s[i]).
+
+    States are visited cyclically (0 -> 1 -> ... -> 0). An on-off burst source is two states with
+    one rate 0 or low.
+    """
+
+    kind: Literal["mmpp"] = "mmpp"
+    rates_rps: list[NonNegativeFloat] = Field(min_length=2)
+    mean_durations_s: list[PositiveFloat] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.rates_rps) != len(self.mean_durations_s):
+            raise ValueError("rates_rps and mean_durations_s must have the same length")
+        if max(self.rates_rps) <= 0:
+            raise ValueError("rates_rps: at least one state must have a positive rate")
+        return self
+
+
+class OnOff(StrictModel):
+    """Bursts: Poisson at on_rate_rps for Exp(mean_on_s), then off_rate_rps for Exp(mean_off_s)."""
+
+    kind: Literal["on_off"] = "on_off"
+    on_rate_rps: PositiveFloat
+    off_rate_rps: NonNegativeFloat = 0.0
+    mean_on_s: PositiveFloat
+    mean_off_s: PositiveFloat
+
+
+class Diurnal(StrictModel):
+    """Non-homogeneous Poisson with a sinusoidal rate: mean * (1 + amplitude * sin(2 pi (t - phase) / period))."""
+
+    kind: Literal["diurnal"] = "diurnal"
+    mean_rate_rps: PositiveFloat
+    amplitude: float = Field(ge=0, le=1)
+    period_s: PositiveFloat = 86400.0
+    phase_s: float = 0.0
+
+
+class RateCurve(StrictModel):
+    """Non-homogeneous Poisson with a piecewise-linear rate through (time_s, rate_rps) points.
+
+    Covers spikes and ramps; with ``repeat`` the curve is periodic.
+    """
+
+    kind: Literal["rate_curve"] = "rate_curve"
+    points: list[tuple[NonNegativeFloat, NonNegativeFloat]] = Field(min_length=2)
+    repeat: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        ts = [p[0] for p in self.points]
+        if any(b <= a for a, b in zip(ts, ts[1:])):
+            raise ValueError("points: times must be strictly increasing")
+        if max(p[1] for p in self.points) <= 0:
+            raise ValueError("points: at least one rate must be positive")
+        return self
+
+
+class Spike(StrictModel):
+    """Poisson at base_rate_rps, ramping linearly to spike_rate_rps at start_s over ramp_s,
+    holding for duration_s, and ramping back down over ramp_s."""
+
+    kind: Literal["spike"] = "spike"
+    base_rate_rps: PositiveFloat
+    spike_rate_rps: PositiveFloat
+    start_s: NonNegativeFloat
+    duration_s: PositiveFloat
+    ramp_s: NonNegativeFloat = 0.0
+
+
+class Trace(StrictModel):
+    """Replay timestamps from a CSV or Parquet file.
+
+    ``unit``: "s", "ms", "us" for numeric columns, "datetime" for absolute times, "auto" to detect.
+    ``target_rate_rps`` rescales time so the mean rate matches, keeping the burst shape.
+    A relative ``path`` is resolved against the experiment file's folder.
+    """
+
+    kind: Literal["trace"] = "trace"
+    path: Path
+    column: str = "timestamp"
+    unit: Literal["auto", "s", "ms", "us", "datetime"] = "auto"
+    target_rate_rps: PositiveFloat | None = None
+    key_column: str | None = None
+    loop: bool = True
+
+
+class ClosedLoop(StrictModel):
+    """``clients`` users, each sending a request, waiting for the reply, thinking, and repeating."""
+
+    kind: Literal["closed_loop"] = "closed_loop"
+    clients: PositiveInt
+    think_time_ms: Dist = Constant(value=0.0)
+
+
+Arrivals = Annotated[
+    Union[Poisson, Deterministic, GammaArrivals, MMPP, OnOff, Diurnal, RateCurve, Spike, Trace, ClosedLoop],
+    Field(discriminator="kind"),
+]
+
+
+class ZipfKeys(StrictModel):
+    """Keys drawn from a Zipf popularity over ``key_space`` keys with ``exponent``."""
+
+    kind: Literal["zipf"] = "zipf"
+    exponent: NonNegativeFloat = 1.0
+    key_space: PositiveInt = 1_000_000
+
+
+class TraceKeys(StrictModel):
+    """Keys from the replayed trace's ``key_column`` (workload.arrivals must be a trace)."""
+
+    kind: Literal["trace"] = "trace"
+
+
+Keys = Annotated[Union[ZipfKeys, TraceKeys], Field(discriminator="kind")]
+
+
+class Workload(StrictModel):
+    """What arrives: when (arrivals), how big (items per request), and under which key."""
+
+    arrivals: Arrivals
+    items_per_request: PositiveInt | Dist = 1
+    keys: Keys | None = None

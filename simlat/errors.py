@@ -1,0 +1,65 @@
+"""User-facing errors: each names the field, the value and the rule. The CLI prints them and exits 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class SimlatError(Exception):
+    """An error in the user's input or environment, shown without a traceback (exit code 2)."""
+
+    def __init__(self, message: str, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def __str__(self) -> str:
+        if not self.details:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
+
+
+def _field_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Dotted path of an error location, without pydantic's union tags (``arrivals.poisson.rate``)."""
+    parts: list[str] = []
+    cur = data
+    for item in loc:
+        if isinstance(cur, dict) and isinstance(item, str) and item not in cur and cur.get("kind") == item:
+            continue  # discriminated-union tag
+        if isinstance(cur, dict) and isinstance(item, str) and item not in cur and "[" in item:
+            continue  # union member name like 'int' or 'function-after[...]'
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+        try:
+            cur = cur[item]
+        except (KeyError, IndexError, TypeError):
+            cur = None
+    return "".join(parts) or "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_validation_error(err: ValidationError, data: Any) -> list[str]:
+    """One bullet per field: ``path: value -> rule``."""
+    lines = []
+    seen = set()
+    for e in err.errors(include_url=False):
+        path = _field_path(tuple(e["loc"]), data)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            line = f"{path}: unknown key (not part of the schema; check its spelling)"
+        elif e["type"] == "missing":
+            line = f"{path}: required field is missing"
+        else:
+            line = f"{path}: {_short(e.get('input'))} is invalid: {msg}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return lines
