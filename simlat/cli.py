@@ -1,0 +1,71 @@
+"""The ``simlat`` command: thin wrappers that parse, load, call the library and print.
+
+Each command imports its library lazily so ``simlat simulate`` never imports torch.
+Errors in the user's input are :class:`simlat.errors.SimlatError`: printed without a traceback,
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from simlat.errors import SimlatError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Discrete-event capacity planning for ML inference serving.",
+)
+
+
+def _fail(err: SimlatError) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    requests: Annotated[Optional[int], typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides run.seed).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    records: Annotated[Optional[Path], typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+) -> None:
+    """Simulate one experiment and print latency percentiles with confidence intervals."""
+    from simlat.api import run
+    from simlat.config import load_experiment
+    from simlat.summary_view import print_summary, summary_json
+
+    try:
+        exp = load_experiment(experiment)
+        result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
+    except SimlatError as err:
+        _fail(err)
+    if records is not None:
+        from simlat.engine import write_records
+
+        write_records(result.records, records)
+    if json_out:
+        typer.echo(summary_json(result.summary))
+    else:
+        print_summary(exp, result.summary)
+        if records is not None:
+            typer.echo(f"records written to {records}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SimlatError as err:  # errors raised outside a command body
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
