@@ -1,0 +1,1 @@
+"""Sweeps: grids over experiment fields, rate search under the SLO, and the operating-point choice."""

@@ -1,0 +1,49 @@
+"""The outcome of a sweep: one table row per configuration, load curves, and the chosen point.
+
+This is the contract between :mod:`simlat.sweep` (which fills it) and :mod:`simlat.report`
+(which draws it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SweepResult:
+    """Everything a planner's report needs.
+
+    ``points``: one row per configuration. Columns: ``config_id`` (stable hash), one column per swept
+    parameter (names in ``params``, dotted experiment paths such as ``batching.max_batch_size``),
+    ``label`` (short human name), ``cost_per_hour``, ``replicas``, ``max_rate_rps`` (highest arrival
+    rate meeting the SLO, NaN if none), ``stable`` (at the target rate), ``p50_ms``, ``p99_ms``,
+    ``p99_lo_ms``, ``p99_hi_ms``, ``p999_ms``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``,
+    ``slo_met_probability``, ``meets_slo`` (with >= 95% confidence), ``utilization`` (mean over
+    replicas), ``mean_batch_size``, decomposition means ``queue_ms``, ``batch_wait_ms``,
+    ``service_ms``, ``overhead_ms``, ``cache_ms``, ``headroom`` (max_rate / target - 1),
+    ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``.
+
+    ``load_curves``: one row per (config_id, rate_rps) evaluated by the rate search: ``config_id``,
+    ``rate_rps``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``, ``p99_ms``, ``stable``.
+    """
+
+    experiment_name: str
+    slo_percentile: float
+    slo_latency_ms: float
+    target_rate_rps: float
+    objective: str
+    params: list[str]
+    points: pd.DataFrame
+    load_curves: pd.DataFrame
+    chosen: str | None = None
+    recommendation: str = ""
+    chosen_latencies_ms: np.ndarray | None = None
+    chosen_batch_hist: dict[int, int] = field(default_factory=dict)
+    chosen_decomposition_ms: dict[str, float] = field(default_factory=dict)
+    profiles: list[Path] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    attribution: list[str] = field(default_factory=list)
