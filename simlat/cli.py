@@ -23,6 +23,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """simlat: measure what must be measured, simulate the rest."""
+
+
 def _fail(err: SimlatError) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=2)
@@ -39,13 +44,14 @@ def simulate(
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
-    from simlat.summary_view import print_summary, summary_json
 
     try:
         exp = load_experiment(experiment)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
         _fail(err)
+    from simlat.summary_view import print_summary, summary_json
+
     if records is not None:
         from simlat.engine import write_records
 
