@@ -1,0 +1,193 @@
+"""The cache stage: which requests the prediction caches serve, before the balancer sees them.
+
+The model (exactly what :func:`apply_cache` computes):
+
+1. Every request looks up its key at its arrival time, in arrival order; with ``per_item`` it looks
+   up each of its items, keys (k, 0), ..., (k, items - 1).
+2. L1 (in-process LRU, :mod:`simlat.engine.lru`): a fresh entry is a hit. Every L1 miss writes the
+   key into L1 at the lookup's time: either an L2 hit is promoted, or the model's answer is written
+   back. The write is timed at the lookup, not when the model finishes, so the outcome of every
+   lookup depends only on the key stream and replays exactly through a reference LRU; a key asked
+   again while its first miss is still being computed counts as a hit (no thundering herd).
+3. L2 (remote LRU) sees only the lookups that missed L1; an L2 miss is written back to L2 at the
+   lookup's time the same way. A GET refreshes recency in L2 but never the TTL; an L1 hit does not
+   touch L2, so L2 evicts keys that L1 keeps hot.
+4. TTL counts from the write; an expired entry is a miss and keeps its slot until rewritten or
+   evicted (lazy expiry).
+5. Time spent: one L1 lookup draw per request (if L1), plus one L2 round trip (one GET, or one MGET
+   for all of a request's items that missed L1) if anything missed L1. The write-back SET is
+   asynchronous and not on the request's path.
+6. A request is ``served`` when all its lookups hit: it skips the model and its latency is
+   ``cache_ms`` (plus the engine's network overheads). Otherwise it reaches the balancer at
+   ``arrival + cache_ms`` with ``items_to_compute`` items, the lookups that missed both levels.
+
+With ``hit_ratio`` set, each lookup instead hits L1 with probability ``l1`` and, after an L1 miss,
+L2 with probability ``l2``, independently; keys are not needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simlat.config.cache import Cache, RedisProfileLatency
+from simlat.errors import SimlatError
+
+CHUNK_LOOKUPS = 1 << 22
+"""Per-item lookups are run in chunks of about this many, to bound memory."""
+
+
+@dataclass(frozen=True)
+class CacheOutcome:
+    """Per-request results of the cache stage (numpy arrays of one length: the requests).
+
+    ``served``: every lookup hit, the model is skipped. ``l1_hit``: every lookup hit L1.
+    ``l2_hit``: served, with at least one lookup answered by L2. ``cache_ms``: lookup time spent.
+    ``items_to_compute``: items that go to the model (0 when served). ``lookups``: lookups made
+    (the items with ``per_item``, else 1); ``l1_items``, ``l2_items``: those answered by each level.
+    """
+
+    served: np.ndarray
+    l1_hit: np.ndarray
+    l2_hit: np.ndarray
+    cache_ms: np.ndarray
+    items_to_compute: np.ndarray
+    lookups: np.ndarray
+    l1_items: np.ndarray
+    l2_items: np.ndarray
+
+    def hit_ratio(self, skip: int = 0) -> float:
+        """Fraction of lookups answered by either level, from request ``skip`` on."""
+        hits = self.l1_items[skip:].sum() + self.l2_items[skip:].sum()
+        return float(hits / max(1, self.lookups[skip:].sum()))
+
+
+def _packable(key: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, int]:
+    """Request keys and the bit width of the item index, so that ``(key << bits) | j`` is exact
+    (keys are renumbered 0..K-1 first if they are negative or too large to fit beside j)."""
+    key = np.asarray(key, dtype=np.int64)
+    bits = max(1, int(items.max()).bit_length()) if len(items) else 1
+    if len(key) and (key.min() < 0 or int(key.max()) >= (1 << (62 - bits))):
+        key = np.unique(key, return_inverse=True)[1].astype(np.int64).ravel()
+    return key, bits
+
+
+def _pack(key: np.ndarray, items: np.ndarray, bits: int) -> np.ndarray:
+    starts = np.cumsum(items) - items
+    j = np.arange(int(items.sum()), dtype=np.int64) - np.repeat(starts, items)
+    return (np.repeat(key, items) << bits) | j
+
+
+def item_keys(key: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Cache key of every item, request by request: item j of a request with key k is (k, j),
+    packed exactly into one int64."""
+    items = np.asarray(items, dtype=np.int64)
+    packed, bits = _packable(key, items)
+    return _pack(packed, items, bits)
+
+
+def lookup_sampler(latency, field: str):
+    """A function (n, rng) -> n lookup times in ms, for a Dist or a Redis profile."""
+    if isinstance(latency, RedisProfileLatency):
+        from simlat.redis_profile import load_redis_profile
+
+        sketch = load_redis_profile(latency.path, f"{field}.path").get
+        return sketch.sample
+    from simlat.dists import is_zero, sample
+
+    if is_zero(latency):
+        return lambda n, rng: np.zeros(n)
+    return lambda n, rng: sample(latency, n, rng)
+
+
+def _level(cfg, n_lookups: int):
+    from simlat.engine.lru import LRUCache
+
+    return None if cfg is None else LRUCache(cfg.capacity, cfg.ttl_ms, max_entries=n_lookups)
+
+
+def _simulated_hits(cfg: Cache, keys: np.ndarray, times: np.ndarray, l1, l2) -> tuple[np.ndarray, np.ndarray]:
+    """(L1 hit, L2 hit) per lookup, by running the keys through the two LRU levels."""
+    l1_hit = l1.access(keys, times) if l1 is not None else np.zeros(len(keys), dtype=bool)
+    l2_hit = np.zeros(len(keys), dtype=bool)
+    if l2 is not None:
+        miss = np.flatnonzero(~l1_hit)
+        l2_hit[miss] = l2.access(keys[miss], times[miss])
+    return l1_hit, l2_hit
+
+
+def _fixed_hits(h1: float, h2: float, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    l1_hit = rng.random(m) < h1
+    l2_hit = ~l1_hit & (rng.random(m) < h2)
+    return l1_hit, l2_hit
+
+
+def _lookup_hits(cfg: Cache, requests, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(L1 items hit, L2 items hit) per request."""
+    n = len(requests)
+    items = np.asarray(requests.items, dtype=np.int64)
+    fixed = cfg.fixed_hit_ratios()
+    if fixed is None and requests.key is None:
+        raise SimlatError(
+            "cache: the workload has no request keys; set workload.keys (zipf, or trace with a "
+            "key_column), or give cache.hit_ratio for a fixed hit ratio"
+        )
+    if not cfg.per_item:
+        if fixed is not None:
+            h1, h2 = _fixed_hits(*fixed, n, rng)
+        else:
+            h1, h2 = _simulated_hits(cfg, requests.key, requests.arrival_ms, _level(cfg.l1, n), _level(cfg.l2, n))
+        return h1.astype(np.int64), h2.astype(np.int64)
+    total = int(items.sum())
+    keys, bits = _packable(requests.key, items) if fixed is None else (None, 0)
+    l1, l2 = (_level(cfg.l1, total), _level(cfg.l2, total)) if fixed is None else (None, None)
+    l1_items = np.empty(n, dtype=np.int64)
+    l2_items = np.empty(n, dtype=np.int64)
+    ends = np.cumsum(items)
+    lo = 0
+    while lo < n:
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - items[lo] + CHUNK_LOOKUPS, side="right")))
+        its = items[lo:hi]
+        m = int(its.sum())
+        if fixed is not None:
+            h1, h2 = _fixed_hits(*fixed, m, rng)
+        else:
+            times = np.repeat(requests.arrival_ms[lo:hi], its)
+            h1, h2 = _simulated_hits(cfg, _pack(keys[lo:hi], its, bits), times, l1, l2)
+        starts = np.cumsum(its) - its
+        l1_items[lo:hi] = np.add.reduceat(h1.astype(np.int64), starts)
+        l2_items[lo:hi] = np.add.reduceat(h2.astype(np.int64), starts)
+        lo = hi
+    return l1_items, l2_items
+
+
+def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator) -> CacheOutcome:
+    """Run ``requests`` (a :class:`simlat.workload.Requests`, open loop) through the caches.
+
+    The model is in this module's docstring. Random draws (lookup times; hits under a fixed
+    ``hit_ratio``) come from ``rng`` only.
+    """
+    items = np.asarray(requests.items, dtype=np.int64)
+    n = len(items)
+    l1_items, l2_items = _lookup_hits(cache_cfg, requests, rng)
+    lookups = items if cache_cfg.per_item else np.ones(n, dtype=np.int64)
+    missing = lookups - l1_items - l2_items
+    served = missing == 0
+    l1_hit = l1_items == lookups
+    cache_ms = np.zeros(n)
+    if cache_cfg.l1 is not None:
+        cache_ms += lookup_sampler(cache_cfg.l1.lookup_ms, "cache.l1.lookup_ms")(n, rng)
+    if cache_cfg.l2 is not None:
+        asked = np.flatnonzero(~l1_hit)
+        cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
+    return CacheOutcome(
+        served=served,
+        l1_hit=l1_hit,
+        l2_hit=served & ~l1_hit,
+        cache_ms=cache_ms,
+        items_to_compute=np.where(served, 0, missing if cache_cfg.per_item else items),
+        lookups=lookups,
+        l1_items=l1_items,
+        l2_items=l2_items,
+    )

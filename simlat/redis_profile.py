@@ -1,0 +1,104 @@
+"""The Redis latency profile: measured GET and SET times, written by ``simlat calibrate --cache``.
+
+Schema history (bump ``VERSION`` and add a line when the file format changes):
+  1 (2026-11): GET and SET latency quantile sketches for one value size, with the server, client
+     and machine they were measured on.
+
+The L2 cache draws its lookup times from the GET sketch by inverse-CDF interpolation.
+Reading needs only json, numpy and pydantic (``simlat simulate`` never imports the calibration code).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, ValidationError
+
+from simlat.config.base import StrictModel
+from simlat.errors import SimlatError, format_validation_error
+
+FORMAT = "simlat.redis_profile"
+VERSION = 1
+
+
+class LatencySketch(StrictModel):
+    """One operation's latency in ms: summary statistics and a quantile sketch (``quantile_ms[i]`` is
+    the ``quantile_p[i]`` quantile, p from 0 to 1, so min and max are kept). ``round_p50_ms``: the
+    median of each measurement round, to show drift."""
+
+    n: int = Field(gt=0)
+    mean_ms: float
+    stdev_ms: float
+    min_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    round_p50_ms: list[float]
+    quantile_p: list[float] = Field(min_length=2)
+    quantile_ms: list[float] = Field(min_length=2)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` latencies (ms) by inverse-CDF interpolation of the sketch."""
+        return np.interp(rng.random(n), self.quantile_p, self.quantile_ms)
+
+
+class RedisProfile(StrictModel):
+    """A Redis GET/SET latency profile with its provenance."""
+
+    format: Literal["simlat.redis_profile"] = FORMAT
+    version: Literal[1] = VERSION
+    created_utc: str
+    note: str = ""
+    value_bytes: int = Field(gt=0)
+    server: dict[str, str | int | float | bool | None]
+    client: dict[str, str | int | float | bool | None]
+    machine: dict[str, str | int | float | bool | None]
+    method: dict[str, str | int | float | bool | None]
+    get: LatencySketch
+    set: LatencySketch
+    warnings: list[str] = []
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile as indented JSON (creating the folder); returns the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.model_dump(mode="json"), indent=1) + "\n")
+        return p
+
+
+def resolve_profile_path(path: str | Path, field: str = "path") -> Path:
+    """The profile file: as given (absolute, or relative to the experiment's folder by the loader),
+    else relative to the working directory; a :class:`SimlatError` naming ``field`` if absent."""
+    p = Path(path)
+    for cand in (p, Path.cwd() / p):
+        if cand.is_file():
+            return cand.resolve()
+    raise SimlatError(f"{field}: {str(path)!r} is not a file (looked beside the experiment and in {Path.cwd()})")
+
+
+@lru_cache(maxsize=16)
+def _load(resolved: Path, mtime_ns: int) -> RedisProfile:
+    try:
+        data = json.loads(resolved.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {err}") from None
+    if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
+        raise SimlatError(
+            f"{resolved}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
+        )
+    try:
+        return RedisProfile.model_validate(data)
+    except ValidationError as err:
+        raise SimlatError(f"{resolved} is not a valid Redis profile:", format_validation_error(err, data)) from None
+
+
+def load_redis_profile(path: str | Path, field: str = "path") -> RedisProfile:
+    """Read and validate a profile (cached per file and modification time)."""
+    p = resolve_profile_path(path, field)
+    return _load(p, p.stat().st_mtime_ns)
