@@ -59,6 +59,8 @@ class ProfileService(StrictModel):
 
     ``path`` is resolved against the experiment file's folder, then the project root.
     ``condition``: "steady" (back-to-back) or "idle" (after an idle gap).
+    ``add_components``: overhead components of the profile (serialization, copies) drawn at the
+    batch's items and added to the model's time.
     """
 
     kind: Literal["profile"] = "profile"
@@ -66,6 +68,10 @@ class ProfileService(StrictModel):
     model: str
     variant: str
     condition: Literal["steady", "idle"] = "steady"
+    add_components: tuple[str, ...] = Field(
+        default=(),
+        description="Measured overhead components added to each batch's time (e.g. deserialize_msgpack, h2d_pinned).",
+    )
 
 
 ServiceTime = Annotated[
