@@ -79,7 +79,7 @@ class Dist(StrictModel):
     @model_validator(mode="after")
     def _monotone(self):
         q = self.quantiles_ms
-        if any(b < a for a, b in zip(q, q[1:])):
+        if any(b < a for a, b in zip(q, q[1:], strict=False)):
             raise ValueError("quantiles_ms must be non-decreasing")
         return self
 
@@ -141,7 +141,7 @@ class Variant(StrictModel):
             raise ValueError(f"variant {self.name!r} is ok but has no steady points")
         for curve in ("steady", "idle"):
             sizes = [p.batch_size for p in getattr(self, curve)]
-            if any(b <= a for a, b in zip(sizes, sizes[1:])):
+            if any(b <= a for a, b in zip(sizes, sizes[1:], strict=False)):
                 raise ValueError(f"variant {self.name!r}: {curve} batch sizes must be strictly increasing, got {sizes}")
         return self
 
@@ -211,7 +211,7 @@ class Profile(StrictModel):
     @model_validator(mode="after")
     def _grid(self):
         lv = self.quantile_levels
-        if len(lv) < 2 or lv[0] != 0.0 or lv[-1] != 1.0 or any(b <= a for a, b in zip(lv, lv[1:])):
+        if len(lv) < 2 or lv[0] != 0.0 or lv[-1] != 1.0 or any(b <= a for a, b in zip(lv, lv[1:], strict=False)):
             raise ValueError("quantile_levels must increase strictly from 0.0 to 1.0")
         for m in self.models:
             curves = [(f"variant {v.name}", p) for v in m.variants for p in (*v.steady, *v.idle)]
