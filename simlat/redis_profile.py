@@ -27,8 +27,8 @@ VERSION = 1
 
 class LatencySketch(StrictModel):
     """One operation's latency in ms: summary statistics and a quantile sketch (``quantile_ms[i]`` is
-    the ``quantile_p[i]`` quantile, p from 0 to 1, so min and max are kept). ``round_p50_ms``: the
-    median of each measurement round, to show drift."""
+    the ``quantile_p[i]`` quantile, p from 0 to 1, so min and max are kept). ``median_ci_ms``: the
+    median's 95% confidence interval; ``round_p50_ms``: each measurement round's median (drift)."""
 
     n: int = Field(gt=0)
     mean_ms: float
@@ -39,6 +39,7 @@ class LatencySketch(StrictModel):
     p99_ms: float
     p999_ms: float
     max_ms: float
+    median_ci_ms: list[float] = Field(min_length=2, max_length=2)
     round_p50_ms: list[float]
     quantile_p: list[float] = Field(min_length=2)
     quantile_ms: list[float] = Field(min_length=2)
