@@ -51,7 +51,9 @@ class BatchPolicy:
             return cls(max_batch=1, max_wait_ms=0.0, on_close=False)
         buckets = tuple(cfg.buckets) if cfg.buckets else None
         if isinstance(cfg, DynamicBatching):
-            return cls(cfg.max_batch_size, float(cfg.max_wait_ms), cfg.dispatch == "on_close", buckets=buckets)
+            return cls(
+                cfg.max_batch_size, float(cfg.max_wait_ms), cfg.dispatch == "on_close", buckets=buckets
+            )
         if isinstance(cfg, AdaptiveBatching):
             return cls(
                 cfg.max_batch_size,

@@ -66,7 +66,7 @@ def buffered(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
 
 def _deterministic(cfg: cs.DeterministicService) -> ServiceModel:
     ms = float(cfg.ms)
-    return ServiceModel(make_sampler=lambda rng: (lambda items: ms), mean=lambda items: ms)
+    return ServiceModel(make_sampler=lambda rng: lambda items: ms, mean=lambda items: ms)
 
 
 def _exponential(cfg: cs.ExponentialService) -> ServiceModel:
@@ -105,7 +105,9 @@ def _affine(cfg: cs.AffineService) -> ServiceModel:
     a, b = float(cfg.base_ms), float(cfg.per_item_ms)
     noise = cfg.noise
     if noise is None:
-        return ServiceModel(make_sampler=lambda rng: (lambda items: a + b * items), mean=lambda items: a + b * items)
+        return ServiceModel(
+            make_sampler=lambda rng: lambda items: a + b * items, mean=lambda items: a + b * items
+        )
     noise_mean = dists.mean(noise)
     if cfg.noise_mode == "multiplicative":
 

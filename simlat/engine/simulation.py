@@ -115,7 +115,7 @@ def _run_static(experiment, requests, ids, policy, service, streams, progress) -
     rngs = streams.service_rngs(len(groups))
     queues = [
         StaticQueue(g_ids, g_arr, g_items, reps, policy, service.batch_sampler(rng))
-        for (g_ids, g_arr, g_items, reps), rng in zip(groups, rngs)
+        for (g_ids, g_arr, g_items, reps), rng in zip(groups, rngs, strict=True)
     ]
     for q in queues:
         env.process(q.process(env))
@@ -153,7 +153,9 @@ def simulate(
         requests = ev.requests
     else:
         if requests is None:
-            raise SimlatError(f"workload.arrivals: {experiment.workload.arrivals.kind} needs generated requests")
+            raise SimlatError(
+                f"workload.arrivals: {experiment.workload.arrivals.kind} needs generated requests"
+            )
         ev = None
 
     n = len(requests)
@@ -176,8 +178,10 @@ def simulate(
         log, end, dropped = ev.log, ev.end_ms, ev.dropped
 
     cols = log.expand(n, arrival, policy.on_close)
-    overhead = ev.overhead if (ev is not None and ev.overhead is not None) else _overheads(
-        experiment, n, np.random.default_rng(streams.overheads)
+    overhead = (
+        ev.overhead
+        if (ev is not None and ev.overhead is not None)
+        else _overheads(experiment, n, np.random.default_rng(streams.overheads))
     )
     busy = np.bincount(cols.pop("busy_replica"), weights=cols.pop("busy_service"), minlength=fleet.replicas)
     items = np.asarray(requests.items, dtype=np.int64)
@@ -187,7 +191,12 @@ def simulate(
     l2 = np.zeros(n, dtype=bool)
     done = cols["done_ms"]
     if cache_cols is not None:
-        cache_ms, l1, l2, served = cache_cols["cache_ms"], cache_cols["l1_hit"], cache_cols["l2_hit"], cache_cols["served"]
+        cache_ms, l1, l2, served = (
+            cache_cols["cache_ms"],
+            cache_cols["l1_hit"],
+            cache_cols["l2_hit"],
+            cache_cols["served"],
+        )
         done = np.where(served, arrival + cache_ms, done + cache_ms)
         for name in ("queue_wait_ms", "batch_wait_ms", "service_ms"):
             cols[name] = np.where(served, 0.0, cols[name])
@@ -200,7 +209,9 @@ def simulate(
         batch_id=cols["batch_id"],
         batch_size=cols["batch_size"],
         items=items,
-        replica=cols["replica"] if ev is None or ev.routed is None else np.where(cols["replica"] >= 0, cols["replica"], ev.routed),
+        replica=cols["replica"]
+        if ev is None or ev.routed is None
+        else np.where(cols["replica"] >= 0, cols["replica"], ev.routed),
         queue_wait_ms=cols["queue_wait_ms"],
         batch_wait_ms=cols["batch_wait_ms"],
         service_ms=cols["service_ms"],
@@ -229,7 +240,9 @@ def _apply_cache(experiment, requests, streams):
     try:
         from simlat.engine.cache import apply_cache
     except ImportError as err:
-        raise SimlatError("cache: the prediction-cache model is not available in this version of simlat") from err
+        raise SimlatError(
+            "cache: the prediction-cache model is not available in this version of simlat"
+        ) from err
     outcome = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache))
     served = np.asarray(outcome.served, dtype=bool)
     cols = {

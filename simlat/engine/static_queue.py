@@ -155,10 +155,8 @@ class StaticQueue:
         items = np.ones(len(self.arrival), dtype=np.int64) if self.items is None else self.items
         s = np.array([sampler(k) for k in items.tolist()], dtype=float)
         a = self.arrival
-        cs = np.cumsum(s)
-        before = cs - s
-        done = cs + np.maximum.accumulate(a - before)
-        d = done - s
+        before = np.cumsum(s) - s
+        d = np.maximum(before + np.maximum.accumulate(a - before), a)
         n = len(a)
         self._starts = np.arange(n)
         self._disp = d

@@ -1,0 +1,478 @@
+"""The engine's general path: routing and admission that depend on the state of the queues.
+
+Used for join-shortest-queue and power-of-two balancing, queue capacity, request timeouts and
+closed-loop clients. One SimPy process (the balancer) walks the arrivals in time order; it
+yields to SimPy only when a server event (a batch timer or a batch completion) is due before the
+next arrival, so events stay per batch while the per-request work is a few list operations:
+route, admit, append. Queues dispatch batches by the rules of :mod:`simlat.engine.batching`;
+server events are SimPy timeouts with callbacks.
+
+Semantics specific to this path:
+
+- Outstanding requests of a replica = requests waiting in its queue + requests in service on it.
+  Join-shortest-queue and power-of-two compare these counts at the arrival instant.
+- ``queue_capacity``: an arrival is rejected (dropped) if that many requests already wait in its
+  queue (not counting those in service).
+- ``timeout_ms``: a request still waiting ``timeout_ms`` after its arrival is dropped and never
+  served; the check happens whenever its queue is looked at (arrival, dispatch, completion,
+  timer), and in a closed loop also by a timer at the deadline so that its client is told on time.
+  A batch is only dispatched with live members; a closed batch whose members all expired vanishes.
+- Closed loop: each client sends a request at ``think`` after the previous answer (answer =
+  ``done + overhead``, or the drop instant); the first request of each client goes out after
+  one think time. The run ends after ``run.requests`` requests or when ``run.duration_s`` passed.
+- Events at the same instant are processed in the order they were scheduled.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from simlat import dists
+from simlat.engine.balancer import pair_draws, route_static
+from simlat.engine.batching import AdaptiveWindow, BatchPolicy
+from simlat.engine.log import BatchLog
+from simlat.engine.service import Sampler, ServiceModel
+from simlat.workload import Requests
+
+INF = float("inf")
+
+
+@dataclass
+class EventRun:
+    """What the event path hands back to :func:`simlat.engine.simulation.simulate`."""
+
+    requests: Requests
+    log: BatchLog
+    end_ms: float
+    dropped: np.ndarray
+    routed: np.ndarray | None  # replica each request was routed to (per-replica queues), else None
+    overhead: np.ndarray | None  # per-request overheads when the engine drew them (closed loop)
+
+
+class _Queue:
+    """A queue's state: admitted ids in arrival order, the dispatch head, free replicas."""
+
+    __slots__ = (
+        "index",
+        "ids",
+        "head",
+        "free",
+        "last",
+        "W",
+        "aw",
+        "arrived",
+        "sampler",
+        "timer",
+        "timer_at",
+        "closed",
+        "open_start",
+    )
+
+    def __init__(self, index: int, replicas: list[int], policy: BatchPolicy, sampler: Sampler):
+        self.index = index  # queue number (= replica for per-replica queues)
+        self.ids: list[int] = []
+        self.head = 0
+        self.free = [(0.0, r) for r in replicas]  # heap of (free since, replica)
+        self.last = 0.0  # last dispatch time
+        self.W: float | None = None if policy.adaptive else policy.max_wait_ms
+        self.aw = AdaptiveWindow(policy) if policy.adaptive else None
+        self.arrived = 0
+        self.sampler = sampler
+        self.timer = None  # token of the pending batch timer
+        self.timer_at = INF
+        self.closed: deque = deque()  # on_close: (end position, close time) of closed batches
+        self.open_start = 0
+
+
+class EventEngine:
+    """Runs one experiment through state-dependent routing and admission (see module docstring)."""
+
+    def __init__(
+        self,
+        experiment,
+        requests: Requests | None,
+        policy: BatchPolicy,
+        service: ServiceModel,
+        streams,
+        ids=None,
+    ):
+        self.exp = experiment
+        self.policy = policy
+        self.service = service
+        self.streams = streams
+        fleet = experiment.fleet
+        self.R = fleet.replicas
+        self.per_replica = fleet.queue == "per_replica" and self.R > 1
+        self.balancer = fleet.balancer if self.per_replica else None
+        adm = experiment.admission
+        self.cap = adm.queue_capacity
+        self.T = adm.timeout_ms
+        self.closed_loop = requests is None
+        self.env = simpy.Environment()
+        nq = self.R if self.per_replica else 1
+        rngs = streams.service_rngs(nq)
+        if self.per_replica:
+            self.queues = [_Queue(r, [r], policy, service.batch_sampler(rngs[r])) for r in range(self.R)]
+            self.queue_of = list(range(self.R))
+        else:
+            self.queues = [_Queue(0, list(range(self.R)), policy, service.batch_sampler(rngs[0]))]
+            self.queue_of = [0] * self.R
+        for q in self.queues:
+            heapq.heapify(q.free)
+        self.out = [0] * self.R  # outstanding per replica (per-replica queues)
+        self.insvc = [0] * self.R  # requests in service per replica
+        self.pad = policy.padder()
+        # per-batch log
+        self.b_members: list[int] = []
+        self.b_sizes: list[int] = []
+        self.b_disp: list[float] = []
+        self.b_serv: list[float] = []
+        self.b_repl: list[int] = []
+        self.b_tref: list[float] = []
+        if self.closed_loop:
+            self._init_closed_loop()
+        else:
+            self.arr = np.asarray(requests.arrival_ms, dtype=float).tolist()
+            self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
+            self.requests = requests
+            self.ids = np.arange(len(requests)) if ids is None else np.asarray(ids)
+            self.dropped = [False] * len(requests)
+        self.routed: list[int] | None = None
+
+    # -- closed loop ---------------------------------------------------------------------------
+    def _init_closed_loop(self) -> None:
+        exp = self.exp
+        cl = exp.workload.arrivals
+        run = exp.run
+        self.limit_n = run.n_requests
+        self.limit_t = None if run.duration_s is None else run.duration_s * 1000.0
+        rng = np.random.default_rng(self.streams.clients)
+        think, ipr = cl.think_time_ms, exp.workload.items_per_request
+        from simlat.engine.service import buffered
+        from simlat.workload.fanout import sample_items
+
+        self.think = buffered(lambda n: dists.sample(think, n, rng))
+        self.next_items = buffered(lambda n: sample_items(ipr, n, rng).astype(float))
+        orng = np.random.default_rng(self.streams.overheads)
+        ov = exp.overheads
+        self.next_overhead = buffered(
+            lambda n: dists.sample(ov.network_rtt_ms, n, orng) + dists.sample(ov.serialization_ms, n, orng)
+        )
+        self.arr: list[float] = []
+        self.items: list[int] = []
+        self.client: list[int] = []
+        self.overhead: list[float] = []
+        self.dropped: list[bool] = []
+        self.pending: list[tuple[float, int, int]] = []  # heap of (send time, seq, client)
+        self.seq = 0
+        for c in range(cl.clients):
+            self._schedule_client(c, self.think())
+
+    def _schedule_client(self, c: int, t: float) -> None:
+        heapq.heappush(self.pending, (t, self.seq, c))
+        self.seq += 1
+
+    def _answered(self, i: int, t: float) -> None:
+        """Request ``i`` was answered (or dropped) at ``t``: its client thinks, then sends again."""
+        self._schedule_client(self.client[i], t + self.think())
+
+    # -- queue mechanics -----------------------------------------------------------------------
+    def _purge(self, q: _Queue, now: float) -> None:
+        """Drop waiting requests whose timeout passed (they are the oldest: a prefix)."""
+        ids, arr, T = q.ids, self.arr, self.T
+        h = q.head
+        while h < len(ids) and arr[ids[h]] + T < now:
+            i = ids[h]
+            self.dropped[i] = True
+            if self.per_replica:
+                self.out[q.index] -= 1
+            if self.closed_loop:
+                self._answered(i, arr[i] + T)
+            h += 1
+        q.head = h
+
+    def _dispatch(self, q: _Queue, now: float, m: int, tref: float) -> None:
+        """Start a batch of the ``m`` oldest waiting requests of ``q`` at ``now``."""
+        tf, r = heapq.heappop(q.free)
+        ids = q.ids
+        h = q.head
+        members = ids[h : h + m]
+        q.head = h + m
+        if self.items is None:
+            k = m
+        else:
+            items = self.items
+            k = 0
+            for i in members:
+                k += items[i]
+        if self.pad is not None:
+            k = self.pad(k)
+        s = q.sampler(k)
+        self.b_members.extend(members)
+        self.b_sizes.append(m)
+        self.b_disp.append(now)
+        self.b_serv.append(s)
+        self.b_repl.append(r)
+        self.b_tref.append(tref)
+        q.last = now
+        if q.aw is not None:
+            q.W = None
+        self.insvc[r] = m
+        done = now + s
+        if self.closed_loop:
+            ov = self.overhead
+            for i in members:
+                self._answered(i, done + ov[i])
+        ev = self.env.timeout(done - self.env.now)
+        ev.callbacks.append(lambda _e, r=r: self._complete(r))
+
+    def _complete(self, r: int) -> None:
+        now = self.env.now
+        q = self.queues[self.queue_of[r]]
+        self.out[r] -= self.insvc[r]
+        self.insvc[r] = 0
+        heapq.heappush(q.free, (now, r))
+        if self.policy.on_close:
+            self._serve_closed(q, now)
+        else:
+            self._serve_free(q, now)
+
+    def _set_timer(self, q: _Queue, at: float, now: float) -> None:
+        if q.timer is not None and q.timer_at == at:
+            return
+        token = object()
+        q.timer = token
+        q.timer_at = at
+        ev = self.env.timeout(at - self.env.now)
+        ev.callbacks.append(lambda _e: self._on_timer(q, token))
+
+    def _on_timer(self, q: _Queue, token) -> None:
+        if q.timer is not token:
+            return
+        q.timer = None
+        now = self.env.now
+        if self.policy.on_close:
+            self._close(q, now)
+        else:
+            self._serve_free(q, now)
+
+    # on_free: a free replica takes what is queued, waiting at most W for the batch to fill
+    def _serve_free(self, q: _Queue, now: float) -> None:
+        B = self.policy.max_batch
+        while q.free and q.head < len(q.ids):
+            if self.T is not None:
+                self._purge(q, now)
+                if q.head >= len(q.ids):
+                    break
+            aj = self.arr[q.ids[q.head]]
+            tf = q.free[0][0]
+            t = tf if tf > q.last else q.last
+            if q.W is None:
+                u = t if t > aj else aj
+                q.W = q.aw.window(u, q.arrived)
+            waiting = len(q.ids) - q.head
+            deadline = aj + q.W
+            if waiting >= B or now >= deadline:
+                q.timer = None
+                self._dispatch(q, now, B if waiting > B else waiting, t)
+            else:
+                self._set_timer(q, deadline, now)
+                break
+
+    # on_close: batches close at max size or max wait; closed batches queue FIFO
+    def _open_arrival(self, q: _Queue, now: float) -> None:
+        n_open = len(q.ids) - max(q.open_start, q.head)
+        if n_open == 1:
+            if q.aw is not None:
+                q.W = q.aw.window(now, q.arrived)
+            self._set_timer(q, now + q.W, now)
+        if n_open >= self.policy.max_batch:
+            q.timer = None
+            self._close(q, now)
+
+    def _close(self, q: _Queue, now: float) -> None:
+        end = len(q.ids)
+        if end > max(q.open_start, q.head):
+            q.closed.append((end, now))
+        q.open_start = end
+        self._serve_closed(q, now)
+
+    def _serve_closed(self, q: _Queue, now: float) -> None:
+        while q.free and q.closed:
+            if self.T is not None:
+                self._purge(q, now)
+            end, c = q.closed[0]
+            if q.head >= end:
+                q.closed.popleft()
+                continue
+            q.closed.popleft()
+            self._dispatch(q, now, end - q.head, c)
+
+    # -- arrivals ------------------------------------------------------------------------------
+    def _admit(self, i: int, a: float, q: _Queue) -> bool:
+        """Admission control at arrival; False if the request is rejected."""
+        if self.T is not None:
+            self._purge(q, a)
+        if self.cap is not None and len(q.ids) - q.head >= self.cap:
+            self.dropped[i] = True
+            if self.closed_loop:
+                self._answered(i, a)
+            return False
+        return True
+
+    def _arrive(self, i: int, a: float, r: int) -> None:
+        q = self.queues[r] if self.per_replica else self.queues[0]
+        if (self.cap is not None or self.T is not None) and not self._admit(i, a, q):
+            return
+        q.ids.append(i)
+        q.arrived += 1
+        if self.per_replica:
+            self.out[r] += 1
+        if self.closed_loop and self.T is not None:
+            ev = self.env.timeout(float(np.nextafter(a + self.T, INF)) - self.env.now)
+            ev.callbacks.append(lambda _e, q=q: self._expire(q))
+        if self.policy.on_close:
+            self._open_arrival(q, a)
+        elif q.free:
+            self._serve_free(q, a)
+
+    def _expire(self, q: _Queue) -> None:
+        now = self.env.now
+        self._purge(q, now)
+        if self.policy.on_close:
+            self._serve_closed(q, now)
+        else:
+            self._serve_free(q, now)
+
+    def _route_all_purge(self, a: float) -> None:
+        for q in self.queues:
+            self._purge(q, a)
+
+    def process_open(self):
+        """The balancer process for a given arrival array."""
+        env = self.env
+        arr = self.arr
+        R = self.R
+        out = self.out
+        ids = self.ids.tolist()
+        bal = self.balancer
+        route = None
+        if bal in ("round_robin", "random"):
+            route = route_static(bal, len(ids), R, np.random.default_rng(self.streams.balancer)).tolist()
+        routed = [-1] * len(arr) if self.per_replica else None
+        rng = np.random.default_rng(self.streams.balancer)
+        p2c_first, p2c_second, p2c_pos = [], [], 0
+        jsq = bal == "join_shortest_queue"
+        p2c = bal == "power_of_two"
+        T = self.T
+        peek, timeout = env.peek, env.timeout
+        for pos, i in enumerate(ids):
+            a = arr[i]
+            if peek() < a:
+                yield timeout(a - env.now)
+            if not self.per_replica:
+                r = 0
+            else:
+                if T is not None and (jsq or p2c):
+                    self._route_all_purge(a)
+                if jsq:
+                    r = out.index(min(out))
+                elif p2c:
+                    if p2c_pos >= len(p2c_first):
+                        p2c_first, p2c_second = pair_draws(R, rng)
+                        p2c_pos = 0
+                    r1, r2 = p2c_first[p2c_pos], p2c_second[p2c_pos]
+                    p2c_pos += 1
+                    r = r2 if out[r2] < out[r1] else r1
+                else:
+                    r = route[pos]
+                routed[i] = r
+            self._arrive(i, a, r)
+        self.routed = routed
+
+    def process_closed(self):
+        """The clients' process: a request is created when its client sends it."""
+        env = self.env
+        pending = self.pending
+        n = 0
+        while True:
+            t = pending[0][0] if pending else INF
+            if (self.limit_n is not None and n >= self.limit_n) or (
+                self.limit_t is not None and t > self.limit_t
+            ):
+                t = INF
+            nxt = env.peek()
+            if nxt < t or (t == INF and nxt < INF):
+                yield env.timeout(nxt - env.now)  # let a server event happen: it may schedule sends
+                continue
+            if t == INF:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            _, _, c = heapq.heappop(pending)
+            now = env.now
+            i = len(self.arr)
+            self.arr.append(now)
+            self.items.append(int(self.next_items()))
+            self.client.append(c)
+            self.overhead.append(self.next_overhead())
+            self.dropped.append(False)
+            n += 1
+            self._arrive(i, now, self._route_closed(i) if self.per_replica else 0)
+
+    def _route_closed(self, i: int) -> int:
+        out = self.out
+        if self.balancer == "join_shortest_queue":
+            return out.index(min(out))
+        if self.balancer == "round_robin":
+            return i % self.R
+        if not hasattr(self, "_cl_rng"):
+            self._cl_rng = np.random.default_rng(self.streams.balancer)
+        if self.balancer == "random":
+            return int(self._cl_rng.integers(self.R))
+        r1, r2 = (int(x) for x in self._cl_rng.choice(self.R, size=2, replace=False))
+        return r2 if out[r2] < out[r1] else r1
+
+    def run(self) -> EventRun:
+        """Run to the end: every request served or dropped."""
+        env = self.env
+        env.process(self.process_closed() if self.closed_loop else self.process_open())
+        env.run()
+        # requests still waiting at the end (closed loop stopped): none remain since events drain
+        log = BatchLog()
+        if self.b_sizes:
+            log.add(
+                members=self.b_members,
+                sizes=self.b_sizes,
+                dispatch=self.b_disp,
+                service=self.b_serv,
+                replica=self.b_repl,
+                tref=self.b_tref,
+            )
+        if self.closed_loop:
+            requests = Requests(
+                arrival_ms=np.asarray(self.arr, dtype=float),
+                items=np.asarray(self.items, dtype=np.int64),
+            )
+            overhead = np.asarray(self.overhead, dtype=float)
+        else:
+            requests, overhead = self.requests, None
+        routed = None if self.routed is None else np.asarray(self.routed, dtype=np.int64)
+        return EventRun(
+            requests=requests,
+            log=log,
+            end_ms=float(env.now),
+            dropped=np.asarray(self.dropped, dtype=bool),
+            routed=routed,
+            overhead=overhead,
+        )
+
+
+def run_events(experiment, requests, policy, service, streams, progress=False, ids=None) -> EventRun:
+    """Run the general path (see the module docstring)."""
+    return EventEngine(experiment, requests, policy, service, streams, ids=ids).run()
