@@ -137,9 +137,7 @@ def _lookup_hits(cfg: Cache, requests, rng: np.random.Generator) -> tuple[np.nda
         if fixed is not None:
             h1, h2 = _fixed_hits(*fixed, n, rng)
         else:
-            h1, h2 = _simulated_hits(
-                cfg, requests.key, requests.arrival_ms, _level(cfg.l1, n), _level(cfg.l2, n)
-            )
+            h1, h2 = _simulated_hits(cfg, requests.key, requests.arrival_ms, _level(cfg.l1, n), _level(cfg.l2, n))
         return h1.astype(np.int64), h2.astype(np.int64)
     total = int(items.sum())
     keys, bits = _packable(requests.key, items) if fixed is None else (None, 0)

@@ -76,9 +76,7 @@ def hit_ratio_vs_capacity(
     return pd.DataFrame({"capacity": caps, "hit_ratio": hits / counted})
 
 
-def hit_ratio_curve(
-    experiment, capacities, *, level: str = "l2", requests=None, seed: int | None = None
-) -> pd.DataFrame:
+def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None, seed: int | None = None) -> pd.DataFrame:
     """Hit ratios of ``experiment``'s caches with ``cache.<level>.capacity`` set to each of
     ``capacities``, on one workload draw (after the run's warm-up fraction).
 
@@ -111,14 +109,12 @@ def hit_ratio_curve(
         lvl = getattr(cache, level).model_copy(update={"capacity": cap})
         out = apply_cache(cache.model_copy(update={level: lvl}), requests, np.random.default_rng(seed_seq))
         total = max(1, int(out.lookups[skip:].sum()))
-        rows.append(
-            {
-                "capacity": cap,
-                "hit_ratio": out.hit_ratio(skip),
-                "l1_hit_ratio": float(out.l1_items[skip:].sum() / total),
-                "l2_hit_ratio": float(out.l2_items[skip:].sum() / total),
-                "served_ratio": float(out.served[skip:].mean()) if len(out.served) > skip else float("nan"),
-                "che_hit_ratio": che_hit_ratio(pop, cap) if che_ok else float("nan"),
-            }
-        )
+        rows.append({
+            "capacity": cap,
+            "hit_ratio": out.hit_ratio(skip),
+            "l1_hit_ratio": float(out.l1_items[skip:].sum() / total),
+            "l2_hit_ratio": float(out.l2_items[skip:].sum() / total),
+            "served_ratio": float(out.served[skip:].mean()) if len(out.served) > skip else float("nan"),
+            "che_hit_ratio": che_hit_ratio(pop, cap) if che_ok else float("nan"),
+        })
     return pd.DataFrame(rows)

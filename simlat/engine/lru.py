@@ -153,23 +153,10 @@ class LRUCache:
         times = np.ascontiguousarray(times_ms, dtype=np.float64)
         self._looked_up += len(keys)
         if self.capacity > len(self._key) and self._looked_up > len(self._key):
-            raise ValueError(
-                f"max_entries={len(self._key)} is below the {self._looked_up} lookups made so far"
-            )
+            raise ValueError(f"max_entries={len(self._key)} is below the {self._looked_up} lookups made so far")
         hit = np.empty(len(keys), dtype=np.bool_)
-        _access(
-            keys,
-            times,
-            self.ttl_ms,
-            min(self.capacity, len(self._key)),
-            self._table,
-            self._key,
-            self._written,
-            self._prev,
-            self._next,
-            self._state,
-            hit,
-        )
+        _access(keys, times, self.ttl_ms, min(self.capacity, len(self._key)), self._table, self._key,
+                self._written, self._prev, self._next, self._state, hit)
         return hit
 
 
