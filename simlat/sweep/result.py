@@ -47,3 +47,6 @@ class SweepResult:
     profiles: list[Path] = field(default_factory=list)
     elapsed_s: float = 0.0
     attribution: list[str] = field(default_factory=list)
+    # Added by the sweep: how many configurations came from the result cache, and where they ran.
+    cached_configs: int = 0
+    executor: str = ""

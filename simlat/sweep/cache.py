@@ -1,0 +1,88 @@
+"""Per-configuration result cache: one Parquet file per (configuration, accuracy settings) hash.
+
+``<root>/<experiment name>/<key>.parquet`` holds every evaluation of one configuration's search
+(the target rate first). A sweep that is interrupted resumes from the files already written; a
+changed experiment recomputes only the configurations whose hash changed. Files are written to a
+temporary name and renamed, so a killed sweep never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+import simlat
+from simlat.sweep.evaluate import Evaluation
+from simlat.sweep.hashing import digest
+from simlat.sweep.search import Outcome, SearchTask
+
+_EVAL_FIELDS = [f.name for f in dataclasses.fields(Evaluation)]
+# Only these sweep settings change a configuration's results (not the grid, objective or prices).
+_ACCURACY = ("rate_search", "min_requests", "max_requests", "ci_rel_tolerance", "confidence")
+
+
+def task_key(task: SearchTask) -> str:
+    """Hash of the configuration, the accuracy settings, the target rate, the seed and the version."""
+    settings = task.sweep.model_dump(mode="json", include=set(_ACCURACY))
+    return digest(
+        {
+            "config": task.config_id,
+            "settings": settings,
+            "target_rps": task.target_rps,
+            "seed": task.seed,
+            "version": simlat.__version__,
+        }
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "experiment"
+
+
+class ResultCache:
+    """Parquet files under ``root/<experiment>``; ``root=None`` disables caching."""
+
+    def __init__(self, root: str | Path | None, experiment_name: str):
+        self.dir = None if root is None else Path(root) / _safe(experiment_name)
+
+    def _path(self, task: SearchTask) -> Path | None:
+        return None if self.dir is None else self.dir / f"{task_key(task)}.parquet"
+
+    def load(self, task: SearchTask) -> Outcome | None:
+        """The cached outcome of ``task``, or None."""
+        path = self._path(task)
+        if path is None or not path.exists():
+            return None
+        try:
+            df = pd.read_parquet(path)
+        except Exception:  # a corrupt entry is recomputed, never trusted
+            return None
+        if df.empty or list(df.columns[: len(_EVAL_FIELDS)]) != _EVAL_FIELDS:
+            return None
+        evals = [Evaluation(**{k: _py(r[k]) for k in _EVAL_FIELDS}) for r in df.to_dict("records")]
+        first = df.iloc[0]
+        return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]))
+
+    def store(self, task: SearchTask, outcome: Outcome) -> None:
+        """Write ``outcome`` atomically."""
+        path = self._path(task)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df = pd.DataFrame([e.row() for e in outcome.evaluations], columns=_EVAL_FIELDS)
+        df["config_id"] = outcome.config_id
+        df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
+        df["note"] = outcome.note
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+
+
+def _py(v):
+    """numpy scalars to Python scalars."""
+    return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,106 @@
+"""Plain-words descriptions of configurations and the recommendation a planner reads first."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from simlat.config import Experiment
+from simlat.sweep.cost import device_label
+
+
+def pct_label(percentile: float) -> str:
+    """99 -> 'p99', 99.9 -> 'p99.9'."""
+    return f"p{percentile:g}"
+
+
+def _ms(x: float) -> str:
+    return f"{x:g}" if x >= 10 or x == int(x) else f"{x:.3g}"
+
+
+def _variant(variant: str) -> str:
+    words = variant.replace("-", "_").split("_")
+    graphs = [w for w in words if w.lower() in ("cudagraph", "cudagraphs", "graph", "graphs", "cuda")]
+    rest = " ".join(w for w in words if w not in graphs)
+    return rest + (" with CUDA graphs" if graphs else "")
+
+
+def service_text(experiment: Experiment) -> str:
+    """'mlp_ranker bf16 with CUDA graphs on h100' or 'affine service (1 ms + 0.0004 ms/item)'."""
+    s = experiment.service
+    device = device_label(experiment)
+    on = f" on {device}" if device else ""
+    if s.kind == "profile":
+        return f"{s.model} {_variant(s.variant)}{on}"
+    if s.kind == "affine":
+        return f"affine service ({_ms(s.base_ms)} ms + {s.per_item_ms:g} ms/item){on}"
+    if s.kind == "deterministic":
+        return f"{_ms(s.ms)} ms deterministic service{on}"
+    if s.kind == "exponential":
+        return f"exponential service (mean {_ms(s.mean_ms)} ms){on}"
+    if s.kind == "lognormal":
+        return f"lognormal service (median {_ms(s.median_ms)} ms){on}"
+    return f"{s.kind} service{on}"
+
+
+def batching_text(experiment: Experiment) -> str:
+    """'max batch 64, max wait 2 ms' / 'no batching'."""
+    b = experiment.batching
+    if b.kind == "none":
+        return "no batching"
+    if b.kind == "dynamic":
+        return f"max batch {b.max_batch_size}, max wait {_ms(b.max_wait_ms)} ms"
+    return f"adaptive batching up to {b.max_batch_size}, wait {_ms(b.min_wait_ms)}-{_ms(b.max_wait_ms)} ms"
+
+
+def config_text(experiment: Experiment, params: list[str]) -> str:
+    """'4 replicas of mlp_ranker bf16 on h100, max batch 64, max wait 2 ms' (+ swept extras)."""
+    r = experiment.fleet.replicas
+    parts = [f"{r} replica{'s' if r != 1 else ''} of {service_text(experiment)}", batching_text(experiment)]
+    if any(p.startswith("fleet.balancer") or p.startswith("fleet.queue") for p in params):
+        f = experiment.fleet
+        parts.append(f"{f.queue.replace('_', '-')} queue" + (f", {f.balancer.replace('_', ' ')}" if f.queue != "shared" else ""))
+    if experiment.cache is not None and any(p.startswith("cache") for p in params):
+        parts.append(f"cache {experiment.cache.model_dump(exclude_defaults=True)}")
+    return ", ".join(parts)
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.3g}"
+
+
+def recommendation(
+    points: pd.DataFrame,
+    chosen: str | None,
+    experiments: dict[str, Experiment],
+    params: list[str],
+    percentile: float,
+    slo_ms: float,
+    target_rps: float,
+    confidence: float,
+) -> str:
+    """The decision in one or two sentences."""
+    p = pct_label(percentile)
+    if chosen is None:
+        head = f"No configuration meets {p} <= {_ms(slo_ms)} ms at {_rate(target_rps)} req/s with {confidence:.0%} confidence."
+        cand = points[points["stable"]].sort_values("slo_hi_ms")
+        if cand.empty:
+            return head + " Every configuration is above capacity at that rate."
+        row = cand.iloc[0]
+        best = points["max_rate_rps"].max()
+        tail = f" The closest is {config_text(experiments[row['config_id']], params)}: {p} {row['slo_estimate_ms']:.1f} ms [{row['slo_lo_ms']:.1f}, {row['slo_hi_ms']:.1f}]"
+        if not math.isnan(best):
+            tail += f"; the best configuration sustains {_rate(best)} req/s within the SLO"
+        return head + tail + "."
+    row = points.set_index("config_id").loc[chosen]
+    text = (
+        f"{config_text(experiments[chosen], params)}: {p} {row['slo_estimate_ms']:.1f} ms "
+        f"[{row['slo_lo_ms']:.1f}, {row['slo_hi_ms']:.1f}] at {_rate(target_rps)} req/s, "
+        f"SLO met with probability {row['slo_met_probability']:.2f}"
+    )
+    if not math.isnan(row["headroom"]):
+        text += f", headroom {row['headroom']:.0%}"
+    if not math.isnan(row["cost_per_hour"]):
+        text += f", ${row['cost_per_hour']:,.2f}/hour"
+    return text

@@ -1,0 +1,78 @@
+"""Where configurations run: in this process, a local process pool, or a Dask cluster.
+
+Each configuration is one task (its whole rate search) calling :func:`simlat.sweep.search.search`
+in-process; results come back as they finish. Every task carries its own seed, so the results do
+not depend on the executor, the number of workers or the order of completion.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from simlat.errors import SimlatError
+from simlat.sweep.search import Outcome, SearchTask, search
+
+# Imported once by the fork server, so that workers start with them loaded (scipy.stats alone takes
+# over a second to import).
+PRELOAD = ["simlat.sweep.search", "simlat.api", "simlat.engine", "simlat.metrics", "simlat.workload", "scipy.stats"]
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_local(tasks: Sequence[SearchTask], workers: int | None = None) -> Iterator[Outcome]:
+    """Run ``tasks`` on ``workers`` local processes (1: in this process), yielding as they finish."""
+    workers = min(workers or default_workers(), len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            yield search(task)
+        return
+    # forkserver: workers fork from a clean server process that has simlat already imported
+    # (cheap to start, and safe while this process runs a progress-bar thread).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(search, t) for t in tasks]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+
+def run_dask(tasks: Sequence[SearchTask], address: str) -> Iterator[Outcome]:
+    """Run ``tasks`` on the existing Dask distributed cluster at ``address``."""
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError as err:  # pragma: no cover - dask is a dependency
+        raise SimlatError(f"--cluster {address}: dask distributed is not installed ({err})") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as err:
+        raise SimlatError(f"--cluster: cannot connect to a Dask scheduler at {address!r} ({err})") from None
+    try:
+        futures = client.map(search, list(tasks), pure=False)
+        for fut in dask_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+
+
+def run_tasks(tasks: Sequence[SearchTask], workers: int | None = None, cluster: str | None = None) -> Iterator[Outcome]:
+    """Dispatch to the Dask cluster when an address is given, else to local processes."""
+    if not tasks:
+        return iter(())
+    if cluster:
+        return run_dask(tasks, cluster)
+    return run_local(tasks, workers)

@@ -1,0 +1,130 @@
+"""Grid expansion: one validated :class:`Configuration` per point of ``cases x grid``.
+
+Each point is the base experiment with the swept dotted paths set, validated against the full
+schema. A bad path or value raises a :class:`SimlatError` naming the grid entry, the value and the
+rule that rejected it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from simlat.config import Experiment
+from simlat.config.loader import _resolve_paths
+from simlat.errors import SimlatError, format_validation_error
+from simlat.sweep.hashing import config_hash
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One point of the sweep: its stable id, the swept values and the resolved experiment."""
+
+    config_id: str
+    params: dict[str, Any]
+    experiment: Experiment
+    label: str
+
+
+def set_path(data: dict, path: str, value: Any) -> dict:
+    """A deep copy of ``data`` with the dotted ``path`` set to ``value`` (missing or null parents become {})."""
+    out = copy.deepcopy(data)
+    *parents, leaf = path.split(".")
+    node = out
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[leaf] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_value(path: str, value: Any, base_dir: Path | None) -> Any:
+    """Relative file paths in swept values are relative to the experiment file, like the file's own."""
+    if base_dir is None:
+        return value
+    if path.rsplit(".", 1)[-1] == "path" and isinstance(value, str) and not Path(value).is_absolute():
+        cand = (base_dir / value).resolve()
+        return str(cand) if cand.exists() else value
+    return _resolve_paths(value, base_dir)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        value = Path(value).stem
+    if isinstance(value, dict):
+        value = value.get("kind", "{...}")
+    return str(value)
+
+
+def label_of(params: dict[str, Any]) -> str:
+    """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``."""
+    return " ".join(f"{p.rsplit('.', 1)[-1]}={_short(v)}" for p, v in params.items()) or "base"
+
+
+def _validate(data: dict, where: str, value: Any) -> Experiment:
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as err:
+        raise SimlatError(
+            f"{where}: value {value!r} gives an invalid experiment:", format_validation_error(err, data)
+        ) from None
+
+
+def _check_entries(base: dict, experiment: Experiment, base_dir: Path | None) -> None:
+    """Each grid value alone must give a valid experiment, so errors name exactly one entry."""
+    sweep = experiment.sweep
+    for path, values in sweep.grid.items():
+        for i, raw in enumerate(values):
+            value = _resolve_value(path, raw, base_dir)
+            data = set_path(base, path, value)
+            if sweep.cases:  # a grid value may only make sense with a case's values
+                data = _apply(data, sweep.cases[0], base_dir)
+            _validate(data, f"sweep.grid.{path}[{i}]", raw)
+    for i, case in enumerate(sweep.cases):
+        _validate(_apply(base, case, base_dir), f"sweep.cases[{i}]", case)
+
+
+def _apply(data: dict, assignment: dict[str, Any], base_dir: Path | None) -> dict:
+    for path, value in assignment.items():
+        data = set_path(data, path, _resolve_value(path, value, base_dir))
+    return data
+
+
+def expand(experiment: Experiment, base_dir: Path | None = None) -> list[Configuration]:
+    """All configurations of ``experiment.sweep`` (the base experiment alone when there is none).
+
+    ``base_dir``: the experiment file's folder, against which relative paths in values resolve.
+    """
+    base = experiment.model_dump(mode="json", exclude={"sweep"})
+    sweep = experiment.sweep
+    if sweep is None:
+        exp = Experiment.model_validate(base)
+        return [Configuration(config_hash(exp), {}, exp, "base")]
+    _check_entries(base, experiment, base_dir)
+    cases = sweep.cases or [{}]
+    grid_paths = list(sweep.grid)
+    configs: list[Configuration] = []
+    seen: dict[str, int] = {}
+    for case in cases:
+        for combo in itertools.product(*(sweep.grid[p] for p in grid_paths)):
+            assignment = {**case, **dict(zip(grid_paths, combo, strict=True))}
+            data = _apply(base, assignment, base_dir)
+            where = "sweep: combination " + ", ".join(f"{p}={v!r}" for p, v in assignment.items())
+            exp = _validate(data, where, assignment)
+            cid = config_hash(exp)
+            if cid in seen:
+                raise SimlatError(
+                    f"{where}: gives the same configuration as combination #{seen[cid] + 1}",
+                    ["each configuration of a sweep must differ (duplicate grid values?)"],
+                )
+            seen[cid] = len(configs)
+            configs.append(Configuration(cid, assignment, exp, label_of(assignment)))
+    return configs

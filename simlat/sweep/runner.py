@@ -1,0 +1,232 @@
+"""Run a sweep end to end: expand the grid, search every configuration (cached), choose, describe."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simlat.config import Experiment
+from simlat.errors import SimlatError
+from simlat.sweep.cache import ResultCache
+from simlat.sweep.choose import choose, headroom, pareto_mask
+from simlat.sweep.cost import cost_per_hour, device_label
+from simlat.sweep.describe import recommendation
+from simlat.sweep.evaluate import DECOMPOSITION, MEETS
+from simlat.sweep.executor import default_workers, run_tasks
+from simlat.sweep.grid import Configuration, _short, expand
+from simlat.sweep.rate import target_rate_rps
+from simlat.sweep.result import SweepResult
+from simlat.sweep.search import Outcome, SearchTask
+
+# Attribution each known public data set requires, keyed by file name.
+ATTRIBUTIONS = {
+    "azure_llm2023_conv.csv": "Azure LLM inference trace 2023, Patel et al., Splitwise, ISCA 2024 (CC-BY 4.0)",
+    "azure_llm2023_code.csv": "Azure LLM inference trace 2023, Patel et al., Splitwise, ISCA 2024 (CC-BY 4.0)",
+}
+MAX_CDF_POINTS = 20_000
+
+Progress = Callable[[int, int, int], None]  # (done, total, cached)
+
+
+def _tasks(configs: list[Configuration], experiment: Experiment) -> list[SearchTask]:
+    sweep = experiment.sweep
+    return [
+        SearchTask(c.config_id, c.experiment, sweep, target_rate_rps(c.experiment), experiment.run.seed)
+        for c in configs
+    ]
+
+
+def _param_value(v):
+    return v if isinstance(v, (int, float, str, bool)) and not (isinstance(v, str) and "/" in v) else _short(v)
+
+
+def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
+    sweep = experiment.sweep
+    rows = []
+    for c in configs:
+        o: Outcome = outcomes[c.config_id]
+        t = o.target
+        target = target_rate_rps(c.experiment)
+        row = {"config_id": c.config_id}
+        row.update({p: _param_value(c.params.get(p)) for p in params})
+        row.update(
+            label=c.label,
+            device=device_label(c.experiment),
+            cost_per_hour=cost_per_hour(c.experiment, sweep),
+            replicas=c.experiment.fleet.replicas,
+            target_rate_rps=target,
+            max_rate_rps=o.max_rate_rps,
+            stable=t.stable,
+            p50_ms=t.p50_ms,
+            p99_ms=t.p99_ms,
+            p99_lo_ms=t.p99_lo_ms,
+            p99_hi_ms=t.p99_hi_ms,
+            p999_ms=t.p999_ms,
+            slo_estimate_ms=t.slo_estimate_ms,
+            slo_lo_ms=t.slo_lo_ms,
+            slo_hi_ms=t.slo_hi_ms,
+            slo_met_probability=t.slo_met_probability,
+            meets_slo=t.verdict == MEETS,
+            utilization=t.utilization,
+            mean_batch_size=t.mean_batch_size,
+            **{k: getattr(t, k) for k in DECOMPOSITION},
+            headroom=headroom(o.max_rate_rps, target),
+            throughput_per_replica=(o.max_rate_rps / c.experiment.fleet.replicas),
+            requests_simulated=int(sum(e.requests_run for e in o.evaluations)),
+            evaluations=len(o.evaluations),
+            note=o.note,
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["pareto"] = pareto_mask(df) if len(df) else []
+    return df
+
+
+def _load_curves(outcomes: dict[str, Outcome], order: list[str]) -> pd.DataFrame:
+    rows = []
+    for cid in order:
+        for e in outcomes[cid].evaluations:
+            rows.append(
+                dict(
+                    config_id=cid, rate_rps=e.rate_rps, slo_estimate_ms=e.slo_estimate_ms,
+                    slo_lo_ms=e.slo_lo_ms, slo_hi_ms=e.slo_hi_ms, p99_ms=e.p99_ms, stable=e.stable,
+                    verdict=e.verdict, simulated=e.simulated, requests=e.requests_run,
+                )
+            )
+    cols = ["config_id", "rate_rps", "slo_estimate_ms", "slo_lo_ms", "slo_hi_ms", "p99_ms", "stable",
+            "verdict", "simulated", "requests"]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["config_id", "rate_rps"], kind="mergesort").reset_index(drop=True)
+
+
+def chosen_details(config: Configuration, outcome: Outcome, seed: int) -> tuple[np.ndarray, dict[int, int]]:
+    """Re-run the chosen point at the target rate exactly as evaluated (same seed and length) and
+    return its post-warm-up latencies (sorted; evenly thinned to at most MAX_CDF_POINTS order
+    statistics, always keeping the maximum) and batch-size histogram."""
+    from simlat.api import run
+    from simlat.sweep.rate import with_rate
+
+    t = outcome.target
+    exp = with_rate(config.experiment, t.rate_rps)
+    res = run(exp, requests=t.requests_run, seed=seed, keep_records=True)
+    warm = exp.run.warmup_fraction
+    lat = []
+    for r in res.records:
+        rec = r.records
+        order = np.argsort(np.asarray(rec.arrival_ms), kind="stable")
+        order = order[int(math.floor(warm * len(order))):]  # warm-up as simlat.metrics drops it
+        keep = ~np.asarray(rec.dropped, bool)[order]
+        lat.append(np.asarray(rec.latency_ms, float)[order][keep])
+    lat_all = np.sort(np.concatenate(lat)) if lat else np.zeros(0)
+    if len(lat_all) > MAX_CDF_POINTS:
+        idx = np.unique(np.linspace(0, len(lat_all) - 1, MAX_CDF_POINTS).round().astype(int))
+        lat_all = lat_all[idx]
+    hist = getattr(res.summary, "batch_size_hist", None) or {}
+    return lat_all, {int(k): int(v) for k, v in dict(hist).items()}
+
+
+def _profiles(configs: list[Configuration]) -> list[Path]:
+    seen = []
+    for c in configs:
+        if c.experiment.service.kind == "profile" and Path(c.experiment.service.path) not in seen:
+            seen.append(Path(c.experiment.service.path))
+    return seen
+
+
+def _attribution(configs: list[Configuration]) -> list[str]:
+    out = []
+    for c in configs:
+        arr = c.experiment.workload.arrivals
+        if arr.kind == "trace":
+            text = ATTRIBUTIONS.get(Path(arr.path).name)
+            if text and text not in out:
+                out.append(text)
+    return out
+
+
+def run_sweep(
+    experiment: Experiment,
+    *,
+    base_dir: Path | None = None,
+    workers: int | None = None,
+    cluster: str | None = None,
+    cache_dir: str | Path | None = ".simlat-cache",
+    progress: Progress | None = None,
+    details: bool = True,
+) -> SweepResult:
+    """Search every configuration of ``experiment.sweep`` and choose the operating point.
+
+    Cached configurations are not recomputed. ``progress(done, total, cached)`` is called as
+    configurations finish. ``details``: re-run the chosen point for its latency distribution.
+    """
+    if experiment.sweep is None:
+        raise SimlatError(f"{experiment.name}: has no sweep block (add sweep.grid to sweep it)")
+    t0 = time.perf_counter()
+    sweep = experiment.sweep
+    configs = expand(experiment, base_dir)
+    for c in configs:  # fail on a missing price before any simulation
+        cost_per_hour(c.experiment, sweep)
+    tasks = _tasks(configs, experiment)
+    cache = ResultCache(cache_dir, experiment.name)
+    outcomes: dict[str, Outcome] = {}
+    pending = []
+    for task in tasks:
+        hit = cache.load(task)
+        if hit is not None:
+            outcomes[task.config_id] = hit
+        else:
+            pending.append(task)
+    cached = len(outcomes)
+    if progress:
+        progress(cached, len(tasks), cached)
+    by_id = {t.config_id: t for t in pending}
+    for outcome in run_tasks(pending, workers=workers, cluster=cluster):
+        cache.store(by_id[outcome.config_id], outcome)
+        outcomes[outcome.config_id] = outcome
+        if progress:
+            progress(len(outcomes), len(tasks), cached)
+
+    params = sweep.params
+    points = _points(configs, outcomes, experiment, params)
+    chosen = choose(points, sweep.objective)
+    experiments = {c.config_id: c.experiment for c in configs}
+    target = target_rate_rps(experiment)
+    text = recommendation(
+        points, chosen, experiments, params, experiment.slo.percentile, experiment.slo.latency_ms,
+        target, sweep.confidence,
+    )
+    result = SweepResult(
+        experiment_name=experiment.name,
+        slo_percentile=experiment.slo.percentile,
+        slo_latency_ms=experiment.slo.latency_ms,
+        target_rate_rps=target,
+        objective=sweep.objective,
+        params=params,
+        points=points,
+        load_curves=_load_curves(outcomes, [c.config_id for c in configs]),
+        chosen=chosen,
+        recommendation=text,
+        profiles=_profiles(configs),
+        attribution=_attribution(configs),
+        cached_configs=cached,
+        executor=f"Dask cluster at {cluster}" if cluster else f"{workers or default_workers()} local worker(s)",
+    )
+    if chosen is not None:
+        row = points.set_index("config_id").loc[chosen]
+        result.chosen_decomposition_ms = {k: float(row[k]) for k in DECOMPOSITION if not math.isnan(row[k])}
+        if details:
+            config = next(c for c in configs if c.config_id == chosen)
+            result.chosen_latencies_ms, result.chosen_batch_hist = chosen_details(
+                config, outcomes[chosen], experiment.run.seed
+            )
+        else:
+            hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
+            result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
+    result.elapsed_s = time.perf_counter() - t0
+    return result
