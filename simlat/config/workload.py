@@ -7,7 +7,7 @@ Generators live in :mod:`simlat.workload`, one module per ``kind``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -90,7 +90,7 @@ class RateCurve(StrictModel):
     @model_validator(mode="after")
     def _check(self):
         ts = [p[0] for p in self.points]
-        if any(b <= a for a, b in zip(ts, ts[1:])):
+        if any(b <= a for a, b in zip(ts, ts[1:], strict=False)):
             raise ValueError("points: times must be strictly increasing")
         if max(p[1] for p in self.points) <= 0:
             raise ValueError("points: at least one rate must be positive")
@@ -135,7 +135,7 @@ class ClosedLoop(StrictModel):
 
 
 Arrivals = Annotated[
-    Union[Poisson, Deterministic, GammaArrivals, MMPP, OnOff, Diurnal, RateCurve, Spike, Trace, ClosedLoop],
+    Poisson | Deterministic | GammaArrivals | MMPP | OnOff | Diurnal | RateCurve | Spike | Trace | ClosedLoop,
     Field(discriminator="kind"),
 ]
 
@@ -154,7 +154,7 @@ class TraceKeys(StrictModel):
     kind: Literal["trace"] = "trace"
 
 
-Keys = Annotated[Union[ZipfKeys, TraceKeys], Field(discriminator="kind")]
+Keys = Annotated[ZipfKeys | TraceKeys, Field(discriminator="kind")]
 
 
 class Workload(StrictModel):
@@ -163,3 +163,14 @@ class Workload(StrictModel):
     arrivals: Arrivals
     items_per_request: PositiveInt | Dist = 1
     keys: Keys | None = None
+
+    @model_validator(mode="after")
+    def _trace_keys_need_a_key_column(self):
+        if isinstance(self.keys, TraceKeys) and not (
+            isinstance(self.arrivals, Trace) and self.arrivals.key_column is not None
+        ):
+            raise ValueError(
+                "keys.kind 'trace' takes keys from the replayed trace: it needs arrivals.kind 'trace' "
+                "with arrivals.key_column set"
+            )
+        return self

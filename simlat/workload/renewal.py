@@ -17,7 +17,8 @@ from simlat.workload.stream import Stream, expected_count_bound, truncate
 def _cumulative(gaps: Callable[[int], np.ndarray], mean_gap_ms: float, n: int | None, horizon_ms: float | None) -> np.ndarray:
     """Cumulative sums of gaps: ``n`` of them, or enough to pass ``horizon_ms``."""
     if n is not None:
-        return np.cumsum(gaps(n))
+        g = gaps(n)
+        return np.cumsum(g, out=g)
     chunks: list[np.ndarray] = []
     last = 0.0
     while last < horizon_ms:
@@ -28,22 +29,28 @@ def _cumulative(gaps: Callable[[int], np.ndarray], mean_gap_ms: float, n: int | 
     return truncate(np.concatenate(chunks), None, horizon_ms)
 
 
+def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
+    a *= factor
+    return a
+
+
 def poisson(cfg: Poisson, n: int | None, horizon_ms: float | None, rng: np.random.Generator) -> Stream:
     """Exponential gaps with mean 1000 / rate_rps ms."""
     mean_gap = 1000.0 / cfg.rate_rps
-    return Stream(_cumulative(lambda k: rng.exponential(mean_gap, k), mean_gap, n, horizon_ms))
+    return Stream(_cumulative(lambda k: _scaled(rng.standard_exponential(k), mean_gap), mean_gap, n, horizon_ms))
 
 
 def gamma(cfg: GammaArrivals, n: int | None, horizon_ms: float | None, rng: np.random.Generator) -> Stream:
     """Gamma gaps with mean 1000 / rate_rps ms and shape 1 / cv^2."""
     mean_gap = 1000.0 / cfg.rate_rps
     shape = 1.0 / (cfg.cv * cfg.cv)
-    return Stream(_cumulative(lambda k: rng.gamma(shape, mean_gap / shape, k), mean_gap, n, horizon_ms))
+    return Stream(_cumulative(lambda k: _scaled(rng.standard_gamma(shape, k), mean_gap / shape), mean_gap, n, horizon_ms))
 
 
 def deterministic(cfg: Deterministic, n: int | None, horizon_ms: float | None, rng: np.random.Generator) -> Stream:
     """Arrivals at 0, g, 2g, ... with g = 1000 / rate_rps ms (no randomness)."""
     gap = 1000.0 / cfg.rate_rps
     count = n if n is not None else int(np.ceil(horizon_ms / gap))
-    times = np.arange(count, dtype=np.float64) * gap
+    times = np.arange(count, dtype=np.float64)
+    times *= gap
     return Stream(truncate(times, n, horizon_ms))

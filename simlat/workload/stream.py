@@ -39,7 +39,8 @@ def unit_arrivals(rng: np.random.Generator, n: int | None, upto: float | None) -
     (the time-change theorem), which keeps them sorted and fully vectorised.
     """
     if n is not None:
-        return np.cumsum(rng.standard_exponential(n))
+        e = rng.standard_exponential(n)
+        return np.cumsum(e, out=e)
     chunks: list[np.ndarray] = []
     last = 0.0
     while last < upto:
