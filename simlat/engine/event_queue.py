@@ -99,7 +99,6 @@ class EventEngine:
         policy: BatchPolicy,
         service: ServiceModel,
         streams,
-        ids=None,
     ):
         self.exp = experiment
         self.policy = policy
@@ -140,7 +139,6 @@ class EventEngine:
             self.arr = np.asarray(requests.arrival_ms, dtype=float).tolist()
             self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
             self.requests = requests
-            self.ids = np.arange(len(requests)) if ids is None else np.asarray(ids)
             self.dropped = [False] * len(requests)
         self.routed: list[int] | None = None
 
@@ -359,7 +357,7 @@ class EventEngine:
         arr = self.arr
         R = self.R
         out = self.out
-        ids = self.ids.tolist()
+        ids = range(len(arr))
         bal = self.balancer
         route = None
         if bal in ("round_robin", "random"):
@@ -473,6 +471,6 @@ class EventEngine:
         )
 
 
-def run_events(experiment, requests, policy, service, streams, progress=False, ids=None) -> EventRun:
+def run_events(experiment, requests, policy, service, streams) -> EventRun:
     """Run the general path (see the module docstring)."""
-    return EventEngine(experiment, requests, policy, service, streams, ids=ids).run()
+    return EventEngine(experiment, requests, policy, service, streams).run()

@@ -98,11 +98,12 @@ def _overheads(experiment: Experiment, n: int, rng: np.random.Generator) -> np.n
     return out
 
 
-def _run_static(experiment, requests, ids, policy, service, streams, progress) -> tuple[BatchLog, float]:
+def _run_static(experiment, requests, policy, service, streams) -> tuple[BatchLog, float]:
     fleet = experiment.fleet
     R = fleet.replicas
-    arrival = requests.arrival_ms[ids]
-    items = None if np.all(requests.items[ids] == 1) else requests.items[ids]
+    ids = np.arange(len(requests), dtype=np.int64)
+    arrival = np.asarray(requests.arrival_ms, dtype=float)
+    items = None if np.all(requests.items == 1) else np.asarray(requests.items, dtype=np.int64)
     env = simpy.Environment()
     if fleet.queue == "shared" or R == 1:
         groups = [(ids, arrival, items, list(range(R)))]
@@ -126,6 +127,14 @@ def _run_static(experiment, requests, ids, policy, service, streams, progress) -
     return log, env.now
 
 
+@dataclass
+class _Queued:
+    """The engine's view of the requests that reach the balancer (after the cache)."""
+
+    requests: Requests  # arrival at the balancer, items to compute
+    ids: np.ndarray  # their positions in the full request table
+
+
 def simulate(
     experiment: Experiment,
     requests: Requests | None,
@@ -136,71 +145,84 @@ def simulate(
     """Simulate ``requests`` (None for a closed-loop workload) through the experiment's service.
 
     Every request ends exactly once: served (``done_ms`` set) or dropped (``dropped`` True,
-    latency NaN). ``latency_ms = done_ms - arrival_ms + overhead_ms``.
+    latency NaN). ``latency_ms = done_ms - arrival_ms + overhead_ms``. With a cache, requests it
+    serves skip the queue (``done = arrival + cache_ms``); the others reach the balancer at
+    ``arrival + cache_ms`` with the items the cache could not answer.
     """
     streams = Streams.spawn(seed)
     service = build_service(experiment.service)
     policy = BatchPolicy.from_config(experiment.batching)
     fleet = experiment.fleet
     closed = experiment.workload.arrivals.kind == "closed_loop"
+    kind = experiment.workload.arrivals.kind
+    if closed and requests is not None:
+        raise SimlatError("workload.arrivals: closed_loop generates its own requests; pass requests=None")
+    if not closed and requests is None:
+        raise SimlatError(f"workload.arrivals: {kind} needs generated requests (requests=None given)")
+    if closed and experiment.cache is not None:
+        raise SimlatError("cache: not supported with workload.arrivals.kind closed_loop")
 
+    cache = None
     if closed:
-        if requests is not None:
-            raise SimlatError("workload.arrivals: closed_loop generates its own requests; pass requests=None")
         from simlat.engine.event_queue import run_events
 
-        ev = run_events(experiment, None, policy, service, streams, progress)
+        ev = run_events(experiment, None, policy, service, streams)
         requests = ev.requests
+        queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
     else:
-        if requests is None:
-            raise SimlatError(
-                f"workload.arrivals: {experiment.workload.arrivals.kind} needs generated requests"
-            )
         ev = None
-
-    n = len(requests)
-    arrival = np.asarray(requests.arrival_ms, dtype=float)
-    cache_cols = None
-    queued = np.arange(n, dtype=np.int64)
-    if experiment.cache is not None:
-        cache_cols, queued = _apply_cache(experiment, requests, streams)
-
-    if ev is None:
+        if experiment.cache is not None:
+            cache = _apply_cache(experiment, requests, streams)
+            queued = cache.queued
+        else:
+            queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
         if uses_static_path(experiment):
-            log, end = _run_static(experiment, requests, queued, policy, service, streams, progress)
-            dropped = np.zeros(n, dtype=bool)
+            log, end = _run_static(experiment, queued.requests, policy, service, streams)
+            q_dropped = np.zeros(len(queued.ids), dtype=bool)
+            routed = None
         else:
             from simlat.engine.event_queue import run_events
 
-            ev = run_events(experiment, requests, policy, service, streams, progress, ids=queued)
-            log, end, dropped = ev.log, ev.end_ms, ev.dropped
-    else:
-        log, end, dropped = ev.log, ev.end_ms, ev.dropped
+            ev = run_events(experiment, queued.requests, policy, service, streams)
+    if ev is not None:
+        log, end, q_dropped, routed = ev.log, ev.end_ms, ev.dropped, ev.routed
 
-    cols = log.expand(n, arrival, policy.on_close)
-    overhead = (
-        ev.overhead
-        if (ev is not None and ev.overhead is not None)
-        else _overheads(experiment, n, np.random.default_rng(streams.overheads))
-    )
-    busy = np.bincount(cols.pop("busy_replica"), weights=cols.pop("busy_service"), minlength=fleet.replicas)
+    n = len(requests)
+    arrival = np.asarray(requests.arrival_ms, dtype=float)
+    qcols = log.expand(len(queued.ids), np.asarray(queued.requests.arrival_ms, dtype=float), policy.on_close)
+    busy = np.bincount(qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=fleet.replicas)
+    if routed is not None:
+        qcols["replica"] = np.where(qcols["replica"] >= 0, qcols["replica"], routed)
+    cols = {}
+    for name, v in qcols.items():
+        full = (
+            np.zeros(n, dtype=v.dtype)
+            if name in ("batch_size",)
+            else np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
+        )
+        full[queued.ids] = v
+        cols[name] = full
+    dropped = np.zeros(n, dtype=bool)
+    dropped[queued.ids] = q_dropped
+
+    if ev is not None and ev.overhead is not None:
+        overhead = ev.overhead
+    else:
+        overhead = _overheads(experiment, n, np.random.default_rng(streams.overheads))
     items = np.asarray(requests.items, dtype=np.int64)
     key = np.full(n, -1, dtype=np.int64) if requests.key is None else np.asarray(requests.key, dtype=np.int64)
-    cache_ms = np.zeros(n)
-    l1 = np.zeros(n, dtype=bool)
-    l2 = np.zeros(n, dtype=bool)
     done = cols["done_ms"]
-    if cache_cols is not None:
-        cache_ms, l1, l2, served = (
-            cache_cols["cache_ms"],
-            cache_cols["l1_hit"],
-            cache_cols["l2_hit"],
-            cache_cols["served"],
-        )
-        done = np.where(served, arrival + cache_ms, done + cache_ms)
+    if cache is not None:
+        cache_ms, l1, l2, served = cache.cache_ms, cache.l1_hit, cache.l2_hit, cache.served
+        done[served] = arrival[served] + cache_ms[served]
         for name in ("queue_wait_ms", "batch_wait_ms", "service_ms"):
-            cols[name] = np.where(served, 0.0, cols[name])
-        end = max(end, float(np.max(done[served]))) if served.any() else end
+            cols[name][served] = 0.0
+        if served.any():
+            end = max(end, float(np.max(done[served])))
+    else:
+        cache_ms = np.zeros(n)
+        l1 = np.zeros(n, dtype=bool)
+        l2 = np.zeros(n, dtype=bool)
     latency = done - arrival + overhead
     latency[dropped] = np.nan
     records = Records(
@@ -209,9 +231,7 @@ def simulate(
         batch_id=cols["batch_id"],
         batch_size=cols["batch_size"],
         items=items,
-        replica=cols["replica"]
-        if ev is None or ev.routed is None
-        else np.where(cols["replica"] >= 0, cols["replica"], ev.routed),
+        replica=cols["replica"],
         queue_wait_ms=cols["queue_wait_ms"],
         batch_wait_ms=cols["batch_wait_ms"],
         service_ms=cols["service_ms"],
@@ -224,7 +244,8 @@ def simulate(
         l1_hit=l1,
         l2_hit=l2,
     )
-    mean_items = float(items.mean()) if n else 1.0
+    q_items = np.asarray(queued.requests.items)
+    mean_items = float(q_items.mean()) if len(q_items) else 1.0
     return SimResult(
         records=records,
         busy_ms=busy,
@@ -235,20 +256,33 @@ def simulate(
     )
 
 
-def _apply_cache(experiment, requests, streams):
-    """Run the cache model; returns its per-request columns and the ids that still need the service."""
-    try:
-        from simlat.engine.cache import apply_cache
-    except ImportError as err:
-        raise SimlatError(
-            "cache: the prediction-cache model is not available in this version of simlat"
-        ) from err
-    outcome = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache))
-    served = np.asarray(outcome.served, dtype=bool)
-    cols = {
-        "served": served,
-        "cache_ms": np.asarray(outcome.lookup_ms, dtype=float),
-        "l1_hit": np.asarray(outcome.l1_hit, dtype=bool),
-        "l2_hit": np.asarray(outcome.l2_hit, dtype=bool),
-    }
-    return cols, np.flatnonzero(~served)
+@dataclass
+class _CacheStage:
+    """The cache's per-request columns and the requests it passes on."""
+
+    served: np.ndarray
+    cache_ms: np.ndarray
+    l1_hit: np.ndarray
+    l2_hit: np.ndarray
+    queued: _Queued
+
+
+def _apply_cache(experiment, requests, streams) -> _CacheStage:
+    """Run the cache model (:mod:`simlat.engine.cache`); misses reach the balancer after their lookups."""
+    from simlat.engine.cache import apply_cache
+
+    out = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache))
+    served = np.asarray(out.served, dtype=bool)
+    cache_ms = np.asarray(out.cache_ms, dtype=float)
+    miss = np.flatnonzero(~served)
+    q_arr = np.asarray(requests.arrival_ms, dtype=float)[miss] + cache_ms[miss]
+    order = np.argsort(q_arr, kind="stable")
+    miss = miss[order]
+    q_items = np.maximum(np.asarray(out.items_to_compute, dtype=np.int64)[miss], 1)
+    return _CacheStage(
+        served=served,
+        cache_ms=cache_ms,
+        l1_hit=np.asarray(out.l1_hit, dtype=bool),
+        l2_hit=np.asarray(out.l2_hit, dtype=bool),
+        queued=_Queued(Requests(arrival_ms=q_arr[order], items=q_items), miss),
+    )
