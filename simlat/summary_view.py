@@ -1,0 +1,101 @@
+"""How the CLI shows a :class:`simlat.metrics.Summary`: a rich table, or one JSON object.
+
+Unstable runs are shown loudly and never with a finite percentile (JSON gives null).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simlat.config import Experiment
+    from simlat.metrics import Summary
+
+PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"), ("p999", "p99.9"), ("mean", "mean"))
+
+
+def _ms(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:,.3f}" if abs(x) < 100 else f"{x:,.1f}"
+
+
+def _ci(ci) -> str:
+    if ci is None:
+        return "-"
+    return f"[{_ms(ci[0])}, {_ms(ci[1])}]"
+
+
+def summary_json(summary: Summary) -> str:
+    """The summary as one JSON object (non-finite numbers become null)."""
+    data = json.loads(summary.model_dump_json())
+    return json.dumps(data, separators=(",", ":"))
+
+
+def print_summary(experiment: Experiment, summary: Summary, console=None) -> None:
+    """Print the summary as a table: percentiles with 95% intervals, rates, utilisation, SLO verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    title = f"simlat: {experiment.name}"
+    if not summary.stable:
+        console.print(f"[bold white on red] UNSTABLE [/] {title}: offered load exceeds what the fleet can serve; "
+                      "the queue grows through the run, so latency percentiles are not finite.")
+    lat = Table(title=f"{title}: latency (ms), {summary.completed:,} completed requests after warm-up")
+    lat.add_column("statistic")
+    lat.add_column("estimate", justify="right")
+    lat.add_column("95% interval", justify="right")
+    for key, label in PERCENTILES:
+        value = getattr(summary, f"{key}_ms")
+        if not summary.stable:
+            lat.add_row(label, "[bold red]unbounded[/]", "-")
+        else:
+            lat.add_row(label, _ms(value), _ci(getattr(summary, f"{key}_ci_ms")))
+    console.print(lat)
+
+    rates = Table(title="throughput and fleet", show_header=False)
+    rates.add_column("what")
+    rates.add_column("value", justify="right")
+    rates.add_row("requests measured", f"{summary.requests:,} ({summary.replications} replication(s))")
+    if summary.offered_rps is not None:
+        rates.add_row("offered", f"{summary.offered_rps:,.1f} req/s")
+    if summary.capacity_rps is not None:
+        rates.add_row("capacity (engine estimate)", f"{summary.capacity_rps:,.1f} req/s")
+    rates.add_row("throughput", f"{summary.throughput_rps:,.1f} req/s")
+    rates.add_row(f"goodput (<= {summary.slo_latency_ms:g} ms)", f"{summary.goodput_rps:,.1f} req/s")
+    rates.add_row("drop rate", f"{summary.drop_rate:.2%}")
+    util = summary.utilization
+    if util:
+        shown = ", ".join(f"{u:.1%}" for u in util[:8]) + (" ..." if len(util) > 8 else "")
+        rates.add_row("utilisation per replica", shown)
+    if summary.mean_batch_size is not None:
+        rates.add_row("mean batch size", f"{summary.mean_batch_size:.2f}")
+    parts = [
+        ("queue", summary.queue_wait_mean_ms),
+        ("batch wait", summary.batch_wait_mean_ms),
+        ("service", summary.service_mean_ms),
+        ("overhead", summary.overhead_mean_ms),
+        ("cache", summary.cache_mean_ms),
+    ]
+    shown = ", ".join(f"{name} {_ms(v)}" for name, v in parts if v is not None)
+    if shown:
+        rates.add_row("mean latency parts (ms)", shown)
+    console.print(rates)
+
+    label = f"p{summary.slo_percentile:g} <= {summary.slo_latency_ms:g} ms"
+    if not summary.stable:
+        console.print(f"SLO {label}: [bold red]NOT MET[/] (unstable; P(met) = 0)")
+    else:
+        p = summary.slo_met_probability
+        verdict = "[bold green]MET[/]" if p >= 0.95 else "[bold red]NOT MET[/]" if p <= 0.05 else "[bold yellow]UNCERTAIN[/]"
+        console.print(
+            f"SLO {label}: {verdict}  estimate {_ms(summary.slo_estimate_ms)} ms {_ci(summary.slo_ci_ms)}, "
+            f"P(met) = {p:.3f}"
+        )
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
