@@ -131,7 +131,7 @@ def _numeric_unit(values: np.ndarray, name: str) -> tuple[str, str | None]:
     for unit, low, high in _EPOCH:
         if low <= first < high:
             return unit, None
-    return "s", f"trace column {name!r}: unit not given and not detectable from its name or values; read as seconds"
+    return "s", f"trace column {name!r}: unit not given and not detectable from its name or values; read as seconds (set unit: s, ms or us to say so)"
 
 
 def _as_numeric_seconds(col: pd.Series, name: str, unit: str, is_csv: bool) -> tuple[np.ndarray, str, str | None]:
