@@ -36,7 +36,8 @@ LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(di
 
 
 class L1Cache(StrictModel):
-    """In-process LRU cache (per serving process; the fleet shares one key stream).
+    """In-process LRU cache in the process that receives requests before the balancer (one cache
+    for all the traffic; lookups happen before a replica is chosen).
 
     ``capacity``: entries; the least recently used one is evicted when full.
     ``ttl_ms``: an entry expires this long after it was written (reads do not extend it); None: never.
