@@ -10,7 +10,7 @@ per-request columns are expanded from the per-batch log with numpy after the run
 a heap of free times: a batch goes to the replica that is free first (ties: lowest index).
 
 Single server without batching is the FIFO recursion ``done_n = max(arrival_n, done_{n-1}) +
-service_n``, evaluated in closed form with cumulative sums and a running maximum.
+service_n``, evaluated in one tight loop.
 """
 
 from __future__ import annotations
@@ -150,20 +150,23 @@ class StaticQueue:
                 yield timeout(d - now)
 
     def _single_fifo(self) -> None:
-        """One server, no batching: ``done = cumS + running max(arrival - cumS_before)``."""
+        """One server, no batching: the FIFO recursion ``d = max(arrival, previous done)``."""
         sampler = self.sampler
-        items = np.ones(len(self.arrival), dtype=np.int64) if self.items is None else self.items
-        s = np.array([sampler(k) for k in items.tolist()], dtype=float)
-        a = self.arrival
-        before = np.cumsum(s) - s
-        d = np.maximum(before + np.maximum.accumulate(a - before), a)
-        n = len(a)
+        items = [1] * len(self.arrival) if self.items is None else self.items.tolist()
+        serv = [sampler(k) for k in items]
+        disp = []
+        append = disp.append
+        done = 0.0
+        for a, s in zip(self.arrival.tolist(), serv, strict=True):
+            d = a if a > done else done
+            append(d)
+            done = d + s
+        n = len(disp)
         self._starts = np.arange(n)
-        self._disp = d
-        self._serv = s
+        self._disp = disp
+        self._serv = serv
         self._repl = np.full(n, self.replicas[0])
-        self._tref = d  # on_free: the replica became available for request n at max(a_n, done_{n-1})
-        # queue wait = d - a (waiting for the server), batch wait = 0
+        self._tref = disp  # the server became available to request n at max(arrival, previous done)
 
     # -- results -------------------------------------------------------------------------------
     def log_into(self, log: BatchLog) -> None:
