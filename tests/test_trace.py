@@ -249,3 +249,21 @@ def test_bad_trace_through_the_cli_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "time goes back at row 3" in proc.stderr and "workload.arrivals.column" in proc.stderr
+
+
+def test_items_from_a_trace_column(tmp_path):
+    p = csv(tmp_path, "t,tokens\n0.0,374\n0.5,0\n1.0,12.6\n")
+    w = Workload.model_validate({"arrivals": {"kind": "trace", "path": str(p), "column": "t", "unit": "s", "items_column": "tokens"}})
+    r = gen(w, n=5)
+    assert r.items.dtype == np.int64 and r.items.tolist() == [374, 1, 13, 374, 1]
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="items_column"):
+        Workload.model_validate(
+            {"arrivals": {"kind": "trace", "path": str(p), "items_column": "tokens"}, "items_per_request": 5}
+        )
+    bad = csv(tmp_path, "t,tokens\n0.0,3\n0.5,lots\n", name="bad.csv")
+    with pytest.raises(SimlatError, match=r"items_column 'tokens': 'lots' at row 2"):
+        gen(Workload.model_validate({"arrivals": {"kind": "trace", "path": str(bad), "column": "t", "unit": "s", "items_column": "tokens"}}), n=2)
+    msg = error_of(Workload.model_validate({"arrivals": {"kind": "trace", "path": str(p), "column": "t", "items_column": "size"}}))
+    assert "workload.arrivals.items_column: 'size'" in msg and "'tokens'" in msg

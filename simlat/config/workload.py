@@ -114,6 +114,9 @@ class Trace(StrictModel):
 
     ``unit``: "s", "ms", "us" for numeric columns, "datetime" for absolute times, "auto" to detect.
     ``target_rate_rps`` rescales time so the mean rate matches, keeping the burst shape.
+    ``key_column`` gives request keys (with ``keys: {kind: trace}``); ``items_column`` gives each
+    request's items (fan-out or size, rounded, at least 1) in place of ``items_per_request``.
+    ``loop`` tiles the trace to reach the asked length; without it the run stops at the trace's end.
     A relative ``path`` is resolved against the experiment file's folder.
     """
 
@@ -123,6 +126,7 @@ class Trace(StrictModel):
     unit: Literal["auto", "s", "ms", "us", "datetime"] = "auto"
     target_rate_rps: PositiveFloat | None = None
     key_column: str | None = None
+    items_column: str | None = None
     loop: bool = True
 
 
@@ -172,5 +176,9 @@ class Workload(StrictModel):
             raise ValueError(
                 "keys.kind 'trace' takes keys from the replayed trace: it needs arrivals.kind 'trace' "
                 "with arrivals.key_column set"
+            )
+        if isinstance(self.arrivals, Trace) and self.arrivals.items_column is not None and self.items_per_request != 1:
+            raise ValueError(
+                "items_per_request: set it or arrivals.items_column (items read from the trace), not both"
             )
         return self

@@ -59,7 +59,10 @@ def generate(workload, *, n: int | None, duration_s: float | None, seed: np.rand
     horizon_ms = None if duration_s is None else float(duration_s) * 1000.0
     stream = GENERATORS[type(arrivals)](arrivals, n, horizon_ms, _child(seed, 0))
     count = len(stream.arrival_ms)
-    items = sample_items(workload.items_per_request, count, _child(seed, 1))
+    if stream.items is not None:
+        items = np.ascontiguousarray(stream.items, dtype=np.int64)
+    else:
+        items = sample_items(workload.items_per_request, count, _child(seed, 1))
     key = None
     if workload.keys is not None:
         key = sample_keys(workload.keys, arrivals, stream, _child(seed, 2))

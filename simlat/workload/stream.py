@@ -11,13 +11,15 @@ import numpy as np
 class Stream:
     """Arrival times (ms, sorted, from 0) of one arrival process.
 
-    ``rows`` maps each arrival to its source row of a replayed trace (for trace keys); ``warnings``
+    ``rows`` maps each arrival to its source row of a replayed trace (for trace keys); ``items``
+    are per-request items read from a trace (None: drawn from ``items_per_request``); ``warnings``
     carries anything the user should hear about (for example a trace that ran out before ``n``).
     """
 
     arrival_ms: np.ndarray
     rows: np.ndarray | None = None
     warnings: tuple[str, ...] = ()
+    items: np.ndarray | None = None
 
 
 def truncate(times_ms: np.ndarray, n: int | None, horizon_ms: float | None) -> np.ndarray:

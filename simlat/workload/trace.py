@@ -51,6 +51,7 @@ class TraceData:
     keys: np.ndarray | None
     unit: str
     notes: tuple[str, ...] = ()
+    items: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -71,8 +72,9 @@ def _where(i: int, is_csv: bool) -> str:
     return f"row {i + 1} (line {i + 2} of the file)" if is_csv else f"row {i + 1}"
 
 
-def _read(path: Path, columns: list[str]) -> tuple[pd.DataFrame, bool]:
-    """Read the asked columns; a missing column is an error that lists the available ones."""
+def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, bool]:
+    """Read the timestamp, key and items columns (None: not asked); a missing column is an error
+    that lists the available ones."""
     with open(path, "rb") as fh:
         is_parquet = fh.read(4) == b"PAR1"
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -88,17 +90,16 @@ def _read(path: Path, columns: list[str]) -> tuple[pd.DataFrame, bool]:
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-file problem
         kind = "Parquet" if is_parquet else "CSV"
         raise SimlatError(f"{FIELD}.path: {str(path)!r} is not a readable {kind} file: {err}") from None
-    for field, name in zip(("column", "key_column"), columns, strict=False):
-        if name not in available:
+    for field, name in zip(("column", "key_column", "items_column"), columns, strict=True):
+        if name is not None and name not in available:
             raise SimlatError(
                 f"{FIELD}.{field}: {name!r} is not a column of {path.name}; available columns: "
                 + ", ".join(repr(c) for c in available)
             )
+    wanted = list(dict.fromkeys(c for c in columns if c is not None))
     if is_parquet:
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path, columns=list(dict.fromkeys(columns))).to_pandas(), False
-    return pd.read_csv(path, usecols=list(dict.fromkeys(columns)), sep=sep), True
+        return pq.read_table(path, columns=wanted).to_pandas(), False
+    return pd.read_csv(path, usecols=wanted, sep=sep), True
 
 
 def _as_datetime_seconds(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
@@ -159,6 +160,19 @@ def _looks_numeric(col: pd.Series) -> bool:
     return not np.isnan(pd.to_numeric(col.iloc[:1], errors="coerce").to_numpy(dtype=np.float64)).any()
 
 
+def _items(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
+    """Items per request from a numeric column: rounded, values below 1 count as 1."""
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        i = int(bad[0])
+        raise SimlatError(
+            f"{FIELD}.items_column {name!r}: {col.iloc[i]!r} at {_where(i, is_csv)} is not a number; "
+            "items per request must be finite numbers"
+        )
+    return np.maximum(np.rint(values), 1).astype(np.int64)
+
+
 def _hash_keys(col: pd.Series) -> np.ndarray:
     """Integer keys as they are; anything else hashed to int64 (stable across runs)."""
     if pd.api.types.is_integer_dtype(col) and not col.isna().any():
@@ -167,10 +181,12 @@ def _hash_keys(col: pd.Series) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, _mtime_ns: int, _size: int, column: str, unit: str, key_column: str | None) -> TraceData:
+def _load(
+    path: str, _mtime_ns: int, _size: int, column: str, unit: str, key_column: str | None, items_column: str | None
+) -> TraceData:
     """Read and validate a trace (cached per file version)."""
     p = Path(path)
-    frame, is_csv = _read(p, [column] + ([key_column] if key_column else []))
+    frame, is_csv = _read(p, [column, key_column, items_column])
     col = frame[column]
     if len(col) == 0:
         raise SimlatError(f"{FIELD}.path: {str(p)!r} has no rows (only a header); a trace needs at least 2 timestamps")
@@ -195,10 +211,11 @@ def _load(path: str, _mtime_ns: int, _size: int, column: str, unit: str, key_col
     if offsets[-1] <= 0:
         raise SimlatError(f"{FIELD}.column {column!r}: all {len(offsets)} timestamps are equal; a trace must span a positive time")
     keys = _hash_keys(frame[key_column]) if key_column else None
-    offsets.setflags(write=False)
-    if keys is not None:
-        keys.setflags(write=False)
-    return TraceData(offsets, keys, unit, (note,) if note else ())
+    items = _items(frame[items_column], items_column, is_csv) if items_column else None
+    for a in (offsets, keys, items):
+        if a is not None:
+            a.setflags(write=False)
+    return TraceData(offsets, keys, unit, (note,) if note else (), items)
 
 
 def load(cfg: Trace) -> TraceData:
@@ -212,7 +229,7 @@ def load(cfg: Trace) -> TraceData:
     if p.is_dir():
         raise SimlatError(f"{FIELD}.path: {str(cfg.path)!r} is a directory; expected a CSV or Parquet file")
     st = p.stat()
-    return _load(str(p.resolve()), st.st_mtime_ns, st.st_size, cfg.column, cfg.unit, cfg.key_column)
+    return _load(str(p.resolve()), st.st_mtime_ns, st.st_size, cfg.column, cfg.unit, cfg.key_column, cfg.items_column)
 
 
 def scale_factor(cfg: Trace, data: TraceData) -> float:
@@ -253,4 +270,6 @@ def replay(cfg: Trace, n: int | None, horizon_ms: float | None, rng: np.random.G
     times = truncate(times, n, horizon_ms)
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    return Stream(times, rows[: len(times)], tuple(notes))
+    rows = rows[: len(times)]
+    items = None if data.items is None else data.items[rows]
+    return Stream(times, rows, tuple(notes), items)
