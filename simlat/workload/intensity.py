@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+CHUNK = 1 << 20
+
 
 @dataclass(frozen=True)
 class PiecewiseLinear:
@@ -82,12 +84,16 @@ class PiecewiseLinear:
         cum = np.concatenate([[0.0], np.cumsum(masses)])
         total = float(cum[-1])
         if self.periodic:
-            q = np.floor(u / total)
-            rem = u - q * total
-            k = np.searchsorted(cum[:-1], rem, side="right") - 1
-            t = self._within(rem - cum[k], k, None)
-            t += q * (self.end - self.start[0])
-            return t
+            out = np.empty(len(u))
+            for lo in range(0, len(u), CHUNK):  # chunks keep the temporaries in cache
+                part = u[lo : lo + CHUNK]
+                q = np.floor(part / total)
+                rem = part - q * total
+                k = np.searchsorted(cum[:-1], rem, side="right") - 1
+                t = self._within(rem - cum[k], k, None)
+                t += q * (self.end - self.start[0])
+                out[lo : lo + CHUNK] = t
+            return out
         # u is sorted: find each segment's slice of u (m log n) instead of each u's segment (n log m)
         edges = np.searchsorted(u, cum, side="left")
         counts = np.diff(edges)
