@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simlat.config.workload import Workload
 from simlat.errors import SimlatError
@@ -332,3 +334,56 @@ def test_generation_is_fast():
     t0 = time.perf_counter()
     gen(w, n=1_000_000)
     assert time.perf_counter() - t0 < 1.0
+
+
+# ---------------------------------------------------------------- properties
+
+_rate = st.floats(min_value=0.5, max_value=5e4)
+_dur = st.floats(min_value=0.05, max_value=5.0)
+_ARRIVALS = st.one_of(
+    st.builds(lambda r: {"kind": "poisson", "rate_rps": r}, _rate),
+    st.builds(lambda r: {"kind": "deterministic", "rate_rps": r}, _rate),
+    st.builds(lambda r, c: {"kind": "gamma", "rate_rps": r, "cv": c}, _rate, st.floats(0.05, 8.0)),
+    st.builds(
+        lambda rs, ds: {"kind": "mmpp", "rates_rps": rs, "mean_durations_s": ds[: len(rs)]},
+        st.lists(st.floats(0.0, 1e4), min_size=2, max_size=4).filter(lambda v: max(v) > 0.5),
+        st.lists(_dur, min_size=4, max_size=4),
+    ),
+    st.builds(
+        lambda r, on, off: {"kind": "on_off", "on_rate_rps": r, "mean_on_s": on, "mean_off_s": off}, _rate, _dur, _dur
+    ),
+    st.builds(
+        lambda r, a, p, ph: {"kind": "diurnal", "mean_rate_rps": r, "amplitude": a, "period_s": p, "phase_s": ph},
+        _rate, st.floats(0.0, 1.0), st.floats(0.1, 100.0), st.floats(-50.0, 50.0),
+    ),
+    st.builds(
+        lambda gaps, rates, rep: {
+            "kind": "rate_curve",
+            "points": [[float(t), r] for t, r in zip(np.cumsum(gaps), rates, strict=False)],
+            "repeat": rep,
+        },
+        st.lists(st.floats(0.01, 10.0), min_size=2, max_size=5),
+        st.lists(st.floats(0.5, 1e4), min_size=5, max_size=5),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda b, s, t0, d, ramp: {
+            "kind": "spike", "base_rate_rps": b, "spike_rate_rps": s, "start_s": t0, "duration_s": d, "ramp_s": ramp,
+        },
+        _rate, _rate, st.floats(0.0, 5.0), _dur, st.floats(0.0, 2.0),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(arr=_ARRIVALS, n=st.integers(1, 3000), dur=st.floats(0.001, 3.0), seed=st.integers(0, 2**32 - 1))
+def test_any_arrival_process_honours_the_contract(arr, n, dur, seed):
+    w = wl(arr)
+    r = gen(w, n=n, seed=seed)
+    check_contract(r)
+    assert len(r) == n
+    r = gen(w, duration_s=dur, seed=seed)
+    check_contract(r)
+    assert len(r) == 0 or r.arrival_ms[-1] < dur * 1000.0
+    rate = offered_rate_rps(w)
+    assert rate is not None and rate > 0
