@@ -1,0 +1,163 @@
+"""The report's sections, in order: each a chart (or the reason it is left out) and a caption.
+
+Pure: turns a :class:`~simlat.sweep.result.SweepResult` into :class:`Section` objects; the writer
+renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import altair as alt
+
+from simlat.report import charts, frames
+from simlat.report.calibration import profile_frame
+from simlat.report.specs import percentile_name
+from simlat.sweep.result import SweepResult
+
+
+@dataclass
+class Section:
+    """One chart of the report: ``key`` names its container and image file; ``chart`` is None when
+    the data for it is missing, and ``notes`` then says why."""
+
+    key: str
+    title: str
+    chart: alt.TopLevelMixin | None
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _chosen_text(result: SweepResult) -> str:
+    return "the chosen configuration" if result.chosen else "the configuration closest to the SLO (none meets it)"
+
+
+def calibration_section(result: SweepResult) -> Section:
+    """Latency vs batch size per variant, from the calibration profiles."""
+    title = "Calibration: latency vs batch size"
+    if not result.profiles:
+        return Section("calibration", title, None, notes=["No calibration profiles were used by this sweep."])
+    df, notes = profile_frame(list(result.profiles))
+    if df.empty:
+        return Section("calibration", title, None, notes=notes + ["No readable steady-state measurements."])
+    return Section(
+        "calibration",
+        title,
+        charts.calibration_chart(df),
+        "What one replica measured: the service time of a whole batch. Flat lines mean batching is "
+        "nearly free; steep ones mean a larger batch mostly adds latency.",
+        notes,
+    )
+
+
+def load_curve_section(result: SweepResult) -> Section:
+    """SLO percentile vs offered load for the chosen and Pareto configurations."""
+    name = percentile_name(result.slo_percentile)
+    title = f"{name} vs offered load"
+    ids = frames.highlighted_ids(result)
+    df = frames.load_curve_frame(result, ids)
+    if df.empty:
+        return Section("load_curves", title, None, notes=["The sweep recorded no stable load-curve points."])
+    shown = df["config_id"].nunique()
+    total = result.points["config_id"].nunique()
+    sub = f"{shown} of {total} configurations: {_chosen_text(result)} and the Pareto frontier. Bands: 95% CI. Overloaded (unstable) rates are not drawn."
+    return Section(
+        "load_curves",
+        title,
+        charts.load_curve_chart(df, result.slo_latency_ms, result.target_rate_rps, result.slo_percentile, sub),
+        "Where each line crosses the red SLO line is the highest load that configuration sustains; "
+        "the grey line marks the target rate.",
+    )
+
+
+def pareto_section(result: SweepResult) -> Section:
+    """Cost vs SLO percentile at the target rate."""
+    title = "Cost vs latency"
+    df = frames.pareto_frame(result)
+    if df.empty:
+        return Section("pareto", title, None, notes=["No configuration was stable at the target rate."])
+    dropped = result.points["config_id"].nunique() - len(df)
+    sub = [f"At {result.target_rate_rps:,.0f} req/s; horizontal bars: 95% CI of the {percentile_name(result.slo_percentile)}; black line: cheapest latency at each price."]
+    if dropped:
+        sub.append(f"{dropped} configuration(s) unstable at the target rate are not drawn.")
+    return Section(
+        "pareto",
+        title,
+        charts.pareto_chart(df, result.slo_latency_ms, result.slo_percentile, result.target_rate_rps, sub),
+        "Green points meet the SLO with at least 95% confidence; the cheapest of them is the operating point.",
+    )
+
+
+def cdf_section(result: SweepResult) -> Section:
+    """Latency CDF at the chosen point."""
+    title = "Latency distribution"
+    lat = result.chosen_latencies_ms
+    if lat is None or len(lat) < 2:
+        why = "no configuration was chosen" if result.chosen is None else "the sweep kept no latencies for the chosen point"
+        return Section("cdf", title, None, notes=[f"Not drawn: {why}."])
+    df = frames.cdf_frame(lat)
+    sub = f"{len(lat):,} simulated requests at {result.target_rate_rps:,.0f} req/s."
+    return Section("cdf", title, charts.cdf_chart(df, result.slo_latency_ms, result.slo_percentile, sub),
+                   "Read across at a percentile to get its latency; the tail is stretched so p99 and p99.9 are visible.")
+
+
+def decomposition_section(result: SweepResult) -> Section:
+    """Mean latency decomposition for the chosen and Pareto configurations."""
+    title = "Latency decomposition"
+    df = frames.decomposition_frame(result, frames.highlighted_ids(result))
+    if df.empty:
+        return Section("decomposition", title, None, notes=["Not drawn: the sweep recorded no latency decomposition."])
+    return Section(
+        "decomposition",
+        title,
+        charts.decomposition_chart(df, f"At {result.target_rate_rps:,.0f} req/s, mean milliseconds per request."),
+        "Queue: waiting for a free replica; batch wait: waiting for the batch to fill; compute: the model; "
+        "cache: lookups; overhead: network and serialization.",
+    )
+
+
+def batch_hist_section(result: SweepResult) -> Section:
+    """Batch sizes formed at the chosen point."""
+    title = "Batch sizes"
+    if not result.chosen_batch_hist:
+        return Section("batch_sizes", title, None, notes=["Not drawn: no batch-size histogram for the chosen point."])
+    df = frames.batch_hist_frame(result.chosen_batch_hist)
+    return Section("batch_sizes", title, charts.batch_hist_chart(df, f"{int(df['batches'].sum()):,} batches."),
+                   "Batches rarely full mean max wait, not max batch size, limits batching at this load.")
+
+
+def heatmap_section(result: SweepResult) -> Section:
+    """max_batch_size x max_wait_ms heatmap of the SLO percentile."""
+    title = "Batching parameters"
+    df, note = frames.heatmap_frame(result)
+    if df is None or df.empty:
+        return Section("heatmap", title, None, notes=[note or "Not drawn: no matching configurations."])
+    return Section("heatmap", title, charts.heatmap_chart(df, result.slo_latency_ms, result.slo_percentile, note),
+                   "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
+
+
+def cache_section(result: SweepResult) -> Section:
+    """Hit ratio, latency and replicas needed vs cache capacity."""
+    title = "Cache capacity"
+    df, note = frames.cache_frame(result)
+    if df is None or df.empty:
+        return Section("cache", title, None, notes=[note or "Not drawn: no matching configurations."])
+    return Section("cache", title, charts.cache_chart(df, result.slo_latency_ms, result.slo_percentile, note),
+                   "A larger cache answers more requests without the model: lower latency and fewer replicas.")
+
+
+BUILDERS = [
+    calibration_section,
+    load_curve_section,
+    pareto_section,
+    cdf_section,
+    decomposition_section,
+    batch_hist_section,
+    heatmap_section,
+    cache_section,
+]
+
+
+def build_sections(result: SweepResult) -> list[Section]:
+    """All sections in report order."""
+    return [build(result) for build in BUILDERS]

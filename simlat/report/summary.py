@@ -1,0 +1,98 @@
+"""The decision summary at the top of the report: the answer first, in plain words and numbers."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import pandas as pd
+
+from simlat.report import frames
+from simlat.report.specs import percentile_name
+from simlat.sweep.result import SweepResult
+
+
+def _num(v, fmt: str = "{:,.2f}") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    return fmt.format(f) if math.isfinite(f) else "n/a"
+
+
+def _row(result: SweepResult, cid: str | None) -> pd.Series | None:
+    if cid is None:
+        return None
+    pts = result.points
+    hit = pts[pts["config_id"].astype(str) == str(cid)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def slo_text(result: SweepResult) -> str:
+    """``p99 ≤ 30 ms at 5,000 req/s``."""
+    return f"{percentile_name(result.slo_percentile)} ≤ {result.slo_latency_ms:g} ms at {result.target_rate_rps:,.0f} req/s"
+
+
+def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
+    """(label, value) pairs describing one configuration at the target rate."""
+    name = percentile_name(result.slo_percentile)
+    params = [(p.rsplit(".", 1)[-1], frames.display_value(row[p])) for p in result.params if p in row.index]
+    out = [("Configuration", ", ".join(f"{k} = {v}" for k, v in params) or str(row.get("label", "")))]
+    out.append(
+        (
+            f"{name} at {result.target_rate_rps:,.0f} req/s",
+            f"{_num(row.get('slo_estimate_ms'))} ms [{_num(row.get('slo_lo_ms'))}, {_num(row.get('slo_hi_ms'))}] (95% CI)",
+        )
+    )
+    out.append(("Probability the SLO is met", _num(row.get("slo_met_probability"), "{:.3f}")))
+    out.append(("Headroom (load growth before the SLO breaks)", _num(row.get("headroom"), "{:+.0%}")))
+    out.append(("Max sustainable rate under the SLO", _num(row.get("max_rate_rps"), "{:,.0f} req/s")))
+    out.append(("Cost", _num(row.get("cost_per_hour"), "${:,.2f} per hour")))
+    out.append(("Replicas", _num(row.get("replicas"), "{:,.0f}")))
+    out.append(("Utilisation", _num(row.get("utilization"), "{:.0%}")))
+    out.append(("Mean batch size", _num(row.get("mean_batch_size"), "{:,.1f}")))
+    if row.get("p999_ms") is not None:
+        out.append(("p99.9 latency", _num(row.get("p999_ms"), "{:,.2f} ms")))
+    return out
+
+
+def summary_html(result: SweepResult) -> str:
+    """The decision box: recommendation, the chosen (or closest) configuration's figures, sweep facts."""
+    parts = []
+    row = _row(result, result.chosen)
+    if row is not None:
+        rec = result.recommendation or f"Chosen: {row.get('label', result.chosen)}"
+        parts.append('<div class="decision ok" id="decision">')
+        parts.append(f"<p class=\"verdict\">Recommendation for {escape(slo_text(result))}</p>")
+        parts.append(f'<p class="recommendation">{escape(rec)}</p>')
+        heading = "The chosen configuration"
+    else:
+        parts.append('<div class="decision fail" id="decision">')
+        parts.append(
+            f'<p class="verdict">No configuration meets the SLO ({escape(slo_text(result))}) '
+            f"with at least 95% confidence.</p>"
+        )
+        if result.recommendation:
+            parts.append(f'<p class="recommendation">{escape(result.recommendation)}</p>')
+        closest = frames.reference_id(result)
+        row = _row(result, closest)
+        heading = "Closest configuration (does not meet the SLO)"
+    if row is not None:
+        parts.append(f"<h3>{escape(heading)}</h3><table class=\"figures\">")
+        for k, v in key_figures(result, row):
+            parts.append(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>")
+        parts.append("</table>")
+    parts.append("</div>")
+    pts = result.points
+    n = pts["config_id"].nunique() if "config_id" in pts.columns else len(pts)
+    meeting = int(pts["meets_slo"].astype(bool).sum()) if "meets_slo" in pts.columns else 0
+    reqs = pts["requests_simulated"].sum() if "requests_simulated" in pts.columns else float("nan")
+    facts = [
+        f"{n:,} configurations swept over {', '.join(result.params) or 'no parameters'}",
+        f"{meeting:,} meet the SLO",
+        f"objective: {result.objective}",
+        f"{_num(reqs, '{:,.0f}')} requests simulated",
+        f"sweep time {_num(result.elapsed_s, '{:,.1f}')} s",
+    ]
+    parts.append(f'<p class="facts">{escape("; ".join(facts))}.</p>')
+    return "\n".join(parts)
