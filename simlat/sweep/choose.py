@@ -39,7 +39,7 @@ def pareto_mask(points: pd.DataFrame) -> np.ndarray:
 def choose(points: pd.DataFrame, objective: str) -> str | None:
     """The config_id the objective picks among rows with ``meets_slo``, or None.
 
-    Ties break towards lower cost, then the tighter SLO interval, then more headroom.
+    Ties break towards lower cost, then more headroom, then the tighter SLO interval.
     """
     ok = points[points["meets_slo"]].copy()
     if ok.empty:
@@ -48,8 +48,8 @@ def choose(points: pd.DataFrame, objective: str) -> str | None:
     ok["_neg_tpr"] = -(ok["max_rate_rps"].fillna(0.0) / ok["replicas"])
     ok["_neg_headroom"] = -ok["headroom"].fillna(-np.inf)
     keys = {
-        "min_cost": ["_cost", "replicas", "slo_hi_ms", "_neg_headroom"],
-        "min_replicas": ["replicas", "_cost", "slo_hi_ms", "_neg_headroom"],
+        "min_cost": ["_cost", "replicas", "_neg_headroom", "slo_hi_ms"],
+        "min_replicas": ["replicas", "_cost", "_neg_headroom", "slo_hi_ms"],
         "max_throughput_per_replica": ["_neg_tpr", "_cost", "slo_hi_ms"],
     }[objective]
     return str(ok.sort_values(keys + ["config_id"], kind="mergesort").iloc[0]["config_id"])

@@ -100,7 +100,8 @@ def recommendation(
         f"SLO met with probability {row['slo_met_probability']:.2f}"
     )
     if not math.isnan(row["headroom"]):
-        text += f", headroom {row['headroom']:.0%}"
+        h = row["headroom"]
+        text += f", headroom {h:.0%}" if h >= 0.1 else f", headroom {h:.1%}"
     if not math.isnan(row["cost_per_hour"]):
         text += f", ${row['cost_per_hour']:,.2f}/hour"
     return text
