@@ -294,3 +294,52 @@ def test_missing_redis_profile_is_a_clear_error(tmp_path):
     req = zipf_requests(10, 1.0, 5, 1.0, seed=0)
     with pytest.raises(SimlatError, match=r"cache\.l2\.lookup_ms\.path"):
         apply_cache(c, req, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- warm-up
+
+
+def _zipf_workload(rate_rps=1000.0, exponent=0.9, key_space=200_000, items=1):
+    from simlat.config.workload import Workload
+
+    return Workload.model_validate(
+        {"arrivals": {"kind": "poisson", "rate_rps": rate_rps}, "items_per_request": items,
+         "keys": {"kind": "zipf", "exponent": exponent, "key_space": key_space}}
+    )
+
+
+def test_auto_warmup_is_the_ttl_or_four_capacities_of_lookups():
+    from simlat.engine.cache import warmup_seconds
+
+    wl = _zipf_workload(rate_rps=1000.0)
+    assert warmup_seconds(cache(l1={"capacity": 500}), wl) == pytest.approx(2.0)  # 4 * 500 / 1000
+    assert warmup_seconds(cache(l1={"capacity": 500, "ttl_ms": 700}), wl) == pytest.approx(0.7)
+    two = cache(l1={"capacity": 500, "ttl_ms": 700}, l2={"capacity": 5000, "ttl_ms": 9000, "lookup_ms": L2_FAST})
+    assert warmup_seconds(two, wl) == pytest.approx(9.0)
+    assert warmup_seconds(cache(l1={"capacity": 500}, per_item=True), _zipf_workload(items=4)) == pytest.approx(0.5)
+    assert warmup_seconds(cache(l1={"capacity": 500}, warmup_s=3), wl) == 3.0
+
+
+def test_a_short_warmed_run_sees_the_steady_state_hit_ratio():
+    from simlat.workload import generate
+
+    wl = _zipf_workload()
+    c = cache(l1={"capacity": 20_000})
+    req = generate(wl, n=30_000, duration_s=None, seed=np.random.SeedSequence(4))
+    warm = apply_cache(c, req, np.random.default_rng(0), workload=wl)
+    cold = apply_cache(c, req, np.random.default_rng(0))
+    che = che_hit_ratio(zipf_popularity(0.9, 200_000), 20_000)
+    h = (warm.l1_items + warm.l2_items).astype(float)
+    se = h.reshape(30, -1).mean(axis=1).std(ddof=1) / np.sqrt(30)
+    assert warm.warmup_requests == pytest.approx(80_000, rel=0.05)
+    assert abs(h.mean() - che) < 4 * se
+    assert cold.hit_ratio() < che - 0.1  # a cold cache of 20,000 keys is far from full after 30,000 requests
+    assert cold.warnings and "still rising" in cold.warnings[0]
+    assert not warm.warnings
+
+
+def test_no_warmup_for_fixed_hit_ratios_or_when_asked():
+    wl = _zipf_workload()
+    req = zipf_requests(1_000, 0.9, 1_000, 1.0, seed=6)
+    assert apply_cache(cache(l1={"capacity": 10}, hit_ratio=0.2), req, np.random.default_rng(0), workload=wl).warmup_requests == 0
+    assert apply_cache(cache(l1={"capacity": 10}, warmup_s=0), req, np.random.default_rng(0), workload=wl).warmup_requests == 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from simlat.config.base import StrictModel
 from simlat.config.dists import Constant, Dist
@@ -81,12 +81,17 @@ class Cache(StrictModel):
     of a request with key k has cache key (k, j): a returning key asks again for its first items.
     ``hit_ratio``: a number (hits counted at the first configured level) or ``{l1: .., l2: ..}``;
     fixes the hit probabilities instead of simulating the keys.
+    ``warmup_s``: simulated seconds of the same workload (independent draws, before time 0) that fill
+    the caches before the run, so that short runs see a warm cache. ``auto``: per level, the TTL or
+    the time to make 4x its capacity in lookups, whichever is shorter; the longest level wins.
+    0: start cold. Zipf keys only (a trace's keys are the run itself; a trace run starts cold).
     """
 
     l1: L1Cache | None = None
     l2: L2Cache | None = None
     per_item: bool = False
     hit_ratio: Annotated[float, Field(ge=0, le=1)] | HitRatio | None = None
+    warmup_s: Literal["auto"] | NonNegativeFloat = "auto"
 
     @model_validator(mode="after")
     def _levels(self):

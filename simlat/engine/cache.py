@@ -21,7 +21,9 @@ The model (exactly what :func:`apply_cache` computes):
    ``cache_ms`` (plus the engine's network overheads). Otherwise it reaches the balancer at
    ``arrival + cache_ms`` with ``items_to_compute`` items, the lookups that missed both levels.
 
-With ``hit_ratio`` set, each lookup instead hits L1 with probability ``l1`` and, after an L1 miss,
+Before the run, ``cache.warmup_s`` seconds of the same workload (drawn independently, ending at time
+0) go through the same steps, so that a short run starts from warm caches; their outcomes are
+dropped. With ``hit_ratio`` set, each lookup instead hits L1 with probability ``l1`` and, after an L1 miss,
 L2 with probability ``l2``, independently; keys are not needed.
 """
 
@@ -37,6 +39,9 @@ from simlat.errors import SimlatError
 CHUNK_LOOKUPS = 1 << 22
 """Per-item lookups are run in chunks of about this many, to bound memory."""
 
+WARMUP_CAPACITY_MULTIPLE = 4
+"""``warmup_s: auto`` fills a level without TTL with this many times its capacity in lookups."""
+
 
 @dataclass(frozen=True)
 class CacheOutcome:
@@ -46,6 +51,8 @@ class CacheOutcome:
     ``l2_hit``: served, with at least one lookup answered by L2. ``cache_ms``: lookup time spent.
     ``items_to_compute``: items that go to the model (0 when served). ``lookups``: lookups made
     (the items with ``per_item``, else 1); ``l1_items``, ``l2_items``: those answered by each level.
+    ``warmup_requests``: requests that warmed the caches before the run; ``warnings``: notes for the
+    run's summary (a cache still warming up).
     """
 
     served: np.ndarray
@@ -56,6 +63,8 @@ class CacheOutcome:
     lookups: np.ndarray
     l1_items: np.ndarray
     l2_items: np.ndarray
+    warmup_requests: int = 0
+    warnings: tuple[str, ...] = ()
 
     def hit_ratio(self, skip: int = 0) -> float:
         """Fraction of lookups answered by either level, from request ``skip`` on."""
@@ -162,15 +171,84 @@ def _lookup_hits(cfg: Cache, requests, rng: np.random.Generator) -> tuple[np.nda
     return l1_items, l2_items
 
 
-def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator) -> CacheOutcome:
+def warmup_seconds(cfg: Cache, workload) -> float:
+    """Simulated seconds of warm-up for ``cache.warmup_s`` (see :class:`simlat.config.cache.Cache`)."""
+    if cfg.warmup_s != "auto":
+        return float(cfg.warmup_s)
+    from simlat.dists import mean
+    from simlat.workload import offered_rate_rps
+
+    rate = offered_rate_rps(workload)
+    if not rate:
+        return 0.0
+    per_request = 1.0
+    if cfg.per_item:
+        ipr = workload.items_per_request
+        per_request = float(ipr) if isinstance(ipr, int) else mean(ipr)
+    longest = 0.0
+    for level in (cfg.l1, cfg.l2):
+        if level is not None:
+            fill_s = WARMUP_CAPACITY_MULTIPLE * level.capacity / (rate * per_request)
+            ttl_s = np.inf if level.ttl_ms is None else level.ttl_ms / 1000.0
+            longest = max(longest, min(fill_s, ttl_s))
+    return longest
+
+
+def warmup_requests(cfg: Cache, workload, rng: np.random.Generator):
+    """Requests of ``warmup_s`` seconds of ``workload`` ending at time 0, or None (no warm-up:
+    none asked, a fixed ``hit_ratio``, or keys that are not Zipf)."""
+    if workload is None or cfg.fixed_hit_ratios() is not None or getattr(workload.keys, "kind", None) != "zipf":
+        return None
+    secs = warmup_seconds(cfg, workload)
+    if secs <= 0:
+        return None
+    from simlat.workload import Requests, generate
+
+    seed = np.random.SeedSequence(int(rng.integers(2**63)))
+    w = generate(workload, n=None, duration_s=secs, seed=seed)
+    return Requests(arrival_ms=w.arrival_ms - secs * 1000.0, items=w.items, key=w.key)
+
+
+def _still_warming(l1_items: np.ndarray, l2_items: np.ndarray, lookups: np.ndarray) -> list[str]:
+    """A warning when the hit ratio of the run's last quarter is clearly above its second quarter's."""
+    q = len(lookups) // 4
+    if q < 100:
+        return []
+    ratios = []
+    for part in (slice(q, 2 * q), slice(3 * q, 4 * q)):
+        ratios.append((l1_items[part].sum() + l2_items[part].sum()) / max(1, lookups[part].sum()))
+    early, late = ratios
+    se = np.sqrt(max(late * (1 - late), 1e-4) / q)
+    if late - early > max(0.02, 4 * se):
+        return [
+            f"cache: the hit ratio was still rising ({early:.1%} in the run's second quarter, {late:.1%} "
+            "in its last): the caches had not reached steady state; simulate more requests or raise "
+            "cache.warmup_s"
+        ]
+    return []
+
+
+def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator, *, workload=None) -> CacheOutcome:
     """Run ``requests`` (a :class:`simlat.workload.Requests`, open loop) through the caches.
 
-    The model is in this module's docstring. Random draws (lookup times; hits under a fixed
+    The model is in this module's docstring. With ``workload`` (the experiment's
+    :class:`simlat.config.workload.Workload`), the caches are first warmed by
+    :func:`warmup_requests`. Random draws (warm-up requests; lookup times; hits under a fixed
     ``hit_ratio``) come from ``rng`` only.
     """
+    from simlat.workload import Requests
+
     items = np.asarray(requests.items, dtype=np.int64)
     n = len(items)
-    l1_items, l2_items = _lookup_hits(cache_cfg, requests, rng)
+    warm = warmup_requests(cache_cfg, workload, rng)
+    stream = requests
+    if warm is not None and len(warm):
+        stream = Requests(
+            arrival_ms=np.concatenate([warm.arrival_ms, requests.arrival_ms]),
+            items=np.concatenate([warm.items, items]),
+            key=np.concatenate([warm.key, requests.key]),
+        )
+    l1_items, l2_items = (a[len(stream) - n :] for a in _lookup_hits(cache_cfg, stream, rng))
     lookups = items if cache_cfg.per_item else np.ones(n, dtype=np.int64)
     missing = lookups - l1_items - l2_items
     served = missing == 0
@@ -181,6 +259,7 @@ def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator) -> CacheOu
     if cache_cfg.l2 is not None:
         asked = np.flatnonzero(~l1_hit)
         cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
+    warnings = () if cache_cfg.fixed_hit_ratios() else tuple(_still_warming(l1_items, l2_items, lookups))
     return CacheOutcome(
         served=served,
         l1_hit=l1_hit,
@@ -190,4 +269,6 @@ def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator) -> CacheOu
         lookups=lookups,
         l1_items=l1_items,
         l2_items=l2_items,
+        warmup_requests=0 if warm is None else len(warm),
+        warnings=warnings,
     )

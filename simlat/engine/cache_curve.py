@@ -78,7 +78,7 @@ def hit_ratio_vs_capacity(
 
 def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None, seed: int | None = None) -> pd.DataFrame:
     """Hit ratios of ``experiment``'s caches with ``cache.<level>.capacity`` set to each of
-    ``capacities``, on one workload draw (after the run's warm-up fraction).
+    ``capacities``, on one workload draw (after the cache warm-up and the run's warm-up fraction).
 
     Columns: ``capacity, hit_ratio`` (lookups answered by any level), ``l1_hit_ratio``,
     ``l2_hit_ratio`` (of all lookups), ``served_ratio`` (requests that skip the model) and
@@ -107,7 +107,10 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
     rows = []
     for cap in sorted(int(c) for c in capacities):
         lvl = getattr(cache, level).model_copy(update={"capacity": cap})
-        out = apply_cache(cache.model_copy(update={level: lvl}), requests, np.random.default_rng(seed_seq))
+        out = apply_cache(
+            cache.model_copy(update={level: lvl}), requests, np.random.default_rng(seed_seq),
+            workload=experiment.workload,
+        )
         total = max(1, int(out.lookups[skip:].sum()))
         rows.append({
             "capacity": cap,

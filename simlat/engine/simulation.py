@@ -271,7 +271,7 @@ def _apply_cache(experiment, requests, streams) -> _CacheStage:
     """Run the cache model (:mod:`simlat.engine.cache`); misses reach the balancer after their lookups."""
     from simlat.engine.cache import apply_cache
 
-    out = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache))
+    out = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload)
     served = np.asarray(out.served, dtype=bool)
     cache_ms = np.asarray(out.cache_ms, dtype=float)
     miss = np.flatnonzero(~served)
