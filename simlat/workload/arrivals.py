@@ -17,8 +17,23 @@ from collections.abc import Callable
 import numpy as np
 
 from simlat.config import workload as w
-from simlat.workload import diurnal, modulated, rate_curve, renewal, trace
+from simlat.workload import diurnal, modulated, rate_curve, renewal
 from simlat.workload.stream import Stream
+
+
+def _replay(cfg, n, horizon_ms, rng) -> Stream:
+    """Trace replay (imported on use: it needs pandas, which the other kinds do not)."""
+    from simlat.workload import trace
+
+    return trace.replay(cfg, n, horizon_ms, rng)
+
+
+def _trace_rate(cfg) -> float:
+    """The trace's offered rate (imported on use, like :func:`_replay`)."""
+    from simlat.workload import trace
+
+    return trace.offered_rate(cfg)
+
 
 Generator = Callable[[object, int | None, float | None, np.random.Generator], Stream]
 
@@ -31,7 +46,7 @@ GENERATORS: dict[type, Generator] = {
     w.Diurnal: diurnal.diurnal,
     w.RateCurve: rate_curve.rate_curve,
     w.Spike: rate_curve.spike,
-    w.Trace: trace.replay,
+    w.Trace: _replay,
 }
 
 RATES: dict[type, Callable[[object], float | None]] = {
@@ -43,6 +58,6 @@ RATES: dict[type, Callable[[object], float | None]] = {
     w.Diurnal: lambda c: float(c.mean_rate_rps),
     w.RateCurve: lambda c: rate_curve.curve_of(c).mean_rate(),
     w.Spike: rate_curve.spike_mean_rate,
-    w.Trace: trace.offered_rate,
+    w.Trace: _trace_rate,
     w.ClosedLoop: lambda c: None,
 }
