@@ -387,3 +387,20 @@ def test_any_arrival_process_honours_the_contract(arr, n, dur, seed):
     assert len(r) == 0 or r.arrival_ms[-1] < dur * 1000.0
     rate = offered_rate_rps(w)
     assert rate is not None and rate > 0
+
+
+def test_zipf_groups_are_the_law_in_compact_form():
+    from simlat.config.workload import ZipfKeys
+    from simlat.workload.keys import zipf_groups
+
+    for exponent, space in [(0.9, 1000), (0.0, 10**8), (1.0, 10**6), (0.7, 10**8)]:
+        p, count = zipf_groups(ZipfKeys(exponent=exponent, key_space=space))
+        assert count.sum() == space and len(p) < 100_000
+        assert float(p @ count) == pytest.approx(1.0, abs=1e-12)
+    # Che-style sums over the groups match the exact per-key sums
+    cfg = ZipfKeys(exponent=1.0, key_space=10**6)
+    p, count = zipf_groups(cfg)
+    exact = np.arange(1, 10**6 + 1, dtype=float) ** -1.0
+    exact /= exact.sum()
+    for t in [1e3, 1e5, 1e7]:
+        assert float(count @ -np.expm1(-p * t)) == pytest.approx(float(np.sum(-np.expm1(-exact * t))), rel=1e-6)
