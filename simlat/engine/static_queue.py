@@ -166,7 +166,9 @@ class StaticQueue:
         self._disp = disp
         self._serv = serv
         self._repl = np.full(n, self.replicas[0])
-        self._tref = disp  # the server became available to request n at max(arrival, previous done)
+        # on_free: the server became available to request n at max(arrival, previous done);
+        # on_close: a batch of one closes at its arrival
+        self._tref = self.arrival if self.policy.on_close else disp
 
     # -- results -------------------------------------------------------------------------------
     def log_into(self, log: BatchLog) -> None:
