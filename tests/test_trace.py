@@ -277,3 +277,8 @@ def test_items_from_a_trace_column(tmp_path):
         gen(Workload.model_validate({"arrivals": {"kind": "trace", "path": str(bad), "column": "t", "unit": "s", "items_column": "tokens"}}), n=2)
     msg = error_of(Workload.model_validate({"arrivals": {"kind": "trace", "path": str(p), "column": "t", "items_column": "size"}}))
     assert "workload.arrivals.items_column: 'size'" in msg and "'tokens'" in msg
+
+
+def test_empty_cell_is_named(tmp_path):
+    msg = error_of(wl(csv(tmp_path, "timestamp,x\n1.0,a\n,b\n3.0,c\n"), unit="s"))
+    assert "an empty cell at row 2" in msg

@@ -404,3 +404,18 @@ def test_zipf_groups_are_the_law_in_compact_form():
     exact /= exact.sum()
     for t in [1e3, 1e5, 1e7]:
         assert float(count @ -np.expm1(-p * t)) == pytest.approx(float(np.sum(-np.expm1(-exact * t))), rel=1e-6)
+
+
+def test_rate_curve_steps():
+    """Two points at one time make a step: 100 req/s for 10 s, then 1,000 req/s."""
+    w = wl({"kind": "rate_curve", "points": [[0.0, 100.0], [10.0, 100.0], [10.0, 1000.0], [20.0, 1000.0]]})
+    t = gen(w, duration_s=20.0).arrival_ms / 1000.0
+    for lo, hi, expected in [(0, 10, 1000), (10, 20, 10_000)]:
+        got = np.count_nonzero((t >= lo) & (t < hi))
+        assert abs(got - expected) < Z * np.sqrt(expected)
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="increasing"):
+        wl({"kind": "rate_curve", "points": [[0.0, 1.0], [5.0, 1.0], [4.0, 2.0]]})
+    with pytest.raises(ValidationError, match="at most two"):
+        wl({"kind": "rate_curve", "points": [[0.0, 1.0], [5.0, 1.0], [5.0, 2.0], [5.0, 3.0]]})

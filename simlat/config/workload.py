@@ -80,7 +80,9 @@ class Diurnal(StrictModel):
 class RateCurve(StrictModel):
     """Non-homogeneous Poisson with a piecewise-linear rate through (time_s, rate_rps) points.
 
-    Covers spikes and ramps; with ``repeat`` the curve is periodic.
+    Covers spikes, ramps and steps (two points at the same time make a step). Before the first
+    point the rate is the first point's rate. With ``repeat`` the curve on [0, last time] repeats;
+    otherwise the last rate holds for ever. The mean offered rate is the mean over [0, last time].
     """
 
     kind: Literal["rate_curve"] = "rate_curve"
@@ -90,16 +92,22 @@ class RateCurve(StrictModel):
     @model_validator(mode="after")
     def _check(self):
         ts = [p[0] for p in self.points]
-        if any(b <= a for a, b in zip(ts, ts[1:], strict=False)):
-            raise ValueError("points: times must be strictly increasing")
+        if any(b < a for a, b in zip(ts, ts[1:], strict=False)):
+            raise ValueError("points: times must be increasing")
+        if any(a == b == c for a, b, c in zip(ts, ts[1:], ts[2:], strict=False)):
+            raise ValueError("points: at most two points may share a time (a step)")
+        if ts[-1] <= 0:
+            raise ValueError("points: the last time must be > 0")
         if max(p[1] for p in self.points) <= 0:
             raise ValueError("points: at least one rate must be positive")
         return self
 
 
 class Spike(StrictModel):
-    """Poisson at base_rate_rps, ramping linearly to spike_rate_rps at start_s over ramp_s,
-    holding for duration_s, and ramping back down over ramp_s."""
+    """Poisson at base_rate_rps until start_s, then a linear ramp up to spike_rate_rps over ramp_s,
+    the spike rate held for duration_s, a linear ramp back down over ramp_s, and base_rate_rps after.
+
+    The mean offered rate is the mean over [0, end of the ramp down]."""
 
     kind: Literal["spike"] = "spike"
     base_rate_rps: PositiveFloat

@@ -72,6 +72,11 @@ def _where(i: int, is_csv: bool) -> str:
     return f"row {i + 1} (line {i + 2} of the file)" if is_csv else f"row {i + 1}"
 
 
+def _shown(value) -> str:
+    """A cell's value for an error message."""
+    return "an empty cell" if pd.isna(value) else repr(value)
+
+
 def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, bool]:
     """Read the timestamp, key and items columns (None: not asked); a missing column is an error
     that lists the available ones."""
@@ -117,7 +122,7 @@ def _as_datetime_seconds(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.column {name!r}: {col.iloc[i]!r} at {_where(i, is_csv)} is not a datetime; "
+            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a datetime; "
             "timestamps must all be datetimes (unit: datetime) or all numbers (unit: s, ms or us)"
         )
     return ((parsed - parsed.iloc[0]) / pd.Timedelta(1, "s")).to_numpy(dtype=np.float64)
@@ -142,7 +147,7 @@ def _as_numeric_seconds(col: pd.Series, name: str, unit: str, is_csv: bool) -> t
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.column {name!r}: {col.iloc[i]!r} at {_where(i, is_csv)} is not a number; "
+            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a number; "
             f"timestamps in unit {unit!r} must all be finite numbers (use unit: datetime for date-times)"
         )
     note = None
@@ -167,7 +172,7 @@ def _items(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.items_column {name!r}: {col.iloc[i]!r} at {_where(i, is_csv)} is not a number; "
+            f"{FIELD}.items_column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a number; "
             "items per request must be finite numbers"
         )
     return np.maximum(np.rint(values), 1).astype(np.int64)
