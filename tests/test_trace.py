@@ -194,7 +194,7 @@ def test_missing_column_lists_the_available_ones(numeric_trace):
 def test_non_numeric_timestamp(tmp_path):
     p = csv(tmp_path, "timestamp\n1.0\n2.0\nabc\n4.0\n")
     msg = error_of(wl(p))
-    assert "'abc'" in msg and "row 3 (line 4 of the file)" in msg and "not a number" in msg
+    assert "'abc'" in msg and "row 3 of trace.csv (line 4)" in msg and "not a number" in msg
 
 
 def test_unparseable_datetime(tmp_path):
@@ -206,12 +206,12 @@ def test_unparseable_datetime(tmp_path):
 def test_unsorted_timestamps(tmp_path):
     p = csv(tmp_path, "timestamp\n1.0\n2.0\n3.0\n2.5\n4.0\n")
     msg = error_of(wl(p))
-    assert "time goes back at row 4 (line 5 of the file)" in msg and "2.5" in msg and "sorted" in msg
+    assert "time goes back at row 4 of trace.csv (line 5)" in msg and "2.5" in msg and "sorted" in msg
 
 
 def test_empty_trace(tmp_path):
     msg = error_of(wl(csv(tmp_path, "timestamp\n")))
-    assert "no rows" in msg and "at least 2" in msg
+    assert "trace.csv" in msg and "empty" in msg and "no rows" in msg and "at least 2" in msg
     msg = error_of(wl(csv(tmp_path, "", name="zero.csv")))
     assert "empty" in msg
 
@@ -234,9 +234,9 @@ def test_datetime_unit_on_numbers(numeric_trace):
 @pytest.mark.parametrize(
     "text, needles",
     [
-        ("timestamp\n1.0\n2.0\n1.5\n", ["time goes back at row 3", "workload.arrivals.column"]),
-        ("timestamp\n1.0\nsoon\n3.0\n", ["'soon' at row 2", "is not a number"]),
-        ("timestamp\n", ["has no rows", "at least 2 timestamps"]),
+        ("timestamp\n1.0\n2.0\n1.5\n", ["time goes back at row 3 of bad.csv", "1.5 comes after 2.0", "workload.arrivals.column"]),
+        ("timestamp\n1.0\nsoon\n3.0\n", ["'soon' at row 2 of bad.csv", "is not a number"]),
+        ("timestamp\n", ["bad.csv", "empty", "at least 2 timestamps"]),
     ],
     ids=["unsorted", "non-numeric", "empty"],
 )

@@ -67,17 +67,29 @@ class TraceData:
         return (self.rows - 1) / self.span_s
 
 
-def _where(i: int, is_csv: bool) -> str:
-    """1-based data row (and the file line for CSV, after the header)."""
-    return f"row {i + 1} (line {i + 2} of the file)" if is_csv else f"row {i + 1}"
+@dataclass(frozen=True)
+class _Source:
+    """Which file a column came from, for error messages."""
+
+    name: str
+    is_csv: bool
+
+
+def _where(i: int, src: _Source) -> str:
+    """1-based data row of the file (and its line for CSV, after the header)."""
+    return f"row {i + 1} of {src.name} (line {i + 2})" if src.is_csv else f"row {i + 1} of {src.name}"
 
 
 def _shown(value) -> str:
-    """A cell's value for an error message."""
-    return "an empty cell" if pd.isna(value) else repr(value)
+    """A cell's value for an error message: text quoted, numbers plain."""
+    if pd.isna(value):
+        return "an empty cell"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
-def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, bool]:
+def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, _Source]:
     """Read the timestamp, key and items columns (None: not asked); a missing column is an error
     that lists the available ones."""
     with open(path, "rb") as fh:
@@ -103,11 +115,11 @@ def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, bool]:
             )
     wanted = list(dict.fromkeys(c for c in columns if c is not None))
     if is_parquet:
-        return pq.read_table(path, columns=wanted).to_pandas(), False
-    return pd.read_csv(path, usecols=wanted, sep=sep), True
+        return pq.read_table(path, columns=wanted).to_pandas(), _Source(path.name, False)
+    return pd.read_csv(path, usecols=wanted, sep=sep), _Source(path.name, True)
 
 
-def _as_datetime_seconds(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
+def _as_datetime_seconds(col: pd.Series, name: str, src: _Source) -> np.ndarray:
     """Seconds since the first timestamp of a datetime (or datetime-text) column."""
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
@@ -122,7 +134,7 @@ def _as_datetime_seconds(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a datetime; "
+            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, src)} is not a datetime; "
             "timestamps must all be datetimes (unit: datetime) or all numbers (unit: s, ms or us)"
         )
     return ((parsed - parsed.iloc[0]) / pd.Timedelta(1, "s")).to_numpy(dtype=np.float64)
@@ -140,14 +152,14 @@ def _numeric_unit(values: np.ndarray, name: str) -> tuple[str, str | None]:
     return "s", f"trace column {name!r}: unit not given and not detectable from its name or values; read as seconds (set unit: s, ms or us to say so)"
 
 
-def _as_numeric_seconds(col: pd.Series, name: str, unit: str, is_csv: bool) -> tuple[np.ndarray, str, str | None]:
+def _as_numeric_seconds(col: pd.Series, name: str, unit: str, src: _Source) -> tuple[np.ndarray, str, str | None]:
     """Seconds since the first value of a numeric column (``unit`` may be ``auto``)."""
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a number; "
+            f"{FIELD}.column {name!r}: {_shown(col.iloc[i])} at {_where(i, src)} is not a number; "
             f"timestamps in unit {unit!r} must all be finite numbers (use unit: datetime for date-times)"
         )
     note = None
@@ -165,14 +177,14 @@ def _looks_numeric(col: pd.Series) -> bool:
     return not np.isnan(pd.to_numeric(col.iloc[:1], errors="coerce").to_numpy(dtype=np.float64)).any()
 
 
-def _items(col: pd.Series, name: str, is_csv: bool) -> np.ndarray:
+def _items(col: pd.Series, name: str, src: _Source) -> np.ndarray:
     """Items per request from a numeric column: rounded, values below 1 count as 1."""
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         i = int(bad[0])
         raise SimlatError(
-            f"{FIELD}.items_column {name!r}: {_shown(col.iloc[i])} at {_where(i, is_csv)} is not a number; "
+            f"{FIELD}.items_column {name!r}: {_shown(col.iloc[i])} at {_where(i, src)} is not a number; "
             "items per request must be finite numbers"
         )
     return np.maximum(np.rint(values), 1).astype(np.int64)
@@ -191,32 +203,35 @@ def _load(
 ) -> TraceData:
     """Read and validate a trace (cached per file version)."""
     p = Path(path)
-    frame, is_csv = _read(p, [column, key_column, items_column])
+    frame, src = _read(p, [column, key_column, items_column])
     col = frame[column]
     if len(col) == 0:
-        raise SimlatError(f"{FIELD}.path: {str(p)!r} has no rows (only a header); a trace needs at least 2 timestamps")
+        raise SimlatError(f"{FIELD}.path: {str(p)!r} is empty: a header but no rows; a trace needs at least 2 timestamps")
     if len(col) < 2:
         raise SimlatError(f"{FIELD}.path: {str(p)!r} has 1 row; a trace needs at least 2 timestamps to define a gap")
     note = None
     if unit == "datetime" or (unit == "auto" and not _looks_numeric(col)):
         if unit == "datetime" and pd.api.types.is_numeric_dtype(col):
             raise SimlatError(
-                f"{FIELD}.unit: 'datetime' does not fit column {column!r}, which holds numbers; use unit s, ms, us or auto"
+                f"{FIELD}.unit: 'datetime' does not fit column {column!r} of {src.name}, which holds numbers; "
+                "use unit s, ms, us or auto"
             )
-        offsets, unit = _as_datetime_seconds(col, column, is_csv), "datetime"
+        offsets, unit = _as_datetime_seconds(col, column, src), "datetime"
     else:
-        offsets, unit, note = _as_numeric_seconds(col, column, unit, is_csv)
+        offsets, unit, note = _as_numeric_seconds(col, column, unit, src)
     back = np.flatnonzero(np.diff(offsets) < 0)
     if len(back):
         i = int(back[0]) + 1
         raise SimlatError(
-            f"{FIELD}.column {column!r}: time goes back at {_where(i, is_csv)}: {col.iloc[i]!r} comes after "
-            f"{col.iloc[i - 1]!r}; timestamps must be sorted in ascending order"
+            f"{FIELD}.column {column!r}: time goes back at {_where(i, src)}: {_shown(col.iloc[i])} comes after "
+            f"{_shown(col.iloc[i - 1])}; timestamps must be sorted in ascending order"
         )
     if offsets[-1] <= 0:
-        raise SimlatError(f"{FIELD}.column {column!r}: all {len(offsets)} timestamps are equal; a trace must span a positive time")
+        raise SimlatError(
+            f"{FIELD}.column {column!r}: all {len(offsets)} timestamps of {src.name} are equal; a trace must span a positive time"
+        )
     keys = _hash_keys(frame[key_column]) if key_column else None
-    items = _items(frame[items_column], items_column, is_csv) if items_column else None
+    items = _items(frame[items_column], items_column, src) if items_column else None
     for a in (offsets, keys, items):
         if a is not None:
             a.setflags(write=False)
