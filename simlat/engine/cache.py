@@ -30,6 +30,7 @@ L2 with probability ``l2``, independently; keys are not needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,8 +40,12 @@ from simlat.errors import SimlatError
 CHUNK_LOOKUPS = 1 << 22
 """Per-item lookups are run in chunks of about this many, to bound memory."""
 
-WARMUP_CAPACITY_MULTIPLE = 4
-"""``warmup_s: auto`` fills a level without TTL with this many times its capacity in lookups."""
+WARMUP_CHE_MULTIPLE = 2.0
+"""``warmup_s: auto`` runs a level without TTL for this many of its characteristic times (Che's T:
+under Che's approximation an LRU holds exactly the keys asked in the last T lookups)."""
+
+MAX_WARMUP_LOOKUPS = 10_000_000
+"""``warmup_s: auto`` never warms with more lookups than this (a warning says if the run was still warming)."""
 
 
 @dataclass(frozen=True)
@@ -171,27 +176,45 @@ def _lookup_hits(cfg: Cache, requests, rng: np.random.Generator) -> tuple[np.nda
     return l1_items, l2_items
 
 
+@lru_cache(maxsize=64)
+def _che_time(keys, capacity: float) -> float:
+    """Che's characteristic time (in requests) of an LRU of ``capacity`` keys under Zipf ``keys``."""
+    from simlat.engine.cache_curve import che_characteristic_time
+    from simlat.workload.keys import zipf_groups
+
+    p, count = zipf_groups(keys)
+    return che_characteristic_time(p, capacity, count)
+
+
 def warmup_seconds(cfg: Cache, workload) -> float:
-    """Simulated seconds of warm-up for ``cache.warmup_s`` (see :class:`simlat.config.cache.Cache`)."""
+    """Simulated seconds of warm-up for ``cache.warmup_s``.
+
+    ``auto`` (Zipf keys): per level, the shorter of its TTL and ``WARMUP_CHE_MULTIPLE`` times its
+    characteristic time (L2 with the capacity of both levels, whose keys it roughly holds; per item,
+    a request-level cache of capacity / mean items), the longest level wins, at most
+    ``MAX_WARMUP_LOOKUPS`` lookups. 0 for other keys.
+    """
     if cfg.warmup_s != "auto":
         return float(cfg.warmup_s)
     from simlat.dists import mean
     from simlat.workload import offered_rate_rps
 
     rate = offered_rate_rps(workload)
-    if not rate:
+    if not rate or getattr(workload.keys, "kind", None) != "zipf":
         return 0.0
     per_request = 1.0
     if cfg.per_item:
         ipr = workload.items_per_request
         per_request = float(ipr) if isinstance(ipr, int) else mean(ipr)
     longest = 0.0
+    held = 0
     for level in (cfg.l1, cfg.l2):
         if level is not None:
-            fill_s = WARMUP_CAPACITY_MULTIPLE * level.capacity / (rate * per_request)
+            held += level.capacity
+            fill_s = WARMUP_CHE_MULTIPLE * _che_time(workload.keys, held / per_request) / rate
             ttl_s = np.inf if level.ttl_ms is None else level.ttl_ms / 1000.0
             longest = max(longest, min(fill_s, ttl_s))
-    return longest
+    return min(longest, MAX_WARMUP_LOOKUPS / (rate * per_request))
 
 
 def warmup_requests(cfg: Cache, workload, rng: np.random.Generator):

@@ -20,15 +20,25 @@ def zipf_popularity(exponent: float, key_space: int) -> np.ndarray:
     return w / w.sum()
 
 
-def che_characteristic_time(popularity: np.ndarray, capacity: float) -> float:
-    """T with ``sum(1 - exp(-p T)) = capacity`` (in requests); inf when every key fits."""
+def _groups(popularity, counts) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(popularity, dtype=np.float64)
-    p = p[p > 0]
-    if capacity >= len(p):
+    c = np.ones_like(p) if counts is None else np.asarray(counts, dtype=np.float64)
+    keep = p > 0
+    return p[keep], c[keep]
+
+
+def che_characteristic_time(popularity: np.ndarray, capacity: float, counts: np.ndarray | None = None) -> float:
+    """T with ``sum(1 - exp(-p T)) = capacity`` (in requests); inf when every key fits.
+
+    ``counts`` (optional): ``counts[j]`` keys share probability ``popularity[j]`` (as
+    :func:`simlat.workload.keys.zipf_groups` gives them).
+    """
+    p, c = _groups(popularity, counts)
+    if capacity >= c.sum():
         return float("inf")
 
     def excess(log_t: float) -> float:
-        return float(np.sum(-np.expm1(-p * np.exp(log_t)))) - capacity
+        return float(np.sum(c * -np.expm1(-p * np.exp(log_t)))) - capacity
 
     lo, hi = np.log(1e-12 / p.max()), np.log(1.0 / p.min()) + 10.0
     while excess(hi) < 0:
@@ -36,13 +46,13 @@ def che_characteristic_time(popularity: np.ndarray, capacity: float) -> float:
     return float(np.exp(brentq(excess, lo, hi, xtol=1e-12, rtol=1e-12)))
 
 
-def che_hit_ratio(popularity: np.ndarray, capacity: float) -> float:
-    """Che's approximation of the LRU hit ratio (steady state, no TTL)."""
-    p = np.asarray(popularity, dtype=np.float64)
-    t = che_characteristic_time(p, capacity)
+def che_hit_ratio(popularity: np.ndarray, capacity: float, counts: np.ndarray | None = None) -> float:
+    """Che's approximation of the LRU hit ratio (steady state, no TTL); ``counts`` as above."""
+    p, c = _groups(popularity, counts)
+    t = che_characteristic_time(p, capacity, c)
     if np.isinf(t):
         return 1.0
-    return float(np.sum(p * -np.expm1(-p * t)))
+    return float(np.sum(c * p * -np.expm1(-p * t)))
 
 
 def hit_ratio_vs_capacity(
@@ -86,6 +96,7 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
     """
     from simlat.engine.cache import apply_cache
     from simlat.workload import generate
+    from simlat.workload.keys import zipf_groups
 
     cache = experiment.cache
     if cache is None or getattr(cache, level, None) is None:
@@ -103,7 +114,7 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
         and (cache.l1 is None or cache.l2 is None)
         and getattr(cache, level).ttl_ms is None
     )
-    pop = zipf_popularity(keys_cfg.exponent, keys_cfg.key_space) if che_ok else None
+    groups = zipf_groups(keys_cfg) if che_ok else None
     rows = []
     for cap in sorted(int(c) for c in capacities):
         lvl = getattr(cache, level).model_copy(update={"capacity": cap})
@@ -118,6 +129,6 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
             "l1_hit_ratio": float(out.l1_items[skip:].sum() / total),
             "l2_hit_ratio": float(out.l2_items[skip:].sum() / total),
             "served_ratio": float(out.served[skip:].mean()) if len(out.served) > skip else float("nan"),
-            "che_hit_ratio": che_hit_ratio(pop, cap) if che_ok else float("nan"),
+            "che_hit_ratio": che_hit_ratio(groups[0], cap, groups[1]) if che_ok else float("nan"),
         })
     return pd.DataFrame(rows)
