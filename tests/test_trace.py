@@ -162,10 +162,18 @@ def test_azure_trace_facts():
     assert offered_rate_rps(w) == pytest.approx(5.53, abs=0.005)
     gaps = np.diff(r.arrival_ms)
     assert gaps.std() / gaps.mean() == pytest.approx(1.09, abs=0.005)
+    t = r.arrival_ms / 1000.0
+    per_second = np.bincount(t.astype(np.int64))
+    assert per_second.max() / per_second.mean() == pytest.approx(2.89, abs=0.005)
+    per_minute = np.bincount((t // 60).astype(np.int64))[:-1]  # full minutes
+    assert (per_minute.min(), per_minute.max()) == (191, 507)
     # scaled to 5,000 req/s: the same burst shape (every gap times one factor), the asked mean rate
     scaled = gen(wl(AZURE, column="TIMESTAMP", target_rate_rps=5000.0), n=19_366 * 3)
     first = scaled.arrival_ms[:19_366]
-    np.testing.assert_allclose(first, r.arrival_ms * (offered_rate_rps(w) / 5000.0), rtol=1e-9, atol=1e-9)
+    factor = offered_rate_rps(w) / 5000.0
+    np.testing.assert_allclose(first, r.arrival_ms * factor, rtol=1e-9, atol=1e-9)
+    # the burst shape survives: per-minute counts of the trace are per-(minute * factor) counts of the replay
+    assert np.array_equal(np.bincount((first / 1000.0 // (60 * factor)).astype(np.int64))[:-1], per_minute)
     assert (len(scaled) - 1) / scaled.arrival_ms[-1] * 1000.0 == pytest.approx(5000.0, rel=1e-3)
 
 
