@@ -122,15 +122,14 @@ def _build(slo_ms: float, profiles: list[Path], grid: dict) -> SweepResult:
         row = meets.sort_values(["cost_per_hour", "slo_estimate_ms"]).iloc[0]
         chosen = row["config_id"]
         rec = (
-            f"{row['replicas']} replicas, max batch {row['batching.max_batch_size']}, max wait {row['batching.max_wait_ms']:g} ms, "
-            f"L1 cache {row['cache.l1.capacity']:,} entries: p99 {row['slo_estimate_ms']:.1f} ms "
+            f"{row['replicas']} replicas, {row['label']}: p99 {row['slo_estimate_ms']:.1f} ms "
             f"[{row['slo_lo_ms']:.1f}, {row['slo_hi_ms']:.1f}] at {TARGET_RPS:,.0f} req/s, SLO met with probability "
             f"{row['slo_met_probability']:.2f}, headroom {row['headroom']:.0%}"
         )
         n = 200_000
         hit = rng.random(n) < row["hit_ratio"]
         lat_ms = np.where(hit, rng.gamma(4, 0.05, n) + 0.4, rng.gamma(3.0, row["p50_ms"] / 2.2, n) + 0.5)
-        b = max(1, int(row["batching.max_batch_size"]))
+        b = max(1, int(row.get("batching.max_batch_size", 32)))
         sizes = np.clip(rng.poisson(row["mean_batch_size"], 20_000), 1, b)
         hist = {int(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True), strict=False)}
         decomp = {"queue_ms": row["queue_ms"], "batch_wait_ms": row["batch_wait_ms"], "service_ms": row["service_ms"],

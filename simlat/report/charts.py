@@ -162,7 +162,8 @@ def pareto_chart(df: pd.DataFrame, slo_ms: float, pct: float, target_rps: float,
         x=xenc, y=yenc, text=alt.value("chosen")
     )
     name = percentile_name(pct)
-    return alt.layer(bars, front, dots, ring, ring_text, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms")).properties(
+    parts = [bars, front, dots] + ([ring, ring_text] if len(chosen) else [])  # no empty layers: Vega warns
+    return alt.layer(*parts, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms")).properties(
         width=WIDTH,
         height=HEIGHT,
         title=_title("Cost vs latency: the Pareto frontier", subtitle),
@@ -277,10 +278,15 @@ def cache_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "")
     base = alt.Chart(df).encode(x=xenc)
     tips = _tooltips(df, ["capacity", "hit_ratio", y, lo, hi, "replicas_needed", "label"])
     w, h = 250, 240
-    hit = base.mark_line(point=True, color="#4c78a8").encode(
-        y=alt.Y(hr.field, type="quantitative", title=hr.axis_title, axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1])),
-        tooltip=tips,
-    ).properties(width=w, height=h, title="Hit ratio")
+    hit_y = alt.Y(hr.field, type="quantitative", title=hr.axis_title, axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))
+    hit = base.mark_line(point=True, color="#4c78a8").encode(y=hit_y, tooltip=tips)
+    if "che_hit_ratio" in df.columns:  # the closed form beside the simulated ratio, when the sweep gives it
+        che = alt.Chart(df).mark_line(strokeDash=[4, 3], color="#888").encode(
+            x=xenc, y=alt.Y("che_hit_ratio:Q", title=hr.axis_title),
+            tooltip=[cap.tooltip(), alt.Tooltip("che_hit_ratio:Q", title="Che's approximation", format=".1%")],
+        )
+        hit = alt.layer(hit, che)
+    hit = hit.properties(width=w, height=h, title="Hit ratio" + (" (dashed: Che's approximation)" if "che_hit_ratio" in df.columns else ""))
     lat_band = base.mark_area(opacity=0.2, color="#f58518").encode(
         y=alt.Y(lo.field, type="quantitative", title=y.axis_title, scale=y.alt_scale()), y2=alt.Y2(hi.field)
     )

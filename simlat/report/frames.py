@@ -299,6 +299,10 @@ def cache_frame(result: SweepResult) -> tuple[pd.DataFrame | None, str]:
     df = slice_frame(result, [cp]).copy()
     df["capacity"] = df[cp].astype(float)
     df["hit_ratio"] = df[hit_col].astype(float)
+    if "che_hit_ratio" in df.columns and df["che_hit_ratio"].notna().any():
+        df["che_hit_ratio"] = df["che_hit_ratio"].astype(float)
+    else:
+        df = df.drop(columns=["che_hit_ratio"], errors="ignore")
     notes = []
     if rp is not None:
         wide = slice_frame(result, [cp, rp])
