@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from simlat.config.workload import MMPP, OnOff
+from simlat.errors import SimlatError
 from simlat.workload.intensity import PiecewiseLinear
 from simlat.workload.stream import Stream, truncate, unit_arrivals
+
+MAX_SOJOURNS = 3e7  # state changes per run (each costs about 16 bytes, plus temporaries)
 
 
 def _sojourns(rates: np.ndarray, means: np.ndarray, cycles: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +29,13 @@ def modulated(rates_rps, mean_durations_s, n: int | None, horizon_ms: float | No
     rates = np.asarray(rates_rps, dtype=np.float64)
     means = np.asarray(mean_durations_s, dtype=np.float64)
     cycle_time, cycle_mass = means.sum(), float(rates @ means)
+    cycles_needed = n / cycle_mass if n is not None else horizon_ms / 1000.0 / cycle_time
+    if cycles_needed * len(means) > MAX_SOJOURNS:
+        raise SimlatError(
+            f"workload.arrivals: the states last {cycle_time:.3g} s per cycle, so this run would need about "
+            f"{cycles_needed * len(means):.3g} state changes (more than {MAX_SOJOURNS:.0e}); lengthen the "
+            "mean durations or shorten the run"
+        )
     u = unit_arrivals(rng, n, None) if n is not None else None
     durs: list[np.ndarray] = []
     rts: list[np.ndarray] = []
