@@ -32,7 +32,8 @@ class BatchLog:
     def expand(self, n: int, arrival: np.ndarray, on_close: bool) -> dict[str, np.ndarray]:
         """Per-request columns for ``n`` requests; requests in no batch get NaN / -1.
 
-        Batch ids are numbered in dispatch order (ties by log order).
+        Batch ids are numbered in dispatch order (ties by log order). Also returns, under
+        ``busy_replica`` and ``busy_service``, each batch's replica and service time.
         """
         members = np.concatenate(self._members) if self._members else np.zeros(0, dtype=np.int64)
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int64)
@@ -40,39 +41,41 @@ class BatchLog:
         serv = self._cat("service", float)
         repl = self._cat("replica", np.int64)
         tref = self._cat("tref", float)
-        order = np.argsort(disp, kind="stable")
-        bid = np.empty(len(disp), dtype=np.int64)
-        bid[order] = np.arange(len(disp))
+        if len(self._members) == 1 and np.all(disp[1:] >= disp[:-1]):
+            bid = np.arange(len(disp), dtype=np.int64)  # one queue: already in dispatch order
+        else:
+            order = np.argsort(disp, kind="stable")
+            bid = np.empty(len(disp), dtype=np.int64)
+            bid[order] = np.arange(len(disp))
 
-        per_batch = np.repeat(np.arange(len(sizes)), sizes)
-        out = {
-            "dispatch_ms": np.full(n, np.nan),
-            "batch_id": np.full(n, -1, dtype=np.int64),
-            "batch_size": np.zeros(n, dtype=np.int64),
-            "replica": np.full(n, -1, dtype=np.int64),
-            "queue_wait_ms": np.full(n, np.nan),
-            "batch_wait_ms": np.full(n, np.nan),
-            "service_ms": np.full(n, np.nan),
-            "done_ms": np.full(n, np.nan),
-        }
-        d = disp[per_batch]
-        s = serv[per_batch]
-        t = tref[per_batch]
-        a = arrival[members]
+        d = np.repeat(disp, sizes)
+        s = np.repeat(serv, sizes)
+        t = np.repeat(tref, sizes)
+        identity = len(members) == n and (n == 0 or (members[0] == 0 and np.all(np.diff(members) == 1)))
+        a = arrival if identity else arrival[members]
         if on_close:
             bw = t - a
-            qw = d - t
+            qw = np.subtract(d, t, out=t)
         else:
             qw = np.maximum(t - a, 0.0)
-            bw = d - np.maximum(a, t)
-        out["dispatch_ms"][members] = d
-        out["batch_id"][members] = bid[per_batch]
-        out["batch_size"][members] = sizes[per_batch]
-        out["replica"][members] = repl[per_batch]
-        out["queue_wait_ms"][members] = qw
-        out["batch_wait_ms"][members] = bw
-        out["service_ms"][members] = s
-        out["done_ms"][members] = d + s
-        out["busy_replica"] = repl
-        out["busy_service"] = serv
-        return out
+            bw = np.subtract(d, np.maximum(a, t, out=t), out=t)
+        cols = {
+            "dispatch_ms": d,
+            "batch_id": np.repeat(bid, sizes),
+            "batch_size": np.repeat(sizes, sizes),
+            "replica": np.repeat(repl, sizes),
+            "queue_wait_ms": qw,
+            "batch_wait_ms": bw,
+            "service_ms": s,
+            "done_ms": d + s,
+        }
+        if not identity:
+            for name, v in cols.items():
+                full = np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
+                if name == "batch_size":
+                    full[:] = 0
+                full[members] = v
+                cols[name] = full
+        cols["busy_replica"] = repl
+        cols["busy_service"] = serv
+        return cols

@@ -53,8 +53,14 @@ class Streams:
 
     @classmethod
     def spawn(cls, seed: np.random.SeedSequence) -> Streams:
-        """Spawn the named streams from ``seed``."""
-        return cls(*seed.spawn(len(STREAMS)))
+        """The named streams of ``seed``: its first children, whatever it spawned before (so the
+        same seed object gives the same streams every time)."""
+        return cls(
+            *(
+                np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i), pool_size=seed.pool_size)
+                for i in range(len(STREAMS))
+            )
+        )
 
     def service_rngs(self, queues: int) -> list[np.random.Generator]:
         """One generator per queue for service draws."""
@@ -193,17 +199,18 @@ def simulate(
     busy = np.bincount(qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=fleet.replicas)
     if routed is not None:
         qcols["replica"] = np.where(qcols["replica"] >= 0, qcols["replica"], routed)
-    cols = {}
-    for name, v in qcols.items():
-        full = (
-            np.zeros(n, dtype=v.dtype)
-            if name in ("batch_size",)
-            else np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
-        )
-        full[queued.ids] = v
-        cols[name] = full
-    dropped = np.zeros(n, dtype=bool)
-    dropped[queued.ids] = q_dropped
+    if cache is None:  # every request went through the queues, in order
+        cols, dropped = qcols, np.asarray(q_dropped, dtype=bool)
+    else:
+        cols = {}
+        for name, v in qcols.items():
+            full = np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
+            if name == "batch_size":
+                full[:] = 0
+            full[queued.ids] = v
+            cols[name] = full
+        dropped = np.zeros(n, dtype=bool)
+        dropped[queued.ids] = q_dropped
 
     if ev is not None and ev.overhead is not None:
         overhead = ev.overhead
@@ -271,7 +278,9 @@ def _apply_cache(experiment, requests, streams) -> _CacheStage:
     """Run the cache model (:mod:`simlat.engine.cache`); misses reach the balancer after their lookups."""
     from simlat.engine.cache import apply_cache
 
-    out = apply_cache(experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload)
+    out = apply_cache(
+        experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload
+    )
     served = np.asarray(out.served, dtype=bool)
     cache_ms = np.asarray(out.cache_ms, dtype=float)
     miss = np.flatnonzero(~served)

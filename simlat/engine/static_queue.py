@@ -4,10 +4,11 @@ Used for one shared queue, and for per-replica queues when routing does not depe
 (round robin, random): every queue then sees a fixed, sorted list of arrivals and serves it with
 its replicas, independently of the other queues.
 
-The queue is one SimPy process that wakes once per dispatched batch. A batch's membership is a
-contiguous slice of the queue's arrivals, found with ``bisect`` (no per-request Python work); the
-per-request columns are expanded from the per-batch log with numpy after the run. Replicas are
-a heap of free times: a batch goes to the replica that is free first (ties: lowest index).
+The queue is one SimPy process. A batch's membership is a contiguous slice of the queue's
+arrivals, found with ``bisect`` (no per-request Python work); the per-request columns are
+expanded from the per-batch log with numpy after the run. Replicas are a heap of free times: a
+batch goes to the replica that is free first (ties: lowest index). Arrivals are padded with
+``B`` infinite sentinels so the arrival of "the B-th waiting request" needs no bounds check.
 
 Single server without batching is the FIFO recursion ``done_n = max(arrival_n, done_{n-1}) +
 service_n``, evaluated in one tight loop.
@@ -23,6 +24,10 @@ import numpy as np
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
 from simlat.engine.log import BatchLog
 from simlat.engine.service import Sampler
+
+INF = float("inf")
+CHUNK = 4096
+"""Batches computed between two advances of the SimPy clock."""
 
 
 class StaticQueue:
@@ -55,99 +60,165 @@ class StaticQueue:
 
     # -- SimPy process -------------------------------------------------------------------------
     def process(self, env):
-        """The batcher-and-servers process: one timeout per dispatched batch."""
+        """The batcher-and-servers process.
+
+        Nothing else interacts with a static queue, so it computes ``CHUNK`` batches at a time and
+        then advances the SimPy clock to the last of their dispatch times.
+        """
         if len(self.arrival) == 0:
             return
         p = self.policy
-        if p.max_batch == 1 and len(self.replicas) == 1 and not p.adaptive and self.pad is None:
+        if p.max_batch == 1 and len(self.replicas) == 1 and self.pad is None:
             self._single_fifo()
             yield env.timeout(max(0.0, float(self._disp[-1] + self._serv[-1]) - env.now))
             return
-        yield from (self._on_close(env) if p.on_close else self._on_free(env))
+        if len(self.replicas) == 1:
+            loop = self._on_close_one(env) if p.on_close else self._on_free_one(env)
+        else:
+            loop = self._on_close_many(env) if p.on_close else self._on_free_many(env)
+        yield from loop
 
-    def _batch_items(self, cum, j: int, e: int) -> int:
-        k = e - j if cum is None else cum[e] - cum[j]
-        return self.pad(k) if self.pad is not None else k
-
-    def _on_free(self, env):
+    def _setup(self):
+        """Arrivals as a list padded with ``B`` infinite sentinels, cumulative items (or None)."""
+        B = self.policy.max_batch
         arr = self.arrival.tolist()
         n = len(arr)
+        arr.extend([INF] * B)
         cum = None if self.items is None else [0, *np.cumsum(self.items).tolist()]
-        B, W = self.policy.max_batch, self.policy.max_wait_ms
         aw = AdaptiveWindow(self.policy) if self.policy.adaptive else None
+        return arr, n, cum, B, self.policy.max_wait_ms, aw
+
+    def _on_free_one(self, env):
+        arr, n, cum, B, W, aw = self._setup()
+        sampler, pad = self.sampler, self.pad
+        starts, disp, serv = self._starts, self._disp, self._serv
+        tf = 0.0  # when the replica is next free
+        j = 0
+        while j < n:
+            for _ in range(CHUNK):
+                aj = arr[j]
+                if aw is not None:
+                    u = tf if tf > aj else aj
+                    W = aw.window(u, bisect_right(arr, u, j))
+                close = aj + W
+                ab = arr[j + B - 1]
+                if ab < close:
+                    close = ab
+                d = tf if tf > close else close
+                e = bisect_right(arr, d, j, j + B)
+                k = e - j if cum is None else cum[e] - cum[j]
+                s = sampler(k if pad is None else pad(k))
+                starts.append(j)
+                disp.append(d)
+                serv.append(s)
+                tf = d + s
+                j = e
+                if j >= n:
+                    break
+            yield env.timeout(max(0.0, disp[-1] - env.now))
+        done = np.add(disp, serv)
+        self._tref = np.concatenate(([0.0], done[:-1]))  # the replica became free at the previous done
+        self._repl = np.full(len(starts), self.replicas[0])
+
+    def _on_close_one(self, env):
+        arr, n, cum, B, W, aw = self._setup()
+        sampler, pad = self.sampler, self.pad
+        starts, disp, serv, tref = self._starts, self._disp, self._serv, self._tref
+        tf = 0.0
+        j = 0
+        while j < n:
+            for _ in range(CHUNK):
+                aj = arr[j]
+                if aw is not None:
+                    W = aw.window(aj, bisect_right(arr, aj, j))
+                close = aj + W
+                ab = arr[j + B - 1]
+                if ab < close:
+                    close = ab
+                e = bisect_right(arr, close, j, j + B)
+                d = tf if tf > close else close
+                k = e - j if cum is None else cum[e] - cum[j]
+                s = sampler(k if pad is None else pad(k))
+                starts.append(j)
+                disp.append(d)
+                serv.append(s)
+                tref.append(close)
+                tf = d + s
+                j = e
+                if j >= n:
+                    break
+            yield env.timeout(max(0.0, disp[-1] - env.now))
+        self._repl = np.full(len(starts), self.replicas[0])
+
+    def _on_free_many(self, env):
+        arr, n, cum, B, W, aw = self._setup()
+        free = [(0.0, r) for r in self.replicas]  # heap of (free since, replica)
+        heapq.heapify(free)
+        sampler, pad = self.sampler, self.pad
+        starts, disp, serv, repl, tref = self._starts, self._disp, self._serv, self._repl, self._tref
+        pop, push = heapq.heappop, heapq.heappush
+        last = 0.0  # the batcher forms one batch at a time
+        j = 0
+        while j < n:
+            for _ in range(CHUNK):
+                tf, r = pop(free)
+                t = tf if tf > last else last
+                aj = arr[j]
+                if aw is not None:
+                    u = t if t > aj else aj
+                    W = aw.window(u, bisect_right(arr, u, j))
+                close = aj + W
+                ab = arr[j + B - 1]
+                if ab < close:
+                    close = ab
+                d = t if t > close else close
+                e = bisect_right(arr, d, j, j + B)
+                k = e - j if cum is None else cum[e] - cum[j]
+                s = sampler(k if pad is None else pad(k))
+                starts.append(j)
+                disp.append(d)
+                serv.append(s)
+                repl.append(r)
+                tref.append(t)
+                push(free, (d + s, r))
+                last = d
+                j = e
+                if j >= n:
+                    break
+            yield env.timeout(max(0.0, disp[-1] - env.now))
+
+    def _on_close_many(self, env):
+        arr, n, cum, B, W, aw = self._setup()
         free = [(0.0, r) for r in self.replicas]
         heapq.heapify(free)
         sampler, pad = self.sampler, self.pad
         starts, disp, serv, repl, tref = self._starts, self._disp, self._serv, self._repl, self._tref
-        pop, push, timeout = heapq.heappop, heapq.heappush, env.timeout
-        last = 0.0
+        pop, push = heapq.heappop, heapq.heappush
         j = 0
         while j < n:
-            tf, r = pop(free)
-            t = tf if tf > last else last
-            aj = arr[j]
-            if aw is not None:
-                u = t if t > aj else aj
-                W = aw.window(u, bisect_right(arr, u, j))
-            hi = j + B
-            if hi > n:
-                hi = n
-            close = aj + W
-            if hi - j == B and arr[hi - 1] < close:
-                close = arr[hi - 1]
-            d = t if t > close else close
-            e = bisect_right(arr, d, j, hi)
-            k = e - j if cum is None else cum[e] - cum[j]
-            s = sampler(pad(k) if pad is not None else k)
-            starts.append(j)
-            disp.append(d)
-            serv.append(s)
-            repl.append(r)
-            tref.append(t)
-            push(free, (d + s, r))
-            last = d
-            j = e
-            now = env.now
-            if d > now:
-                yield timeout(d - now)
-
-    def _on_close(self, env):
-        arr = self.arrival.tolist()
-        n = len(arr)
-        cum = None if self.items is None else [0, *np.cumsum(self.items).tolist()]
-        B, W = self.policy.max_batch, self.policy.max_wait_ms
-        aw = AdaptiveWindow(self.policy) if self.policy.adaptive else None
-        free = [(0.0, r) for r in self.replicas]
-        heapq.heapify(free)
-        sampler, pad = self.sampler, self.pad
-        starts, disp, serv, repl, tref = self._starts, self._disp, self._serv, self._repl, self._tref
-        pop, push, timeout = heapq.heappop, heapq.heappush, env.timeout
-        j = 0
-        while j < n:
-            aj = arr[j]
-            if aw is not None:
-                W = aw.window(aj, bisect_right(arr, aj, j))
-            hi = j + B
-            if hi > n:
-                hi = n
-            close = aj + W
-            if hi - j == B and arr[hi - 1] < close:
-                close = arr[hi - 1]
-            e = bisect_right(arr, close, j, hi)
-            tf, r = pop(free)
-            d = tf if tf > close else close
-            k = e - j if cum is None else cum[e] - cum[j]
-            s = sampler(pad(k) if pad is not None else k)
-            starts.append(j)
-            disp.append(d)
-            serv.append(s)
-            repl.append(r)
-            tref.append(close)
-            push(free, (d + s, r))
-            j = e
-            now = env.now
-            if d > now:
-                yield timeout(d - now)
+            for _ in range(CHUNK):
+                aj = arr[j]
+                if aw is not None:
+                    W = aw.window(aj, bisect_right(arr, aj, j))
+                close = aj + W
+                ab = arr[j + B - 1]
+                if ab < close:
+                    close = ab
+                e = bisect_right(arr, close, j, j + B)
+                tf, r = pop(free)
+                d = tf if tf > close else close
+                k = e - j if cum is None else cum[e] - cum[j]
+                s = sampler(k if pad is None else pad(k))
+                starts.append(j)
+                disp.append(d)
+                serv.append(s)
+                repl.append(r)
+                tref.append(close)
+                push(free, (d + s, r))
+                j = e
+                if j >= n:
+                    break
+            yield env.timeout(max(0.0, disp[-1] - env.now))
 
     def _single_fifo(self) -> None:
         """One server, no batching: the FIFO recursion ``d = max(arrival, previous done)``."""

@@ -1,0 +1,109 @@
+"""Engine speed: simulated requests per CPU-second, fast engine vs the naive per-request model.
+
+Runs, in one process, the naive one-process-per-request SimPy model
+(:mod:`simlat.engine.reference`) and the engine on the same experiment and the same arrivals,
+checks that they give identical latencies, and prints both rates and their ratio (median of
+``--repeat`` runs, CPU time from ``time.process_time``). Cases, each at utilisation about 0.8:
+
+a. dynamic batching (on_free, B=32, W=2 ms, 1 ms + 0.05 ms/item), one replica;
+b. 8 replicas, per-replica queues, join-shortest-queue, same batching;
+c. no batching, one replica, exponential service (M/M/1).
+
+Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [--repeat K]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from simlat.config import parse_experiment
+from simlat.engine import simulate
+from simlat.engine.reference import simulate_naive
+from simlat.workload import Requests
+
+BATCHING = {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2.0, "dispatch": "on_free"}
+AFFINE = {"kind": "affine", "base_ms": 1.0, "per_item_ms": 0.05}
+
+CASES = {
+    "a. dynamic batching, 1 replica": dict(
+        batching=BATCHING, service=AFFINE, fleet={"replicas": 1}, rate=9.0
+    ),
+    "b. 8 replicas, JSQ, dynamic batching": dict(
+        batching=BATCHING,
+        service=AFFINE,
+        fleet={"replicas": 8, "queue": "per_replica", "balancer": "join_shortest_queue"},
+        rate=8 * 9.0,
+    ),
+    "c. no batching, M/M/1": dict(
+        batching={"kind": "none"},
+        service={"kind": "exponential", "mean_ms": 1.0},
+        fleet={"replicas": 1},
+        rate=0.8,
+    ),
+}
+
+
+def experiment(batching, service, fleet, rate):
+    return parse_experiment(
+        {
+            "name": "bench",
+            "workload": {"arrivals": {"kind": "poisson", "rate_rps": rate * 1000.0}},
+            "fleet": fleet,
+            "batching": batching,
+            "service": service,
+            "slo": {"latency_ms": 10.0},
+        }
+    )
+
+
+def poisson(rate_per_ms: float, n: int, seed: int = 0) -> Requests:
+    rng = np.random.default_rng(seed)
+    return Requests(
+        arrival_ms=np.cumsum(rng.exponential(1.0 / rate_per_ms, n)), items=np.ones(n, dtype=np.int64)
+    )
+
+
+def cpu_rate(fn, n: int, repeat: int) -> tuple[float, object]:
+    """Median requests per CPU-second of ``fn()`` over ``repeat`` runs, and the last result."""
+    rates, out = [], None
+    for _ in range(repeat):
+        t0 = time.process_time()
+        out = fn()
+        rates.append(n / (time.process_time() - t0))
+    return statistics.median(rates), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2_000_000, help="requests per engine run")
+    ap.add_argument("--naive-requests", type=int, default=300_000, help="requests per naive run")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, CPU time")
+    print(
+        f"{'case':40s} {'util':>5s} {'engine req/CPU-s':>17s} {'naive req/CPU-s':>16s} {'ratio':>6s}  identical"
+    )
+    for name, case in CASES.items():
+        exp = experiment(case["batching"], case["service"], case["fleet"], case["rate"])
+        seed = np.random.SeedSequence(1)
+        big = poisson(case["rate"], args.requests)
+        small = poisson(case["rate"], args.naive_requests)
+        fast_rate, res = cpu_rate(lambda e=exp, r=big, s=seed: simulate(e, r, seed=s), len(big), args.repeat)
+        util = float(np.mean(res.busy_ms) / res.end_ms)
+        naive_rate, naive_lat = cpu_rate(
+            lambda e=exp, r=small, s=seed: simulate_naive(e, r, seed=s), len(small), args.repeat
+        )
+        same = np.allclose(simulate(exp, small, seed=seed).records.latency_ms, naive_lat, rtol=1e-12, atol=0)
+        print(
+            f"{name:40s} {util:5.2f} {fast_rate:17,.0f} {naive_rate:16,.0f} {fast_rate / naive_rate:6.1f}  "
+            f"{'yes' if same else 'NO'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
