@@ -351,3 +351,49 @@ def test_no_warmup_for_fixed_hit_ratios_or_when_asked():
     req = zipf_requests(1_000, 0.9, 1_000, 1.0, seed=6)
     assert apply_cache(cache(l1={"capacity": 10}, hit_ratio=0.2), req, np.random.default_rng(0), workload=wl).warmup_requests == 0
     assert apply_cache(cache(l1={"capacity": 10}, warmup_s=0), req, np.random.default_rng(0), workload=wl).warmup_requests == 0
+
+
+# ---------------------------------------------------------------- end to end
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_feed_cache_experiment_runs_end_to_end_with_the_calibrated_redis_l2():
+    from simlat.api import run
+    from simlat.config import load_experiment
+    from simlat.redis_profile import load_redis_profile
+
+    exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
+    assert exp.cache.l2.lookup_ms.kind == "redis_profile" and exp.fleet.replicas == 8
+    assert exp.fleet.balancer == "join_shortest_queue" and exp.workload.keys.kind == "zipf"
+    result = run(exp, requests=20_000, keep_records=True)
+    rec = result.records[0].records
+    served = rec.l1_hit | rec.l2_hit
+    assert 0.3 < served.mean() < 0.8
+    assert not np.any(rec.l1_hit & rec.l2_hit)
+    # a served request skips the model: no queue, no service, latency = lookups + overheads
+    assert np.all(rec.service_ms[served] == 0) and np.all(rec.batch_id[served] == -1)
+    assert np.allclose(rec.latency_ms[served], rec.cache_ms[served] + rec.overhead_ms[served])
+    # the L2 round trips come from the measured GET distribution
+    get = load_redis_profile(exp.cache.l2.lookup_ms.path).get
+    l2_ms = rec.cache_ms[~rec.l1_hit] - 0.002
+    assert get.min_ms - 1e-9 <= l2_ms.min() and l2_ms.max() <= get.max_ms + 1e-9
+    assert abs(np.median(l2_ms) - get.p50_ms) < 0.1 * get.p50_ms
+    assert result.summary.p99_ms < exp.slo.latency_ms
+
+
+def test_cache_fields_are_sweep_dimensions():
+    from simlat.config import load_experiment
+    from simlat.sweep.grid import expand
+
+    exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
+    assert "cache.l2.capacity" in exp.sweep.grid
+    grid = {"cache.l1.capacity": [1000, 50000], "cache.l2.ttl_ms": [1000, 60000], "cache.per_item": [False, True]}
+    swept = exp.model_copy(update={"sweep": exp.sweep.model_copy(update={"grid": grid})})
+    configs = expand(swept)
+    assert len(configs) == 8
+    assert {(c.experiment.cache.l1.capacity, c.experiment.cache.l2.ttl_ms, c.experiment.cache.per_item) for c in configs} == {
+        (a, b, p) for a in (1000, 50000) for b in (1000, 60000) for p in (False, True)
+    }
+    assert all(c.experiment.cache.l2.lookup_ms.kind == "redis_profile" for c in configs)
