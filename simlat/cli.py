@@ -71,7 +71,7 @@ def sweep(
     cluster: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler (tcp://host:8786) to run on.")] = None,
     cache_dir: Annotated[Path, typer.Option(help="Per-configuration result cache (resumes interrupted sweeps).")] = Path(".simlat-cache"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything; write no cache.")] = False,
-    report: Annotated[Path | None, typer.Option(help="HTML report path (default reports/<experiment>.html).")] = None,
+    reports: Annotated[Path, typer.Option(help="Folder for the HTML report <experiment>.html and its charts.")] = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -102,15 +102,67 @@ def sweep(
     typer.echo(f"Recommendation: {result.recommendation}")
     if no_report:
         return
-    path = report or Path("reports") / f"{exp.name}.html"
     try:
-        from simlat.report import write_report
+        from simlat.report.writer import write_report
     except ImportError:
-        typer.echo("report skipped: simlat.report.write_report is not available in this version")
+        typer.echo("report skipped: simlat.report.writer.write_report is not available in this version")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_report(result, exp, path)
-    typer.echo(f"report written to {path}")
+    reports.mkdir(parents=True, exist_ok=True)
+    try:
+        html = write_report(result, exp, reports)
+    except SimlatError as err:
+        _fail(err)
+    typer.echo(f"report written to {html}")
+
+
+@app.command()
+def calibrate(
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    model: Annotated[Optional[str], typer.Option(help="Built-in name (mlp_ranker, dlrm_small, encoder_small; comma-separated or 'builtin' for all), a .pt/.ts/.pt2/.onnx file or package.module:factory.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Profile file to write, e.g. calibration/h100-cuda.json.")] = None,
+    variants: Annotated[Optional[str], typer.Option(help="Comma-separated variants (default: all for the device).")] = None,
+    batch_sizes: Annotated[Optional[str], typer.Option(help="Comma-separated batch sizes (default: powers of two per model).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads, OMP/MKL, onnxruntime).")] = None,
+    budget: Annotated[str, typer.Option(help="quick, normal or thorough.")] = "normal",
+    input_shape: Annotated[Optional[str], typer.Option(help="Per-item input shape of a user model, e.g. 512 or 3x224x224.")] = None,
+    seq_len: Annotated[int, typer.Option(help="Sequence length of encoder_small.")] = 64,
+    time_limit: Annotated[Optional[float], typer.Option(help="Stop measuring after this many seconds (work left is recorded as not measured).")] = None,
+    shared_machine: Annotated[bool, typer.Option(help="Record that other work shared the machine during the measurement.")] = False,
+    note: Annotated[Optional[list[str]], typer.Option(help="A note to record in the profile's provenance (repeatable).")] = None,
+    cache: Annotated[Optional[str], typer.Option(help="Measure a Redis cache instead, e.g. redis://127.0.0.1:6379.")] = None,
+    value_bytes: Annotated[int, typer.Option(help="With --cache: the cached value size in bytes.")] = 256,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Measure a model's service times on this machine (or a Redis cache's with --cache) and write a profile."""
+    try:
+        if out is None:
+            raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
+        if cache is not None:
+            from simlat.calibrate.redis import calibrate_redis
+
+            calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet)
+            typer.echo(f"profile written to {out}")
+            return
+        if model is None:
+            raise SimlatError("--model is required (or --cache URL to measure a Redis cache)")
+        from simlat.calibrate.command import calibrate as run_calibration
+        from simlat.calibrate.command import summary_rows
+
+        profile = run_calibration(
+            device=device, model=model, out=out, variants=[v for v in variants.split(",") if v] if variants else None,
+            batch_sizes=batch_sizes, threads=threads, budget=budget, input_shape=input_shape, seq_len=seq_len,
+            time_limit_s=time_limit, shared_machine=shared_machine, notes=note, progress=not quiet,
+        )
+    except SimlatError as err:
+        _fail(err)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("model", "variant", "status", "p50 ms, smallest batch", "p50 ms, largest batch", "notes", title=str(out))
+    for row in summary_rows(profile):
+        table.add_row(*row)
+    Console().print(table)
+    typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
 
 
 def main() -> None:

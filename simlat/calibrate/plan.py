@@ -1,0 +1,112 @@
+"""What one calibration run measures: tasks over (model, variant, batch sizes), in measuring order.
+
+Default batch sizes are powers of two up to a per-model, per-device maximum. Fixed-shape
+variants (compiled per shape, CUDA graphs) measure every other size (their buckets) plus the
+largest. Tasks run cheap variants for every model first, then the compiling ones, then the
+overhead components, then the repeat processes (each re-measures a few sizes for the spread
+between processes), so a time limit cuts the least important work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simlat.calibrate.budget import Budget
+from simlat.calibrate.models import ModelRef
+from simlat.calibrate.variants import VARIANTS
+from simlat.errors import SimlatError
+
+MAX_BATCH = {
+    ("cuda", "encoder_small"): 512,
+    ("cuda", None): 2048,
+    ("cpu", "encoder_small"): 32,
+    ("cpu", None): 512,
+}
+
+
+def default_batch_sizes(device: str, model: ModelRef) -> list[int]:
+    """Powers of two from 1 to the model's maximum on ``device``."""
+    key = (device, model.name if model.kind == "builtin" else None)
+    top = MAX_BATCH.get(key, MAX_BATCH[(device, None)])
+    out, b = [], 1
+    while b <= top:
+        out.append(b)
+        b *= 2
+    return out
+
+
+def parse_batch_sizes(text: str | None) -> list[int] | None:
+    """``"1,8,64"`` -> [1, 8, 64] (sorted, unique), or a SimlatError naming the bad value."""
+    if not text:
+        return None
+    try:
+        sizes = sorted({int(t) for t in text.replace(" ", ",").split(",") if t})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise SimlatError(f"--batch-sizes: {text!r} is invalid: give positive integers separated by commas, e.g. 1,8,64")
+    return sizes
+
+
+def buckets(sizes: list[int], step: int = 2) -> list[int]:
+    """Every ``step``-th size, plus the largest: the shapes a fixed-shape variant is prepared for."""
+    out = sizes[::step]
+    if sizes[-1] not in out:
+        out.append(sizes[-1])
+    return out
+
+
+def _spread(sizes: list[int], k: int) -> list[int]:
+    """``k`` sizes spread over the list: the first, the last, then the middle one."""
+    if k >= len(sizes):
+        return list(sizes)
+    if k <= 0:
+        return []
+    picks = [sizes[0], sizes[-1]][:k]
+    if k >= 3:
+        picks.append(sizes[len(sizes) // 2])
+    return sorted(set(picks))
+
+
+@dataclass
+class Task:
+    """One worker process's job."""
+
+    kind: str  # env | variant | components
+    device: str
+    model: ModelRef | None = None
+    variant: str | None = None
+    batch_sizes: list[int] = field(default_factory=list)
+    idle_sizes: list[int] = field(default_factory=list)
+    repeat: int = 0  # 0: the primary process of a variant
+    weight: float = 1.0
+
+    @property
+    def label(self) -> str:
+        """``model/variant`` (with the repeat number)."""
+        if self.kind == "env":
+            return "device peaks"
+        name = f"{self.model.name}/{self.variant or 'overheads'}"
+        return name + (f" (repeat {self.repeat})" if self.repeat else "")
+
+
+def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: list[int] | None, budget: Budget) -> list[Task]:
+    """All tasks of a run, in measuring order (see the module docstring)."""
+    primary: list[Task] = []
+    repeats: list[Task] = []
+    comps: list[Task] = []
+    heavy_last = sorted(variants, key=lambda v: VARIANTS[v].heavy)
+    for v in heavy_last:
+        spec = VARIANTS[v]
+        for m in models:
+            base = sizes or default_batch_sizes(device, m)
+            vs = buckets(base, spec.bucket_step) if spec.fixed_shape(device) and not sizes else list(base)
+            idle = _spread(vs, budget.idle_sizes)
+            primary.append(Task("variant", device, m, v, vs, idle, 0, 3.0 if spec.heavy else 1.0))
+            for r in range(1, budget.processes):
+                rs = _spread(vs, budget.repeat_sizes)
+                repeats.append(Task("variant", device, m, v, rs, [], r, (1.5 if spec.heavy else 0.3)))
+    for m in models:
+        base = sizes or default_batch_sizes(device, m)
+        comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5))
+    return [Task("env", device, weight=0.3), *primary, *comps, *repeats]
