@@ -124,6 +124,8 @@ class EventEngine:
         for q in self.queues:
             heapq.heapify(q.free)
         self.out = [0] * self.R  # outstanding per replica (per-replica queues)
+        self.jsq_order = None  # join-shortest-queue picks, valid while no count decreases
+        self.horizon = 0.0  # time of the next scheduled SimPy event (kept by the open-loop balancer)
         self.insvc = [0] * self.R  # requests in service per replica
         self.pad = policy.padder()
         # per-batch log
@@ -189,6 +191,7 @@ class EventEngine:
             self.dropped[i] = True
             if self.per_replica:
                 self.out[q.index] -= 1
+                self.jsq_order = None
             if self.closed_loop:
                 self._answered(i, arr[i] + T)
             h += 1
@@ -228,12 +231,15 @@ class EventEngine:
                 self._answered(i, done + ov[i])
         ev = self.env.timeout(done - self.env.now)
         ev.callbacks.append(lambda _e, r=r: self._complete(r))
+        if done < self.horizon:
+            self.horizon = done
 
     def _complete(self, r: int) -> None:
         now = self.env.now
         q = self.queues[self.queue_of[r]]
         self.out[r] -= self.insvc[r]
         self.insvc[r] = 0
+        self.jsq_order = None
         heapq.heappush(q.free, (now, r))
         if self.policy.on_close:
             self._serve_closed(q, now)
@@ -248,6 +254,8 @@ class EventEngine:
         q.timer_at = at
         ev = self.env.timeout(at - self.env.now)
         ev.callbacks.append(lambda _e: self._on_timer(q, token))
+        if at < self.horizon:
+            self.horizon = at
 
     def _on_timer(self, q: _Queue, token) -> None:
         if q.timer is not token:
@@ -318,6 +326,7 @@ class EventEngine:
             self._purge(q, a)
         if self.cap is not None and len(q.ids) - q.head >= self.cap:
             self.dropped[i] = True
+            self.jsq_order = None  # the replica JSQ picked did not get the request
             if self.closed_loop:
                 self._answered(i, a)
             return False
@@ -352,34 +361,49 @@ class EventEngine:
             self._purge(q, a)
 
     def process_open(self):
-        """The balancer process for a given arrival array."""
+        """The balancer process for a given arrival array.
+
+        It yields to SimPy only when a server event is due before the next arrival (``horizon``,
+        the time of the next scheduled event, is kept up to date by every scheduling call).
+        """
         env = self.env
         arr = self.arr
+        n = len(arr)
         R = self.R
         out = self.out
-        ids = range(len(arr))
+        queues = self.queues
         bal = self.balancer
+        per_replica = self.per_replica
         route = None
         if bal in ("round_robin", "random"):
-            route = route_static(bal, len(ids), R, np.random.default_rng(self.streams.balancer)).tolist()
-        routed = [-1] * len(arr) if self.per_replica else None
+            route = route_static(bal, n, R, np.random.default_rng(self.streams.balancer)).tolist()
+        routed = [-1] * n if per_replica else None
         rng = np.random.default_rng(self.streams.balancer)
         p2c_first, p2c_second, p2c_pos = [], [], 0
         jsq = bal == "join_shortest_queue"
         p2c = bal == "power_of_two"
         T = self.T
+        # the common case inline: no admission control, on_free batching
+        simple = self.cap is None and T is None and not self.policy.on_close
+        B = self.policy.max_batch
+        serve_free = self._serve_free
         peek, timeout = env.peek, env.timeout
-        for pos, i in enumerate(ids):
+        self.horizon = peek()
+        for i in range(n):
             a = arr[i]
-            if peek() < a:
+            if self.horizon < a:
                 yield timeout(a - env.now)
-            if not self.per_replica:
+                self.horizon = peek()
+            if not per_replica:
                 r = 0
             else:
                 if T is not None and (jsq or p2c):
                     self._route_all_purge(a)
                 if jsq:
-                    r = out.index(min(out))
+                    g = self.jsq_order
+                    if g is None:
+                        g = self.jsq_order = _water_fill(out)
+                    r = next(g)
                 elif p2c:
                     if p2c_pos >= len(p2c_first):
                         p2c_first, p2c_second = pair_draws(R, rng)
@@ -388,9 +412,17 @@ class EventEngine:
                     p2c_pos += 1
                     r = r2 if out[r2] < out[r1] else r1
                 else:
-                    r = route[pos]
+                    r = route[i]
                 routed[i] = r
-            self._arrive(i, a, r)
+            if simple:
+                q = queues[r]
+                q.ids.append(i)
+                q.arrived += 1
+                out[r] += 1
+                if q.free and (q.timer is None or len(q.ids) - q.head >= B):
+                    serve_free(q, a)
+            else:
+                self._arrive(i, a, r)
         self.routed = routed
 
     def process_closed(self):
@@ -469,6 +501,23 @@ class EventEngine:
             routed=routed,
             overhead=overhead,
         )
+
+
+def _water_fill(out: list[int]):
+    """Join-shortest-queue picks in order while the counts in ``out`` only grow by the picks.
+
+    Level by level, every replica at or below the level gets the next request, lowest index
+    first: the same sequence as picking ``argmin(out)`` (ties to the lowest index) before each
+    increment, at a fraction of the cost. The caller increments ``out[r]`` after each pick and
+    starts a new sequence when a count decreases.
+    """
+    level = min(out)
+    R = len(out)
+    while True:
+        for r in range(R):
+            if out[r] <= level:
+                yield r
+        level += 1
 
 
 def run_events(experiment, requests, policy, service, streams) -> EventRun:
