@@ -90,8 +90,15 @@ def test_every_request_matches_a_reference_lru_replay(cfg):
     assert 0.01 < out.served.mean() < 0.99  # a non-trivial mix of hits and misses
 
 
-def test_per_item_lookups_match_a_reference_replay_item_by_item():
-    c = cache(l1={"capacity": 300, "ttl_ms": 400.0}, l2={"capacity": 3000, "lookup_ms": L2_FAST}, per_item=True)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"l1": {"capacity": 300, "ttl_ms": 400.0}, "l2": {"capacity": 3000, "lookup_ms": L2_FAST}},
+        {"l2": {"capacity": 2000, "ttl_ms": 900.0, "lookup_ms": L2_FAST}},
+    ],
+)
+def test_per_item_lookups_match_a_reference_replay_item_by_item(cfg):
+    c = cache(**cfg, per_item=True)
     req = zipf_requests(5_000, 1.0, 800, rate_per_ms=1.0, seed=2, items=12)
     out = apply_cache(c, req, np.random.default_rng(0))
     ik = item_keys(req.key, req.items)

@@ -37,9 +37,6 @@ import numpy as np
 from simlat.config.cache import Cache, RedisProfileLatency
 from simlat.errors import SimlatError
 
-CHUNK_LOOKUPS = 1 << 22
-"""Per-item lookups are run in chunks of about this many, to bound memory."""
-
 WARMUP_CHE_MULTIPLE = 2.0
 """``warmup_s: auto`` runs a level without TTL for this many of its characteristic times (Che's T:
 under Che's approximation an LRU holds exactly the keys asked in the last T lookups)."""
@@ -121,59 +118,22 @@ def _level(cfg, n_lookups: int):
     return None if cfg is None else LRUCache(cfg.capacity, cfg.ttl_ms, max_entries=n_lookups)
 
 
-def _simulated_hits(cfg: Cache, keys: np.ndarray, times: np.ndarray, l1, l2) -> tuple[np.ndarray, np.ndarray]:
-    """(L1 hit, L2 hit) per lookup, by running the keys through the two LRU levels."""
-    l1_hit = l1.access(keys, times) if l1 is not None else np.zeros(len(keys), dtype=bool)
-    l2_hit = np.zeros(len(keys), dtype=bool)
-    if l2 is not None:
-        miss = np.flatnonzero(~l1_hit)
-        l2_hit[miss] = l2.access(keys[miss], times[miss])
-    return l1_hit, l2_hit
-
-
-def _fixed_hits(h1: float, h2: float, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    l1_hit = rng.random(m) < h1
-    l2_hit = ~l1_hit & (rng.random(m) < h2)
-    return l1_hit, l2_hit
-
-
-def _lookup_hits(cfg: Cache, requests, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(L1 items hit, L2 items hit) per request."""
-    n = len(requests)
-    items = np.asarray(requests.items, dtype=np.int64)
+def _lookup_hits(cfg: Cache, requests, lookups: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(L1 hits, L2 hits) per request, out of its ``lookups``."""
     fixed = cfg.fixed_hit_ratios()
-    if fixed is None and requests.key is None:
+    if fixed is not None:
+        l1 = rng.binomial(lookups, fixed[0])
+        return l1, rng.binomial(lookups - l1, fixed[1])
+    if requests.key is None:
         raise SimlatError(
             "cache: the workload has no request keys; set workload.keys (zipf, or trace with a "
             "key_column), or give cache.hit_ratio for a fixed hit ratio"
         )
-    if not cfg.per_item:
-        if fixed is not None:
-            h1, h2 = _fixed_hits(*fixed, n, rng)
-        else:
-            h1, h2 = _simulated_hits(cfg, requests.key, requests.arrival_ms, _level(cfg.l1, n), _level(cfg.l2, n))
-        return h1.astype(np.int64), h2.astype(np.int64)
-    total = int(items.sum())
-    keys, bits = _packable(requests.key, items) if fixed is None else (None, 0)
-    l1, l2 = (_level(cfg.l1, total), _level(cfg.l2, total)) if fixed is None else (None, None)
-    l1_items = np.empty(n, dtype=np.int64)
-    l2_items = np.empty(n, dtype=np.int64)
-    ends = np.cumsum(items)
-    lo = 0
-    while lo < n:
-        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - items[lo] + CHUNK_LOOKUPS, side="right")))
-        its = items[lo:hi]
-        m = int(its.sum())
-        if fixed is not None:
-            h1, h2 = _fixed_hits(*fixed, m, rng)
-        else:
-            times = np.repeat(requests.arrival_ms[lo:hi], its)
-            h1, h2 = _simulated_hits(cfg, _pack(keys[lo:hi], its, bits), times, l1, l2)
-        starts = np.cumsum(its) - its
-        l1_items[lo:hi] = np.add.reduceat(h1.astype(np.int64), starts)
-        l2_items[lo:hi] = np.add.reduceat(h2.astype(np.int64), starts)
-        lo = hi
-    return l1_items, l2_items
+    from simlat.engine.lru import item_lookups
+
+    keys, bits = _packable(requests.key, lookups) if cfg.per_item else (requests.key, 0)
+    total = int(lookups.sum())
+    return item_lookups(keys, requests.arrival_ms, lookups, bits, _level(cfg.l1, total), _level(cfg.l2, total))
 
 
 @lru_cache(maxsize=64)
@@ -271,8 +231,9 @@ def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator, *, workloa
             items=np.concatenate([warm.items, items]),
             key=np.concatenate([warm.key, requests.key]),
         )
-    l1_items, l2_items = (a[len(stream) - n :] for a in _lookup_hits(cache_cfg, stream, rng))
-    lookups = items if cache_cfg.per_item else np.ones(n, dtype=np.int64)
+    per_request = np.asarray(stream.items, dtype=np.int64) if cache_cfg.per_item else np.ones(len(stream), dtype=np.int64)
+    l1_items, l2_items = (a[len(stream) - n :] for a in _lookup_hits(cache_cfg, stream, per_request, rng))
+    lookups = per_request[len(stream) - n :]
     missing = lookups - l1_items - l2_items
     served = missing == 0
     l1_hit = l1_items == lookups

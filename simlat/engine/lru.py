@@ -64,62 +64,88 @@ def _delete_slot(table, node_key, slot, shift, mask):
 
 
 @njit(cache=True)
-def _access(keys, times, ttl, capacity, table, node_key, written, prev, nxt, state, hit):
-    """Run ``keys`` (uint64) at ``times`` through the cache; ``hit[i]`` gets the outcome.
+def _lookup(k, t, ttl, capacity, table, node_key, written, prev, nxt, state):
+    """One lookup of key ``k`` (uint64) at time ``t``; True on a hit. Updates the cache in place.
 
-    ``state`` = [head (most recent), tail (least recent), entries]; -1 ends the list.
+    ``state`` = [head (most recent), tail (least recent), entries, log2(table size)]; -1 ends the list.
     """
     mask = len(table) - 1
-    shift = np.uint64(64 - int(np.log2(len(table))))
-    head, tail, count = state[0], state[1], state[2]
-    for i in range(len(keys)):
-        k = keys[i]
-        t = times[i]
-        slot = _probe(table, node_key, k, shift, mask)
-        nd = table[slot]
-        if nd >= 0:
-            if t - written[nd] < ttl:
-                hit[i] = True
+    shift = np.uint64(64 - state[3])
+    head = state[0]
+    slot = _probe(table, node_key, k, shift, mask)
+    nd = table[slot]
+    if nd >= 0:
+        hit = t - written[nd] < ttl
+        if not hit:
+            written[nd] = t
+        if nd != head:
+            p = prev[nd]
+            n = nxt[nd]
+            nxt[p] = n
+            if n >= 0:
+                prev[n] = p
             else:
-                hit[i] = False
-                written[nd] = t
-            if nd != head:
-                p = prev[nd]
-                n = nxt[nd]
-                nxt[p] = n
-                if n >= 0:
-                    prev[n] = p
-                else:
-                    tail = p
-                prev[nd] = -1
-                nxt[nd] = head
-                prev[head] = nd
-                head = nd
-            continue
-        hit[i] = False
-        if count < capacity:
-            nd = count
-            count += 1
-        else:
-            nd = tail
-            tail = prev[nd]
-            if tail >= 0:
-                nxt[tail] = -1
-            else:
-                head = -1
-            _delete_slot(table, node_key, _probe(table, node_key, node_key[nd], shift, mask), shift, mask)
-            slot = _probe(table, node_key, k, shift, mask)
-        table[slot] = nd
-        node_key[nd] = k
-        written[nd] = t
-        prev[nd] = -1
-        nxt[nd] = head
-        if head >= 0:
+                state[1] = p
+            prev[nd] = -1
+            nxt[nd] = head
             prev[head] = nd
+            state[0] = nd
+        return hit
+    if state[2] < capacity:
+        nd = state[2]
+        state[2] += 1
+    else:
+        nd = state[1]
+        tail = prev[nd]
+        state[1] = tail
+        if tail >= 0:
+            nxt[tail] = -1
         else:
-            tail = nd
-        head = nd
-    state[0], state[1], state[2] = head, tail, count
+            head = -1
+        _delete_slot(table, node_key, _probe(table, node_key, node_key[nd], shift, mask), shift, mask)
+        slot = _probe(table, node_key, k, shift, mask)
+    table[slot] = nd
+    node_key[nd] = k
+    written[nd] = t
+    prev[nd] = -1
+    nxt[nd] = head
+    if head >= 0:
+        prev[head] = nd
+    else:
+        state[1] = nd
+    state[0] = nd
+    return False
+
+
+@njit(cache=True)
+def _access(keys, times, ttl, capacity, table, node_key, written, prev, nxt, state, hit):
+    """Run ``keys`` (uint64) at ``times`` through one cache; ``hit[i]`` gets the outcome."""
+    for i in range(len(keys)):
+        hit[i] = _lookup(keys[i], times[i], ttl, capacity, table, node_key, written, prev, nxt, state)
+
+
+@njit(cache=True)
+def _items_two_levels(
+    req_keys, times, items, bits, use1, use2,
+    ttl1, cap1, table1, key1, written1, prev1, next1, state1,
+    ttl2, cap2, table2, key2, written2, prev2, next2, state2,
+    l1_items, l2_items,
+):
+    """Per-item lookups, request by request: item j of key k is ``(k << bits) | j``; L1 first, L2
+    on an L1 miss. Counts the items each level answered per request."""
+    for r in range(len(req_keys)):
+        base = req_keys[r] << np.uint64(bits)
+        t = times[r]
+        h1 = 0
+        h2 = 0
+        for j in range(items[r]):
+            k = base | np.uint64(j)
+            if use1 and _lookup(k, t, ttl1, cap1, table1, key1, written1, prev1, next1, state1):
+                h1 += 1
+            elif use2 and _lookup(k, t, ttl2, cap2, table2, key2, written2, prev2, next2, state2):
+                h2 += 1
+        l1_items[r] = h1
+        l2_items[r] = h2
 
 
 class LRUCache:
@@ -141,7 +167,7 @@ class LRUCache:
         self._written = np.zeros(size, dtype=np.float64)
         self._prev = np.full(size, -1, dtype=np.int64)
         self._next = np.full(size, -1, dtype=np.int64)
-        self._state = np.array([-1, -1, 0], dtype=np.int64)
+        self._state = np.array([-1, -1, 0, slots.bit_length() - 1], dtype=np.int64)
         self._looked_up = 0
 
     def __len__(self) -> int:
@@ -151,13 +177,39 @@ class LRUCache:
         """Look up ``keys`` (int64) at ``times_ms`` (non-decreasing); returns the hit flags (bool)."""
         keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
         times = np.ascontiguousarray(times_ms, dtype=np.float64)
-        self._looked_up += len(keys)
+        self._count(len(keys))
+        hit = np.empty(len(keys), dtype=np.bool_)
+        _access(keys, times, *self._arrays(), hit)
+        return hit
+
+    def _count(self, lookups: int) -> None:
+        self._looked_up += lookups
         if self.capacity > len(self._key) and self._looked_up > len(self._key):
             raise ValueError(f"max_entries={len(self._key)} is below the {self._looked_up} lookups made so far")
-        hit = np.empty(len(keys), dtype=np.bool_)
-        _access(keys, times, self.ttl_ms, min(self.capacity, len(self._key)), self._table, self._key,
-                self._written, self._prev, self._next, self._state, hit)
-        return hit
+
+    def _arrays(self) -> tuple:
+        """The kernel's view: ttl, capacity, table, keys, write times, links, state."""
+        cap = min(self.capacity, len(self._key))
+        return (self.ttl_ms, cap, self._table, self._key, self._written, self._prev, self._next, self._state)
+
+
+def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | None, l2: LRUCache | None):
+    """(L1 items hit, L2 items hit) per request, for per-item lookups through one or two levels
+    (compiled in one pass; the same steps as :meth:`LRUCache.access` on the expanded item keys)."""
+    keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
+    times = np.ascontiguousarray(times_ms, dtype=np.float64)
+    items = np.ascontiguousarray(items, dtype=np.int64)
+    spare = LRUCache(1)
+    for level in (l1, l2):
+        if level is not None:
+            level._count(int(items.sum()))
+    l1_items = np.empty(len(keys), dtype=np.int64)
+    l2_items = np.empty(len(keys), dtype=np.int64)
+    _items_two_levels(
+        keys, times, items, bits, l1 is not None, l2 is not None,
+        *(spare if l1 is None else l1)._arrays(), *(spare if l2 is None else l2)._arrays(), l1_items, l2_items,
+    )
+    return l1_items, l2_items
 
 
 @njit(cache=True)
