@@ -61,15 +61,20 @@ def _hrule(value: float, text: str, color: str = SLO_COLOR) -> alt.LayerChart:
     return rule + label
 
 
-def _vrule(value: float, text: str, color: str = SLO_COLOR) -> alt.LayerChart:
-    """A vertical rule at ``x = value`` with its label at the top."""
+def _vrule(
+    value: float, text: str, color: str = SLO_COLOR, side: str = "right", bottom: float | None = None
+) -> alt.LayerChart:
+    """A vertical rule at ``x = value`` with its label on the ``side`` of the rule given, at the top,
+    or at the bottom of a plot ``bottom`` pixels high (to keep clear of a label at the top)."""
     data = pd.DataFrame({"x": [value], "text": [text]})
     base = alt.Chart(data)
     rule = base.mark_rule(color=color, strokeDash=[6, 4], strokeWidth=2).encode(
         x="x:Q", tooltip=alt.Tooltip("text:N", title="Line")
     )
-    label = base.mark_text(align="left", baseline="top", dx=4, dy=4, color=color, fontWeight="bold").encode(
-        x="x:Q", y=alt.value(0), text="text:N"
+    align, dx = ("left", 4) if side == "right" else ("right", -4)
+    baseline, y, dy = ("top", 0, 4) if bottom is None else ("bottom", bottom, -4)
+    label = base.mark_text(align=align, baseline=baseline, dx=dx, dy=dy, color=color, fontWeight="bold").encode(
+        x="x:Q", y=alt.value(y), text="text:N"
     )
     return rule + label
 
@@ -122,7 +127,7 @@ def load_curve_chart(df: pd.DataFrame, slo_ms: float, target_rps: float, pct: fl
         line,
         band,
         _hrule(slo_ms, f"SLO: {name} ≤ {slo_ms:g} ms"),
-        _vrule(target_rps, f"target {target_rps:,.0f} req/s", TARGET_COLOR),
+        _vrule(target_rps, f"target {target_rps:,.0f} req/s", TARGET_COLOR, bottom=HEIGHT),
     ).properties(
         width=WIDTH,
         height=HEIGHT,
@@ -162,8 +167,9 @@ def pareto_chart(df: pd.DataFrame, slo_ms: float, pct: float, target_rps: float,
         x=xenc, y=yenc, text=alt.value("chosen")
     )
     name = percentile_name(pct)
-    parts = [bars, front, dots] + ([ring, ring_text] if len(chosen) else [])  # no empty layers: Vega warns
-    return alt.layer(*parts, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms")).properties(
+    # dots first: the legend takes its symbol from the first layer; no empty layers (Vega warns)
+    parts = [dots, bars, front] + ([ring, ring_text] if len(chosen) else [])
+    return alt.layer(*parts, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left")).properties(
         width=WIDTH,
         height=HEIGHT,
         title=_title("Cost vs latency: the Pareto frontier", subtitle),
@@ -193,7 +199,7 @@ def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -
     name = percentile_name(pct)
     nines = -math.log10(1 - pct / 100.0)
     pct_rule = alt.Chart(pd.DataFrame({"y": [nines], "text": [name]})).mark_rule(color="#999", strokeDash=[2, 2]).encode(y="y:Q")
-    return alt.layer(line, pct_rule, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms")).properties(
+    return alt.layer(line, pct_rule, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left")).properties(
         width=WIDTH, height=HEIGHT, title=_title("Latency distribution at the chosen point", subtitle)
     )
 

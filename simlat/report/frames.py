@@ -281,8 +281,11 @@ def replicas_param(result: SweepResult) -> str | None:
     return find_param(result, ("replicas",))
 
 
-def cache_frame(result: SweepResult) -> tuple[pd.DataFrame | None, str]:
+def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, str]:
     """Per cache capacity: hit ratio, SLO percentile with CI, and the replicas needed for the SLO.
+
+    The hit ratio comes from the sweep's ``hit_ratio`` column; without one, from ``hit_ratios``
+    (columns ``capacity, hit_ratio`` and optionally ``che_hit_ratio``: a replay of the key stream).
 
     Other parameters are held at the reference configuration. "Replicas needed" is the fewest
     replicas meeting the SLO at that capacity when replicas were swept too (NaN when none meets it);
@@ -293,17 +296,24 @@ def cache_frame(result: SweepResult) -> tuple[pd.DataFrame | None, str]:
     if cp is None:
         return None, "Not drawn: no cache capacity was swept."
     hit_col = next((c for c in HIT_RATIO_COLUMNS if c in result.points.columns), None)
-    if hit_col is None:
+    if hit_col is None and hit_ratios is None:
         return None, f"Not drawn: the sweep results have no hit-ratio column ({' or '.join(HIT_RATIO_COLUMNS)})."
     rp = replicas_param(result)
     df = slice_frame(result, [cp]).copy()
     df["capacity"] = df[cp].astype(float)
-    df["hit_ratio"] = df[hit_col].astype(float)
+    notes = []
+    if hit_col is not None:
+        df["hit_ratio"] = df[hit_col].astype(float)
+    else:
+        by_cap = hit_ratios.assign(capacity=hit_ratios["capacity"].astype(float)).set_index("capacity")
+        for col in ("hit_ratio", "che_hit_ratio"):
+            if col in by_cap.columns:
+                df[col] = df["capacity"].map(by_cap[col]).astype(float)
+        notes.append("Hit ratio: the experiment's key stream replayed through the cache at each capacity.")
     if "che_hit_ratio" in df.columns and df["che_hit_ratio"].notna().any():
         df["che_hit_ratio"] = df["che_hit_ratio"].astype(float)
     else:
         df = df.drop(columns=["che_hit_ratio"], errors="ignore")
-    notes = []
     if rp is not None:
         wide = slice_frame(result, [cp, rp])
         meets = wide[wide["meets_slo"].astype(bool)] if "meets_slo" in wide.columns else wide.iloc[0:0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import altair as alt
+import pandas as pd
 
 from simlat.report import charts, frames
 from simlat.report.calibration import profile_frame
@@ -136,12 +137,32 @@ def heatmap_section(result: SweepResult) -> Section:
                    "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
 
 
-def cache_section(result: SweepResult) -> Section:
-    """Hit ratio, latency and replicas needed vs cache capacity."""
+def replay_hit_ratios(experiment, param: str, capacities: list[float]) -> pd.DataFrame:
+    """Hit ratio at each capacity of ``param`` (``cache.l1.capacity`` / ``cache.l2.capacity``): the
+    experiment's key stream replayed through its caches (:func:`simlat.engine.cache_curve.hit_ratio_curve`)."""
+    from simlat.engine.cache_curve import hit_ratio_curve
+
+    level = param.split(".")[1]
+    return hit_ratio_curve(experiment, sorted({int(c) for c in capacities}), level=level)
+
+
+def cache_section(result: SweepResult, experiment=None) -> Section:
+    """Hit ratio, latency and replicas needed vs cache capacity.
+
+    When the sweep recorded no hit ratio, it is replayed from ``experiment``'s key stream.
+    """
     title = "Cache capacity"
-    df, note = frames.cache_frame(result)
+    hits, extra = None, []
+    param = frames.cache_param(result)
+    has_col = any(c in result.points.columns for c in frames.HIT_RATIO_COLUMNS)
+    if param is not None and not has_col and getattr(experiment, "cache", None) is not None:
+        try:
+            hits = replay_hit_ratios(experiment, param, list(result.points[param].astype(float).unique()))
+        except Exception as err:  # the chart is left out with the reason; the report still renders
+            extra.append(f"Hit ratios could not be replayed: {type(err).__name__}: {err}")
+    df, note = frames.cache_frame(result, hits)
     if df is None or df.empty:
-        return Section("cache", title, None, notes=[note or "Not drawn: no matching configurations."])
+        return Section("cache", title, None, notes=extra + [note or "Not drawn: no matching configurations."])
     return Section("cache", title, charts.cache_chart(df, result.slo_latency_ms, result.slo_percentile, note),
                    "A larger cache answers more requests without the model: lower latency and fewer replicas.")
 
@@ -154,10 +175,9 @@ BUILDERS = [
     decomposition_section,
     batch_hist_section,
     heatmap_section,
-    cache_section,
 ]
 
 
-def build_sections(result: SweepResult) -> list[Section]:
-    """All sections in report order."""
-    return [build(result) for build in BUILDERS]
+def build_sections(result: SweepResult, experiment=None) -> list[Section]:
+    """All sections in report order (``experiment`` is used only to replay cache hit ratios)."""
+    return [build(result) for build in BUILDERS] + [cache_section(result, experiment)]

@@ -73,7 +73,7 @@ def write_report(
     img_dir.mkdir(parents=True, exist_ok=True)
     javascript, _ = vega_javascript()
     rendered = []
-    for sec in build_sections(result):
+    for sec in build_sections(result, experiment):
         rendered.append(_render_section(sec, img_dir, image_format))
     html = render_page(
         title=f"simlat capacity plan: {name}",
