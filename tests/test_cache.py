@@ -404,3 +404,26 @@ def test_cache_fields_are_sweep_dimensions():
         (a, b, p) for a in (1000, 50000) for b in (1000, 60000) for p in (False, True)
     }
     assert all(c.experiment.cache.l2.lookup_ms.kind == "redis_profile" for c in configs)
+
+
+def test_hit_ratio_curve_for_the_report_follows_che_and_grows_with_capacity():
+    from simlat.config import parse_experiment
+    from simlat.engine.cache_curve import hit_ratio_curve
+
+    exp = parse_experiment({
+        "name": "curve",
+        "workload": {"arrivals": {"kind": "poisson", "rate_rps": 2000},
+                     "keys": {"kind": "zipf", "exponent": 0.9, "key_space": 100_000}},
+        "service": {"kind": "deterministic", "ms": 1},
+        "slo": {"latency_ms": 10},
+        "cache": {"l2": {"capacity": 10, "lookup_ms": L2_FAST}},
+        "run": {"requests": 60_000, "seed": 3},
+    })
+    curve = hit_ratio_curve(exp, [100, 1_000, 10_000], level="l2")
+    assert curve.capacity.tolist() == [100, 1_000, 10_000]
+    assert curve.hit_ratio.is_monotonic_increasing
+    assert np.allclose(curve.hit_ratio, curve.l2_hit_ratio) and np.all(curve.l1_hit_ratio == 0)
+    assert np.allclose(curve.hit_ratio, curve.served_ratio)
+    n = 54_000  # after the run's 10% warm-up
+    for h, che in zip(curve.hit_ratio, curve.che_hit_ratio, strict=True):
+        assert abs(h - che) < 5 * np.sqrt(che * (1 - che) / n), (h, che)
