@@ -138,15 +138,16 @@ def md1_wait_cdf(lam: float, d: float, t: float) -> float:
     digits = 40 + int(lam * t / math.log(10)) + int(math.log10(kmax + 2) * 2)
     with localcontext() as ctx:
         ctx.prec = digits
-        lam_d, t_d, d_d = Decimal(repr(lam)), Decimal(repr(t)), Decimal(repr(d))
+        lam_d, t_d, d_d = Decimal(float(lam)), Decimal(float(t)), Decimal(float(d))
         total = Decimal(0)
         fact = Decimal(1)
         for k in range(kmax + 1):
             if k:
                 fact *= k
             x = lam_d * (k * d_d - t_d)  # <= 0
-            total += (x**k / fact) * (-x).exp()
-        value = (Decimal(1) - Decimal(repr(rho))) * total
+            power = Decimal(1) if k == 0 else x**k
+            total += (power / fact) * (-x).exp()
+        value = (Decimal(1) - Decimal(float(rho))) * total
     return min(1.0, max(0.0, float(value)))
 
 
