@@ -3,7 +3,8 @@
 Method: one synchronous redis-py connection (what a serving process's cache client does); ``keys``
 keys of ``value_bytes`` random bytes are written under a private prefix; warm-up runs in blocks
 until the block median settles; then ``rounds`` rounds of interleaved GET and SET calls on random
-keys, each timed alone with ``time.perf_counter_ns``. The keys are deleted afterwards (nothing
+keys, each timed alone with ``time.perf_counter_ns``, then MGETs of ``mget_sizes`` distinct keys
+(what a request's per-item lookups cost at once). The keys are deleted afterwards (nothing
 else on the server is touched). The profile keeps a quantile sketch per operation, the medians of
 the rounds (drift) and warns "unstable" when they spread by more than 10% or the median's 95% CI
 is wider than +-5%.
@@ -86,6 +87,21 @@ def _sketch(rounds: list[np.ndarray]) -> LatencySketch:
     )
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def _busy(*loads: float | None) -> list[str]:
+    cpus = os.cpu_count() or 1
+    worst = max((x for x in loads if x is not None), default=None)
+    if worst is not None and worst > cpus:
+        return [f"busy machine: load average {worst} on {cpus} CPUs; the tail includes CPU scheduling delays"]
+    return []
+
+
 def _stability(name: str, s: LatencySketch) -> list[str]:
     out = []
     spread = max(s.round_p50_ms) / max(min(s.round_p50_ms), 1e-12)
@@ -107,17 +123,24 @@ def calibrate_redis(
     keys: int = 1_000,
     warmup_block: int = 500,
     max_warmup: int = 20_000,
-    note: str = "",
+    mget_sizes: tuple[int, ...] = (10, 100),
+    note: str | list[str] = "",
     progress: bool = True,
     timeout_s: float = 5.0,
 ) -> RedisProfile:
-    """Measure GET and SET latency (``n`` of each) against the Redis at ``url`` for values of
-    ``value_bytes`` bytes (the model output's size) and write the profile to ``out``."""
+    """Measure GET and SET latency (``n`` of each, and ``n / 10`` MGETs of each of ``mget_sizes``
+    keys) against the Redis at ``url`` for values of ``value_bytes`` bytes (the model output's
+    size) and write the profile to ``out``."""
     import redis
 
     for name, v, least in (("value_bytes", value_bytes, 1), ("n", n, 10), ("rounds", rounds, 1), ("keys", keys, 1)):
         if v < least:
             raise SimlatError(f"{name}: {v!r} must be >= {least}")
+    for k in mget_sizes:
+        if not 2 <= k <= keys:
+            raise SimlatError(f"mget_sizes: {k!r} must be between 2 and keys ({keys})")
+    if not isinstance(note, str):
+        note = "; ".join(note)
     shown = redact(url)
     try:
         client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
@@ -130,20 +153,25 @@ def calibrate_redis(
     except redis.RedisError:
         policy = None  # CONFIG is often disabled on managed servers
 
+    load_before = _load_average()
     rng = np.random.default_rng()
     prefix = f"simlat:calibrate:{uuid.uuid4().hex[:12]}:"
     names = [f"{prefix}{i}".encode() for i in range(keys)]
     value = os.urandom(value_bytes)
     per_round = max(1, n // rounds)
+    mget_per_round = max(1, n // 10 // rounds)
     get_rounds: list[np.ndarray] = []
     set_rounds: list[np.ndarray] = []
+    mget_rounds: dict[int, list[np.ndarray]] = {k: [] for k in mget_sizes}
     bar = None
     if progress:
         from rich.progress import Progress
 
         bar = Progress(transient=False)
         bar.start()
-        task = bar.add_task(f"Redis {shown} GET/SET {value_bytes} B", total=rounds * per_round)
+        task = bar.add_task(
+            f"Redis {shown} GET/SET/MGET {value_bytes} B", total=rounds * (per_round + mget_per_round * len(mget_sizes))
+        )
     try:
         pipe = client.pipeline(transaction=False)
         for k in names:
@@ -166,6 +194,17 @@ def calibrate_redis(
                 s[i] = t2 - t1
             return g / 1e6, s / 1e6
 
+        def timed_mget(size: int, count: int) -> np.ndarray:
+            picks = [[names[i] for i in rng.choice(keys, size=size, replace=False)] for _ in range(count)]
+            out = np.empty(count)
+            clock = time.perf_counter_ns
+            mget = client.mget
+            for i, ks in enumerate(picks):
+                t0 = clock()
+                mget(ks)
+                out[i] = clock() - t0
+            return out / 1e6
+
         warmed, last = 0, None
         while warmed < max_warmup:
             g, _ = timed(warmup_block)
@@ -187,6 +226,10 @@ def calibrate_redis(
                     bar.advance(task, step)
             get_rounds.append(np.concatenate(g_parts))
             set_rounds.append(np.concatenate(s_parts))
+            for k in mget_sizes:
+                mget_rounds[k].append(timed_mget(k, mget_per_round))
+                if bar is not None:
+                    bar.advance(task, mget_per_round)
     except (redis.RedisError, OSError) as err:
         raise SimlatError(f"--cache: Redis at {shown} failed during measurement: {err}") from None
     finally:
@@ -199,7 +242,9 @@ def calibrate_redis(
             pass
         client.close()
 
+    load_after = _load_average()
     get_s, set_s = _sketch(get_rounds), _sketch(set_rounds)
+    mget_s = {k: _sketch(r) for k, r in mget_rounds.items()}
     host = urlsplit(url).hostname
     profile = RedisProfile(
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -224,6 +269,8 @@ def calibrate_redis(
             "platform": platform.platform(),
             "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(),
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": load_after,
         },
         method={
             "timer": "time.perf_counter_ns around each call",
@@ -232,10 +279,14 @@ def calibrate_redis(
             "rounds": rounds,
             "per_round": per_round,
             "warmup_calls": warmed,
+            "mget_per_round": mget_per_round if mget_sizes else 0,
         },
         get=get_s,
         set=set_s,
-        warnings=_stability("GET", get_s) + _stability("SET", set_s),
+        mget=mget_s,
+        warnings=_stability("GET", get_s) + _stability("SET", set_s)
+        + [w for k, sk in mget_s.items() for w in _stability(f"MGET {k}", sk)]
+        + _busy(load_before, load_after),
     )
     profile.save(out)
     return profile

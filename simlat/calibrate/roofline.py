@@ -30,6 +30,8 @@ def measure_peaks(device: str, threads: int | None = None) -> dict:
     """Peak matmul FLOP/s (fp32, tf32 and bf16 on cuda; fp32 and bf16 on cpu) and copy bytes/s."""
     import torch
 
+    from simlat.calibrate.variants import set_tf32
+
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     n = 8192 if device == "cuda" else 1024
     peaks: dict[str, float] = {}
@@ -37,7 +39,7 @@ def measure_peaks(device: str, threads: int | None = None) -> dict:
     gen = torch.Generator(device=device).manual_seed(0)
     for key, dt in dtypes.items():
         if device == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = key == "tf32"
+            set_tf32(key == "tf32")
         try:
             a = torch.randn(n, n, device=device, generator=gen).to(dt)
             b = torch.randn(n, n, device=device, generator=gen).to(dt)
@@ -45,7 +47,7 @@ def measure_peaks(device: str, threads: int | None = None) -> dict:
         except Exception:  # noqa: BLE001 - a dtype the CPU lacks is left out
             continue
     if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
+        set_tf32(False)
     nbytes = (1 << 30) if device == "cuda" else (1 << 28)
     src = torch.empty(nbytes // 4, device=device, dtype=torch.float32).uniform_()
     dst = torch.empty_like(src)

@@ -1,9 +1,9 @@
 """Running the tasks of a calibration, each in its own worker process, within a time limit.
 
 Each task gets a share of the remaining time in proportion to its weight (compiling variants
-weigh more); its worker samples each batch size for a time fitted to that share, stops starting
-new batch sizes at twice its share (later tasks' shares shrink to make up) and is killed a grace
-period later (what it measured so far is kept: the worker rewrites its result file after each
+weigh more); its worker paces its batch sizes to fit that share (every size gets measured, with
+fewer samples if need be), stops starting new sizes shortly before it would be killed, at about
+twice its share (later tasks' shares shrink to make up) (what it measured so far is kept: the worker rewrites its result file after each
 batch size). On cuda the next worker is started while the current one measures, so importing
 torch and initialising CUDA overlap the measurement (on cpu it is not, to keep the cores quiet).
 """
@@ -104,6 +104,8 @@ def run_tasks(
     t_end = time.time() + time_limit_s if time_limit_s else None
     pool = _Pool(device, env, prespawn=device == "cuda")
     outcomes: list[Outcome] = []
+    fixed = 1.0 if device == "cuda" else 3.0  # seconds per task before measuring; updated from what workers report
+    seen: list[float] = []
     with tempfile.TemporaryDirectory(prefix="simlat-cal-") as tmp:
         logdir = Path(tmp)
         try:
@@ -115,9 +117,11 @@ def run_tasks(
                         on_task_done(task, 0)
                         continue
                     left = sum(t.weight for t in tasks[i:])
-                    share = (t_end - now) * task.weight / left
-                    deadline = min(now + 2.0 * share, t_end)  # soft: later tasks' shares shrink to make up
-                    kill_at = min(deadline + max(15.0, 0.5 * share), t_end + 5.0)
+                    # every task pays a fixed cost (process start, torch import, model build) before measuring
+                    spare = max(t_end - now - fixed * (len(tasks) - i), 0.2 * (t_end - now))
+                    share = spare * task.weight / left
+                    deadline = min(now + fixed + share, t_end)  # the worker paces its batch sizes to this
+                    kill_at = min(now + fixed + 2.0 * share + 15.0, t_end + 5.0)  # later tasks' shares shrink to make up
                 else:
                     share = NO_LIMIT_TASK_S
                     deadline = now + share
@@ -125,8 +129,12 @@ def run_tasks(
                 point_s = budget.point_s
                 if t_end is not None and task.batch_sizes:
                     point_s = max(0.01, min(point_s, 0.5 * share / (len(task.batch_sizes) * 2.0)))
-                outcomes.append(Outcome(task, _run_one(pool, logdir, task, budget, threads, deadline, kill_at, point_s,
-                                                       more=i + 1 < len(tasks), on_progress=on_progress)))
+                res = _run_one(pool, logdir, task, budget, threads, deadline, kill_at, point_s,
+                               more=i + 1 < len(tasks), on_progress=on_progress)
+                if res.get("measuring_from"):
+                    seen.append(max(res.pop("measuring_from") - now, 0.0))
+                    fixed = sorted(seen)[len(seen) // 2]
+                outcomes.append(Outcome(task, res))
                 on_task_done(task, 1)
         finally:
             pool.close()
@@ -140,7 +148,7 @@ def _run_one(pool, logdir, task, budget, threads, deadline, kill_at, point_s, *,
         "task": task.kind, "device": task.device, "threads": threads, "budget": budget.to_json(),
         "model": task.model.to_json() if task.model else None, "variant": task.variant,
         "batch_sizes": task.batch_sizes, "idle_sizes": task.idle_sizes, "deadline": deadline,
-        "point_s": point_s, "out": str(out), "spawn_time": spawn_time,
+        "point_s": point_s, "out": str(out), "spawn_time": spawn_time, "hard_deadline": kill_at - 3.0,
     }
     q: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()

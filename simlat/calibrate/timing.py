@@ -89,12 +89,22 @@ def warm_up(run: Callable[[object], float], inputs: list, *, max_s: float, chunk
             return {"calls": calls, "steady": False}
 
 
-def sample(run: Callable[[object], float], inputs: list, *, min_n: int, max_n: int, max_s: float) -> np.ndarray:
-    """Back-to-back timed calls (rotating over input sets) until ``max_s`` and ``min_n``, or ``max_n``."""
+def sample(run: Callable[[object], float], inputs: list, *, min_n: int, max_n: int, max_s: float, hard_s: float | None = None) -> np.ndarray:
+    """Back-to-back timed calls (rotating over input sets) until ``max_s`` and ``min_n``, or ``max_n``.
+
+    ``hard_s``: stop there even below ``min_n`` (keeping at least 3 samples), for slow batches.
+    """
     out = []
-    t_end = time.perf_counter() + max_s
+    t0 = time.perf_counter()
+    t_end = t0 + max_s
+    t_hard = t0 + hard_s if hard_s is not None else float("inf")
     i = 0
-    while len(out) < max_n and (len(out) < min_n or time.perf_counter() < t_end):
+    while len(out) < max_n:
+        now = time.perf_counter()
+        if len(out) >= min_n and now >= t_end:
+            break
+        if len(out) >= 3 and now >= t_hard:
+            break
         out.append(run(inputs[i % len(inputs)]))
         i += 1
     return np.asarray(out)

@@ -68,6 +68,21 @@ def _cast_inputs(device: str, dtype=None):
     return convert
 
 
+def set_tf32(enabled: bool) -> None:
+    """TF32 matmuls on or off, through the fp32_precision API where torch has it (never mixing the two APIs)."""
+    import torch
+
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        matmul.fp32_precision = "tf32" if enabled else "ieee"
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = "tf32" if enabled else "ieee"
+    else:
+        matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+
 def _timer(device: str) -> str:
     return "cuda_events" if device == "cuda" else "perf_counter"
 
@@ -103,19 +118,13 @@ def _run_module(module, device: str, dtype=None):
 
 def prep_fp32(model, device, example):
     """fp32 eager, TF32 off."""
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    set_tf32(False)
     return _eager(model, device)
 
 
 def prep_tf32(model, device, example):
     """fp32 weights, TF32 tensor-core matmuls."""
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    set_tf32(True)
     return _eager(model, device)
 
 
@@ -245,7 +254,7 @@ def _compile(model, device, mode: str | None, dynamic):
     torch._dynamo.config.cache_size_limit = 64
     if hasattr(torch._dynamo.config, "recompile_limit"):
         torch._dynamo.config.recompile_limit = 64
-    torch.backends.cuda.matmul.allow_tf32 = False
+    set_tf32(False)
     m = model.module.to(device)
     compiled = torch.compile(m, mode=mode, dynamic=dynamic)
     mark = mode == "reduce-overhead"

@@ -67,7 +67,7 @@ def run_variant(task: dict) -> dict:
 
     from simlat.calibrate import roofline, timing
     from simlat.calibrate.models import LoadedModel, ModelRef
-    from simlat.calibrate.variants import VARIANTS, Unsupported
+    from simlat.calibrate.variants import VARIANTS, Unsupported, set_tf32
 
     device, budget, deadline = task["device"], task["budget"], task["deadline"]
     spec = VARIANTS[task["variant"]]
@@ -78,7 +78,7 @@ def run_variant(task: dict) -> dict:
     ref_inputs = model.make_inputs(ref_bs, torch.Generator().manual_seed(7))
     ref = None
     if model.module is not None:
-        torch.backends.cuda.matmul.allow_tf32 = False
+        set_tf32(False)
         m = model.module.to(device)
         with torch.inference_mode():
             ref = _as_array(m(*[x.to(device) for x in ref_inputs]))
@@ -101,19 +101,28 @@ def run_variant(task: dict) -> dict:
     res["notes"] += prep.notes
     gen = torch.Generator().manual_seed(11)
     idle_sizes = set(task["idle_sizes"])
+    res["measuring_from"] = time.time()
     for i, bs in enumerate(sizes):
-        if time.time() > deadline:
+        now = time.time()
+        if now > task["hard_deadline"]:
             res["notes"].append(f"batch sizes {sizes[i:]} not measured: the variant's time budget was spent")
             break
+        # pace: the time left to the soft deadline, shared by the sizes left (coverage before sample count)
+        allowance = max((deadline - now) / (len(sizes) - i), 0.05)
         try:
             sets = [prep.convert(model.make_inputs(bs, gen)) for _ in range(3)]
             first = timing.first_call_ms(prep.call, sets[0], device)
             run = timing.timed_call(prep.call, prep.timer, device)
-            wu = timing.warm_up(run, sets, max_s=budget["warmup_s"])
-            samples = timing.sample(run, sets, min_n=budget["min_samples"], max_n=budget["max_samples"], max_s=task["point_s"])
+            wu = timing.warm_up(run, sets, max_s=min(budget["warmup_s"], 0.4 * allowance))
+            point_s = min(task["point_s"], 0.4 * allowance)
+            samples = timing.sample(run, sets, min_n=budget["min_samples"], max_n=budget["max_samples"], max_s=point_s,
+                                    hard_s=max(1.5 * allowance, point_s))
             point = {"samples": samples.tolist(), "first_call_ms": first, "warmup_calls": wu["calls"], "steady": wu["steady"]}
+            if samples.size < budget["min_samples"]:
+                res["notes"].append(f"batch {bs}: {samples.size} samples (fewer than {budget['min_samples']}: time budget)")
             if bs in idle_sizes:
-                res["idle"][str(bs)] = timing.sample_after_idle(run, sets, n=budget["idle_samples"], gap_s=budget["idle_gap_s"]).tolist()
+                n_idle = budget["idle_samples"] if budget["idle_samples"] * budget["idle_gap_s"] < 0.5 * allowance else 2
+                res["idle"][str(bs)] = timing.sample_after_idle(run, sets, n=n_idle, gap_s=budget["idle_gap_s"]).tolist()
             if not wu["steady"]:
                 res["notes"].append(f"batch {bs}: timings not steady after {wu['calls']} warm-up calls")
         except Exception as err:  # noqa: BLE001 - keep what was measured
@@ -155,7 +164,7 @@ def run_components(task: dict) -> dict:
     from simlat.calibrate.models import LoadedModel, ModelRef
 
     model = LoadedModel(ModelRef.from_json(task["model"]))
-    samples, desc = overheads.measure(model, task["device"], task["batch_sizes"], task["budget"], task["deadline"], lambda: _progress("components"))
+    samples, desc = overheads.measure(model, task["device"], task["batch_sizes"], task["budget"], task["hard_deadline"], lambda: _progress("components"))
     return {"status": "ok", "components": {k: {str(b): s for b, s in v.items()} for k, v in samples.items()}, "descriptions": desc}
 
 
