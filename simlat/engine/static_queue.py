@@ -17,6 +17,7 @@ service_n``, evaluated in one tight loop.
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_right
 
 import numpy as np
@@ -79,11 +80,12 @@ class StaticQueue:
         yield from loop
 
     def _setup(self):
-        """Arrivals as a list padded with ``B`` infinite sentinels, cumulative items (or None)."""
+        """Arrivals padded with ``B`` infinite sentinels, cumulative items (or None)."""
         B = self.policy.max_batch
-        arr = self.arrival.tolist()
-        n = len(arr)
-        arr.extend([INF] * B)
+        n = len(self.arrival)
+        # a typed array: made by one copy, unlike a list of float objects; bisect reads it directly
+        arr = array("d")
+        arr.frombytes(np.concatenate((self.arrival, np.full(B, INF))).astype(np.float64).tobytes())
         cum = None if self.items is None else [0, *np.cumsum(self.items).tolist()]
         aw = AdaptiveWindow(self.policy) if self.policy.adaptive else None
         return arr, n, cum, B, self.policy.max_wait_ms, aw
