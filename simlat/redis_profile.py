@@ -2,9 +2,10 @@
 
 Schema history (bump ``VERSION`` and add a line when the file format changes):
   1 (2026-11): GET and SET latency quantile sketches for one value size, with the server, client
-     and machine they were measured on.
+     and machine they were measured on; optional MGET sketches by key count.
 
-The L2 cache draws its lookup times from the GET sketch by inverse-CDF interpolation.
+The L2 cache draws its lookup times from the GET sketch by inverse-CDF interpolation; a lookup of
+m keys at once (one MGET for a request's items) adds ``(m - 1) * per_key_ms()``.
 Reading needs only json, numpy and pydantic (``simlat simulate`` never imports the calibration code).
 """
 
@@ -63,7 +64,17 @@ class RedisProfile(StrictModel):
     method: dict[str, str | int | float | bool | None]
     get: LatencySketch
     set: LatencySketch
+    mget: dict[int, LatencySketch] = {}
     warnings: list[str] = []
+
+    def per_key_ms(self) -> float:
+        """Extra time per additional key of an MGET: the least-squares slope of the median over
+        the key counts measured (GET counts as 1 key); 0 without MGET measurements."""
+        if not self.mget:
+            return 0.0
+        k = np.array([1, *self.mget], dtype=np.float64)
+        p50 = np.array([self.get.p50_ms, *(s.p50_ms for s in self.mget.values())])
+        return max(0.0, float(np.polyfit(k, p50, 1)[0]))
 
     def save(self, path: str | Path) -> Path:
         """Write the profile as indented JSON (creating the folder); returns the path."""

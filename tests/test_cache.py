@@ -113,6 +113,19 @@ def test_per_item_lookups_match_a_reference_replay_item_by_item(cfg):
     assert out.served.any() and (~out.served).any() and ((missing > 0) & (missing < req.items)).any()
 
 
+def test_per_item_l2_lookup_is_one_mget_of_the_l1_misses():
+    c = cache(
+        l1={"capacity": 1000},
+        l2={"capacity": 1000, "lookup_ms": {"kind": "constant", "value": 0.5}, "per_key_ms": 0.01},
+        per_item=True,
+    )
+    req = Requests(arrival_ms=np.arange(3.0), items=np.array([4, 6, 6]), key=np.array([7, 7, 7]))
+    out = apply_cache(c, req, np.random.default_rng(0))
+    # 4 item misses: one MGET of 4 keys; then items 0-3 hit L1 and 4-5 miss: MGET of 2; then all hit L1
+    assert out.l1_items.tolist() == [0, 4, 6] and out.items_to_compute.tolist() == [4, 2, 0]
+    assert out.cache_ms == pytest.approx([0.5 + 3 * 0.01, 0.5 + 1 * 0.01, 0.0])
+
+
 def test_item_keys_are_distinct_per_request_key_and_index():
     keys = np.array([5, 7, 5, -3, 2**62], dtype=np.int64)
     items = np.array([3, 1, 2, 2, 1])

@@ -47,6 +47,9 @@ def test_calibration_writes_a_valid_profile_with_provenance(measured, redis_url)
         assert 0 < op.min_ms <= op.p50_ms <= op.p99_ms <= op.max_ms
         assert op.median_ci_ms[0] <= op.p50_ms <= op.median_ci_ms[1]
         assert op.p50_ms < 50  # a loopback round trip, not a timeout
+    assert sorted(profile.mget) == [10, 100] and all(m.n == 300 for m in profile.mget.values())
+    assert profile.get.p50_ms < profile.mget[100].p50_ms  # 100 values of 300 B take longer than one
+    assert profile.per_key_ms() > 0
 
 
 @pytest.mark.redis
@@ -62,10 +65,13 @@ def test_calibration_measures_the_value_size(redis_url, tmp_path):
     """Large values take measurably longer to GET than small ones on the same server."""
     from simlat.calibrate.redis import calibrate_redis
 
-    small = calibrate_redis(redis_url, tmp_path / "s.json", value_bytes=16, n=2_000, rounds=2, keys=50, progress=False)
+    small = calibrate_redis(
+        redis_url, tmp_path / "s.json", value_bytes=16, n=2_000, rounds=2, keys=50, mget_sizes=(), progress=False
+    )
+    assert small.mget == {} and small.per_key_ms() == 0
     large = calibrate_redis(
         redis_url, tmp_path / "l.json", value_bytes=256 << 10, n=60, rounds=2, keys=2,
-        warmup_block=20, max_warmup=100, progress=False,
+        warmup_block=20, max_warmup=100, mget_sizes=(), progress=False,
     )
     assert large.get.p50_ms > 2 * small.get.p50_ms
 
@@ -81,6 +87,15 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     with pytest.raises(SimlatError, match=f"cannot reach Redis at redis://127.0.0.1:{port}"):
         calibrate_redis(f"redis://127.0.0.1:{port}", tmp_path / "x.json", progress=False, timeout_s=1.0)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_bad_arguments_name_the_parameter(tmp_path):
+    from simlat.calibrate.redis import calibrate_redis
+
+    with pytest.raises(SimlatError, match="value_bytes: 0 must be >= 1"):
+        calibrate_redis("redis://127.0.0.1:1", tmp_path / "x.json", value_bytes=0)
+    with pytest.raises(SimlatError, match=r"mget_sizes: 5000 must be between 2 and keys \(1000\)"):
+        calibrate_redis("redis://127.0.0.1:1", tmp_path / "x.json", mget_sizes=(5000,))
 
 
 def test_password_is_not_written(redis_url):
@@ -121,6 +136,7 @@ def test_unsupported_profile_version_is_refused(measured, tmp_path):
 def test_shipped_profiles_are_valid(path):
     profile = load_redis_profile(path)
     assert profile.get.n >= 10_000 and profile.set.n >= 10_000
+    assert profile.mget and all(m.n >= 1_000 for m in profile.mget.values())
     assert profile.note
 
 

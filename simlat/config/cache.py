@@ -55,14 +55,17 @@ class L2Cache(StrictModel):
     ``capacity``: entries, evicted least recently used first (Redis ``maxmemory-policy allkeys-lru``,
     modelled exactly, not with Redis's sampled approximation). ``ttl_ms``: an entry expires this
     long after it was written (``SET ... PX``; a GET does not extend it); None: never.
-    ``lookup_ms``: one round trip (GET, or one MGET for a request's items), either a distribution
-    or ``{kind: redis_profile, path: calibration/....json}``. The write-back SET after a miss is
-    asynchronous and off the request's path.
+    ``lookup_ms``: one round trip (GET), either a distribution or
+    ``{kind: redis_profile, path: calibration/....json}``. With ``per_item``, a request asks for all
+    its items that missed L1 in one MGET of m keys, which takes ``lookup_ms + (m - 1) * per_key_ms``;
+    ``per_key_ms`` defaults to the profile's measured MGET slope (0 for a plain distribution).
+    The write-back SET after a miss is asynchronous and off the request's path.
     """
 
     capacity: PositiveInt
     ttl_ms: PositiveFloat | None = None
     lookup_ms: LookupLatency
+    per_key_ms: NonNegativeFloat | None = None
 
 
 class HitRatio(StrictModel):

@@ -14,9 +14,9 @@ The model (exactly what :func:`apply_cache` computes):
    touch L2, so L2 evicts keys that L1 keeps hot.
 4. TTL counts from the write; an expired entry is a miss and keeps its slot until rewritten or
    evicted (lazy expiry).
-5. Time spent: one L1 lookup draw per request (if L1), plus one L2 round trip (one GET, or one MGET
-   for all of a request's items that missed L1) if anything missed L1. The write-back SET is
-   asynchronous and not on the request's path.
+5. Time spent: one L1 lookup draw per request (if L1), plus one L2 round trip if anything missed
+   L1: one GET, or one MGET for the m items that missed L1, taking ``lookup + (m - 1) * per_key_ms``.
+   The write-back SET is asynchronous and not on the request's path.
 6. A request is ``served`` when all its lookups hit: it skips the model and its latency is
    ``cache_ms`` (plus the engine's network overheads). Otherwise it reaches the balancer at
    ``arrival + cache_ms`` with ``items_to_compute`` items, the lookups that missed both levels.
@@ -110,6 +110,17 @@ def lookup_sampler(latency, field: str):
     if is_zero(latency):
         return lambda n, rng: np.zeros(n)
     return lambda n, rng: sample(latency, n, rng)
+
+
+def l2_per_key_ms(l2) -> float:
+    """Extra MGET time per additional key: ``l2.per_key_ms``, else the Redis profile's slope, else 0."""
+    if l2.per_key_ms is not None:
+        return float(l2.per_key_ms)
+    if isinstance(l2.lookup_ms, RedisProfileLatency):
+        from simlat.redis_profile import load_redis_profile
+
+        return load_redis_profile(l2.lookup_ms.path, "cache.l2.lookup_ms.path").per_key_ms()
+    return 0.0
 
 
 def _level(cfg, n_lookups: int):
@@ -243,6 +254,8 @@ def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator, *, workloa
     if cache_cfg.l2 is not None:
         asked = np.flatnonzero(~l1_hit)
         cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
+        if cache_cfg.per_item:
+            cache_ms[asked] += (lookups[asked] - l1_items[asked] - 1) * l2_per_key_ms(cache_cfg.l2)
     warnings = () if cache_cfg.fixed_hit_ratios() else tuple(_still_warming(l1_items, l2_items, lookups))
     return CacheOutcome(
         served=served,
