@@ -225,7 +225,7 @@ class Sample:
 
     def prob_cdf_at_least(self, x: float, p: float) -> tuple[float, int]:
         """Confidence-distribution probability that the true CDF at x is >= p (see module doc)."""
-        from scipy import stats
+        from scipy.special import stdtr
 
         if self.n == 0:
             return 0.0, 0
@@ -234,7 +234,7 @@ class Sample:
         se = float(np.std(fr, ddof=1)) / math.sqrt(k) if k >= 2 else 0.0
         if se <= 0:
             return (1.0 if g >= p else 0.0), k
-        return float(stats.t.cdf((g - p) / se, k - 1)), k
+        return float(stdtr(k - 1, (g - p) / se)), k
 
 
 def _sorted_quantile(xs: np.ndarray, q: float) -> float:
@@ -266,18 +266,26 @@ def _lag1(stats: list[np.ndarray]) -> float:
 
 
 def _t(level: float, df: int) -> float:
-    from scipy import stats
+    """Two-sided Student-t critical value (scipy.special: much lighter to import than scipy.stats)."""
+    from scipy.special import stdtrit
 
-    return float(stats.t.ppf(0.5 + level / 2, df))
+    return float(stdtrit(df, 0.5 + level / 2))
+
+
+def _kendall_tau(y: np.ndarray) -> float:
+    """Kendall's tau-a of y against its index (concordant minus discordant pairs over all pairs)."""
+    d = np.sign(y[None, :] - y[:, None])
+    n = len(y)
+    return float(np.triu(d, 1).sum()) / (n * (n - 1) / 2)
 
 
 def naive_quantile_ci(x: np.ndarray, q: float, level: float = LEVEL) -> Interval:
     """The order-statistic interval that assumes independent samples (kept to show it under-covers)."""
-    from scipy import stats
+    from statistics import NormalDist
 
     xs = np.sort(np.asarray(x, dtype=float))
     n = len(xs)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     d = z * math.sqrt(n * q * (1 - q))
     lo = int(max(0, math.floor(n * q - d)))
     hi = int(min(n - 1, math.ceil(n * q + d)))
@@ -291,15 +299,13 @@ def naive_quantile_ci(x: np.ndarray, q: float, level: float = LEVEL) -> Interval
 
 def trend_grows(latency: np.ndarray, sections: int = TREND_SECTIONS) -> bool:
     """True when latency grows through the run (the queue builds up): see the module doc."""
-    from scipy import stats
-
     if len(latency) < sections * 50:
         return False
     means = np.array([c.mean() for c in np.array_split(latency, sections)])
     middle = float(np.median(means[sections * 3 // 10 : sections * 7 // 10]))
     if middle <= 0:
         return False
-    tau = stats.kendalltau(np.arange(sections), means)[0]
+    tau = _kendall_tau(means)
     return bool(means[-1] > TREND_RATIO * middle and tau > TREND_KENDALL)
 
 
@@ -321,42 +327,58 @@ class _Measured:
     dropped: int
     total: int
     window_ms: float
-    cols: dict[str, np.ndarray]  # completed rows of the decomposition columns
+    sums: dict[str, float]  # sums over completed rows of the decomposition columns
     batch_sizes: np.ndarray  # one entry per batch with a measured request
+
+    @property
+    def completed(self) -> int:
+        return len(self.latency)
+
+
+DECOMPOSITION = ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms")
 
 
 def _measure(result: Any, warmup_fraction: float) -> _Measured:
     rec = result.records
     arrival = _col(rec, "arrival_ms")
-    order = np.argsort(arrival, kind="stable")
-    skip = int(math.floor(warmup_fraction * len(order)))
-    idx = order[skip:]
-    dropped = _col(rec, "dropped")[idx].astype(bool)
-    lat = _col(rec, "latency_ms")[idx].astype(float)
-    done = ~dropped & np.isfinite(lat)
-    cols = {
-        name: _col(rec, name)[idx][done].astype(float)
-        for name in ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms")
-    }
+    n = len(arrival)
+    skip = int(math.floor(warmup_fraction * n))
+    if n < 2 or bool(np.all(arrival[1:] >= arrival[:-1])):
+        idx: Any = slice(skip, n)  # already in arrival order: views, no copies
+        first_i, last_i = skip, n - 1
+    else:
+        idx = np.argsort(arrival, kind="stable")[skip:]
+        first_i, last_i = (int(idx[0]), int(idx[-1])) if len(idx) else (0, 0)
+    total = n - skip
+    lat = _col(rec, "latency_ms")[idx].astype(float, copy=False)
+    done = ~_col(rec, "dropped")[idx].astype(bool, copy=False) & np.isfinite(lat)
+    sums = {name: float(np.nansum(_col(rec, name)[idx][done])) for name in DECOMPOSITION}
     window = 0.0
-    if len(idx):
-        t0 = float(arrival[idx[0]])
+    if total:
+        t0, t_last = float(arrival[first_i]), float(arrival[last_i])
         done_ms = _col(rec, "done_ms")[idx][done]
-        t1 = float(np.nanmax(done_ms)) if len(done_ms) else float(arrival[idx[-1]])
-        t1 = max(t1, float(arrival[idx[-1]]))
+        t1 = max(float(np.nanmax(done_ms)) if len(done_ms) else t_last, t_last)
         window = max(t1 - t0, 0.0)
-    bid = _col(rec, "batch_id")[idx][done]
+    bid = _col(rec, "batch_id")[idx][done].astype(np.int64, copy=False)
     bsz = _col(rec, "batch_size")[idx][done]
     ok = bid >= 0
-    _, first = np.unique(bid[ok], return_index=True)
+    sizes = np.empty(0)
+    if np.any(ok):
+        bid, bsz = bid[ok], bsz[ok]
+        lo = int(bid.min())
+        size_of = np.zeros(int(bid.max()) - lo + 1)
+        seen = np.zeros(len(size_of), bool)
+        size_of[bid - lo] = bsz
+        seen[bid - lo] = True
+        sizes = size_of[seen]
     return _Measured(
         latency=lat[done],
         latency_or_inf=np.where(done, lat, np.inf),
-        dropped=int(np.count_nonzero(~done)),
-        total=len(idx),
+        dropped=int(total - np.count_nonzero(done)),
+        total=total,
         window_ms=window,
-        cols=cols,
-        batch_sizes=bsz[ok][first],
+        sums=sums,
+        batch_sizes=sizes,
     )
 
 
@@ -497,8 +519,7 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
         hist = {int(k): int(v) for k, v in zip(uniq, counts, strict=True)}
 
     def decomp(name: str) -> float | None:
-        vals = [m.cols[name] for m in measured if len(m.cols[name])]
-        return float(np.nanmean(np.concatenate(vals))) if vals else None
+        return sum(m.sums[name] for m in measured) / completed if completed else None
 
     offered = [r.offered_rps for r in results if getattr(r, "offered_rps", None)]
     capacity = [r.capacity_rps for r in results if getattr(r, "capacity_rps", None)]
