@@ -440,3 +440,27 @@ def test_hit_ratio_curve_for_the_report_follows_che_and_grows_with_capacity():
     n = 54_000  # after the run's 10% warm-up
     for h, che in zip(curve.hit_ratio, curve.che_hit_ratio, strict=True):
         assert abs(h - che) < 5 * np.sqrt(che * (1 - che) / n), (h, che)
+
+
+def test_trace_keys_replay_exactly_and_start_cold(tmp_path):
+    from simlat.api import run
+    from simlat.config import parse_experiment
+
+    rng = np.random.default_rng(8)
+    n = 5_000
+    users = np.array([f"user-{i}" for i in rng.choice(400, size=n, p=zipf_popularity(1.0, 400))])
+    csv = tmp_path / "trace.csv"
+    csv.write_text("timestamp,user\n" + "\n".join(f"{t:.6f},{u}" for t, u in zip(np.cumsum(rng.exponential(0.002, n)), users, strict=True)))
+    exp = parse_experiment({
+        "name": "trace-cache",
+        "workload": {"arrivals": {"kind": "trace", "path": str(csv), "unit": "s", "key_column": "user", "loop": False},
+                     "keys": {"kind": "trace"}},
+        "service": {"kind": "deterministic", "ms": 0.5},
+        "slo": {"latency_ms": 10},
+        "cache": {"l1": {"capacity": 50, "ttl_ms": 2000}, "l2": {"capacity": 200, "lookup_ms": L2_FAST}},
+        "run": {"requests": n, "warmup_fraction": 0},
+    })
+    rec = run(exp, keep_records=True).records[0].records
+    h1, h2 = reference_replay(exp.cache, rec.key, rec.arrival_ms)
+    assert np.array_equal(rec.l1_hit, h1) and np.array_equal(rec.l2_hit, h2)
+    assert len(set(rec.key.tolist())) == len(set(users.tolist()))  # one int64 key per distinct user
