@@ -36,6 +36,7 @@ from simlat import dists
 from simlat.engine.balancer import pair_draws, route_static
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
 from simlat.engine.log import BatchLog
+from simlat.engine.progress import RunProgress
 from simlat.engine.service import Sampler, ServiceModel
 from simlat.workload import Requests
 
@@ -143,6 +144,7 @@ class EventEngine:
             self.requests = requests
             self.dropped = [False] * len(requests)
         self.routed: list[int] | None = None
+        self.progress = None
 
     # -- closed loop ---------------------------------------------------------------------------
     def _init_closed_loop(self) -> None:
@@ -389,11 +391,14 @@ class EventEngine:
         serve_free = self._serve_free
         peek, timeout = env.peek, env.timeout
         self.horizon = peek()
+        progress = self.progress
         for i in range(n):
             a = arr[i]
             if self.horizon < a:
                 yield timeout(a - env.now)
                 self.horizon = peek()
+            if not i & 0xFFFF and progress is not None:
+                progress.advance(i - progress.done)
             if not per_replica:
                 r = 0
             else:
@@ -520,6 +525,12 @@ def _water_fill(out: list[int]):
         level += 1
 
 
-def run_events(experiment, requests, policy, service, streams) -> EventRun:
+def run_events(experiment, requests, policy, service, streams, progress: bool = False) -> EventRun:
     """Run the general path (see the module docstring)."""
-    return EventEngine(experiment, requests, policy, service, streams).run()
+    engine = EventEngine(experiment, requests, policy, service, streams)
+    total = len(requests) if requests is not None else (experiment.run.n_requests or 0)
+    engine.progress = RunProgress(total, progress and requests is not None)
+    try:
+        return engine.run()
+    finally:
+        engine.progress.close()

@@ -31,6 +31,7 @@ from simlat.config import Experiment
 from simlat.engine.balancer import STATIC, route_static
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.log import BatchLog
+from simlat.engine.progress import RunProgress
 from simlat.engine.records import Records, SimResult
 from simlat.engine.service import ServiceModel, build_service
 from simlat.engine.static_queue import StaticQueue
@@ -104,7 +105,7 @@ def _overheads(experiment: Experiment, n: int, rng: np.random.Generator) -> np.n
     return out
 
 
-def _run_static(experiment, requests, policy, service, streams) -> tuple[BatchLog, float]:
+def _run_static(experiment, requests, policy, service, streams, progress=None) -> tuple[BatchLog, float]:
     fleet = experiment.fleet
     R = fleet.replicas
     ids = np.arange(len(requests), dtype=np.int64)
@@ -125,6 +126,7 @@ def _run_static(experiment, requests, policy, service, streams) -> tuple[BatchLo
         for (g_ids, g_arr, g_items, reps), rng in zip(groups, rngs, strict=True)
     ]
     for q in queues:
+        q.progress = progress
         env.process(q.process(env))
     env.run()
     log = BatchLog()
@@ -172,7 +174,7 @@ def simulate(
     if closed:
         from simlat.engine.event_queue import run_events
 
-        ev = run_events(experiment, None, policy, service, streams)
+        ev = run_events(experiment, None, policy, service, streams, progress)
         requests = ev.requests
         queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
     else:
@@ -183,13 +185,17 @@ def simulate(
         else:
             queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
         if uses_static_path(experiment):
-            log, end = _run_static(experiment, queued.requests, policy, service, streams)
+            bar = RunProgress(len(queued.ids), progress)
+            try:
+                log, end = _run_static(experiment, queued.requests, policy, service, streams, bar)
+            finally:
+                bar.close()
             q_dropped = np.zeros(len(queued.ids), dtype=bool)
             routed = None
         else:
             from simlat.engine.event_queue import run_events
 
-            ev = run_events(experiment, queued.requests, policy, service, streams)
+            ev = run_events(experiment, queued.requests, policy, service, streams, progress)
     if ev is not None:
         log, end, q_dropped, routed = ev.log, ev.end_ms, ev.dropped, ev.routed
 

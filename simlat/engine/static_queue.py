@@ -53,6 +53,8 @@ class StaticQueue:
         self.policy = policy
         self.sampler = sampler
         self.pad = policy.padder()
+        self.progress = None  # a RunProgress, if the run shows one
+        self._reported = 0
         self._starts: list[int] = []
         self._disp: list[float] = []
         self._serv: list[float] = []
@@ -78,6 +80,11 @@ class StaticQueue:
         else:
             loop = self._on_close_many(env) if p.on_close else self._on_free_many(env)
         yield from loop
+
+    def _report(self, j: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(j - self._reported)
+            self._reported = j
 
     def _setup(self):
         """Arrivals padded with ``B`` infinite sentinels, cumulative items (or None)."""
@@ -117,6 +124,7 @@ class StaticQueue:
                 j = e
                 if j >= n:
                     break
+            self._report(j)
             yield env.timeout(max(0.0, disp[-1] - env.now))
         done = np.add(disp, serv)
         self._tref = np.concatenate(([0.0], done[:-1]))  # the replica became free at the previous done
@@ -149,6 +157,7 @@ class StaticQueue:
                 j = e
                 if j >= n:
                     break
+            self._report(j)
             yield env.timeout(max(0.0, disp[-1] - env.now))
         self._repl = np.full(len(starts), self.replicas[0])
 
@@ -187,6 +196,7 @@ class StaticQueue:
                 j = e
                 if j >= n:
                     break
+            self._report(j)
             yield env.timeout(max(0.0, disp[-1] - env.now))
 
     def _on_close_many(self, env):
@@ -220,6 +230,7 @@ class StaticQueue:
                 j = e
                 if j >= n:
                     break
+            self._report(j)
             yield env.timeout(max(0.0, disp[-1] - env.now))
 
     def _single_fifo(self) -> None:
