@@ -241,3 +241,43 @@ def test_table_shows_unstable_loudly_and_warnings():
 def test_quantile_interval_is_exact_order_statistics_for_constant_data():
     est = Sample([np.full(1000, 3.0)]).quantile_ci(0.99)
     assert est.value == est.low == est.high == 3.0
+
+
+# --- end to end through the engine -------------------------------------------------------------------
+
+
+def engine_run(rho: float, n: int = 200_000, seed: int = 3, **extra):
+    from simlat.api import run
+
+    exp = parse_experiment(
+        {
+            "name": "mm1-engine",
+            "workload": {"arrivals": {"kind": "poisson", "rate_rps": rho * 1000.0}},
+            "service": {"kind": "exponential", "mean_ms": 1.0},
+            "slo": {"percentile": 99.0, "latency_ms": 200.0},
+            "run": {"requests": n, "seed": seed},
+            **extra,
+        }
+    )
+    return run(exp).summary
+
+
+def test_engine_overload_is_unstable_and_high_load_is_stable():
+    over = engine_run(1.05)
+    assert not over.stable and over.p99_ms is None and over.p99_ci_ms is None
+    out = json.loads(summary_json(over))
+    assert out["stable"] is False and out["p99_ms"] is None and out["p999_ms"] is None
+    assert out["slo_met_probability"] == 0.0
+    high = engine_run(0.95)
+    assert high.stable and math.isfinite(high.p99_ms)
+    lo, hi = high.p99_ci_ms
+    assert lo <= theory.mm1_sojourn_quantile(0.95, 1.0, 0.99) <= hi
+
+
+def test_engine_overload_with_a_bounded_queue_is_stable_with_drops():
+    s = engine_run(1.05, admission={"queue_capacity": 50})
+    assert s.stable and math.isfinite(s.p99_ms)
+    assert s.drop_rate == pytest.approx(0.05 / 1.05, abs=0.01)
+    assert s.throughput_rps == pytest.approx(1000, rel=0.03)
+    assert s.goodput_rps <= s.throughput_rps
+    assert any("admission control" in w for w in s.warnings)
