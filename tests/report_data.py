@@ -157,6 +157,18 @@ def _build(slo_ms: float, profiles: list[Path], grid: dict) -> SweepResult:
     )
 
 
+def make_unstable_result() -> SweepResult:
+    """A sweep where every configuration is overloaded at the target rate (SLO 3 ms, nothing chosen)."""
+    res = make_result(slo_ms=3.0)
+    p = res.points
+    for c in ["p50_ms", "p99_ms", "p99_lo_ms", "p99_hi_ms", "p999_ms", "slo_estimate_ms", "slo_lo_ms", "slo_hi_ms"]:
+        p[c] = np.inf
+    p["stable"], p["meets_slo"], p["pareto"] = False, False, False
+    p["max_rate_rps"], p["headroom"] = np.nan, np.nan
+    res.load_curves["stable"] = False
+    return res
+
+
 def write_profile(path: Path) -> Path:
     """A valid calibration profile (two variants of one model, one skipped) written with simlat.profile."""
     from simlat.profile import Profile, default_quantile_levels, save_profile

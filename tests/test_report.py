@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_data import PARAMS, SLO_MS, TARGET_RPS, make_result, write_profile
+from report_data import PARAMS, SLO_MS, TARGET_RPS, make_result, make_unstable_result, write_profile
 
 from simlat.report import METRICS, MetricSpec, charts, frames, write_report
 from simlat.report.calibration import profile_frame
@@ -181,7 +181,7 @@ def test_cache_frame_replicas_needed_is_fewest_swept_replicas_meeting_slo(result
         meeting = pts[same & pts["meets_slo"]]["replicas"]
         expect = meeting.min() if len(meeting) else np.nan
         assert (np.isnan(expect) and np.isnan(r["replicas_needed"])) or r["replicas_needed"] == expect
-        assert r["fleet.replicas"] == ref["fleet.replicas"]  # the latency panel holds replicas fixed
+        assert r["fleet__replicas"] == ref["fleet.replicas"]  # the latency panel holds replicas fixed
     assert list(df["capacity"]) == sorted(df["capacity"]) and df["hit_ratio"].is_monotonic_increasing
 
 
@@ -417,4 +417,25 @@ def test_cache_section_replays_hit_ratios_when_the_sweep_has_none():
     assert list(data["capacity"]) == [1_000, 10_000, 100_000]
     assert data["hit_ratio"].is_monotonic_increasing
     assert np.allclose(data["hit_ratio"], data["che_hit_ratio"], atol=0.015), data[["hit_ratio", "che_hit_ratio"]]
-    assert "key stream replayed" in d["title"]["subtitle"]
+    assert "key stream replayed" in " ".join(d["title"]["subtitle"])
+
+
+def test_every_configuration_unstable_leaves_charts_out_with_reasons():
+    res = make_unstable_result()
+    secs = {s.key: s for s in build_sections(res)}
+    for key in ("load_curves", "pareto", "decomposition", "heatmap"):
+        assert secs[key].chart is None and secs[key].notes, key
+    assert "overloaded" in secs["heatmap"].notes[0]
+    cache = chart_spec(secs["cache"].chart)
+    assert len(cache["hconcat"]) == 1  # only the hit ratio: latency and replicas have no finite value
+    assert "every capacity is overloaded" in " ".join(cache["title"]["subtitle"])
+    html = summary_html(res)
+    assert "No configuration meets the SLO" in html and "unstable: overloaded at this rate" in html
+
+
+def test_empty_sweep_still_writes_a_report(tmp_path):
+    res = make_result()
+    res.points, res.load_curves = res.points.iloc[0:0], res.load_curves.iloc[0:0]
+    res.chosen, res.chosen_latencies_ms, res.chosen_batch_hist, res.chosen_decomposition_ms = None, None, {}, {}
+    html = write_report(res, Exp(name="empty"), tmp_path).read_text()
+    assert "No configuration meets the SLO" in html and 'class="chart"' not in html

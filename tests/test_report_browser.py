@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from chromium_cdp import Chromium, find_chromium
-from report_data import make_result, write_profile
+from report_data import make_result, make_unstable_result, write_profile
 
 from simlat.report import write_report
 
@@ -45,7 +45,8 @@ def reports(tmp_path_factory) -> dict[str, Path]:
         out / "reports",
         image_format="svg",
     )
-    return {"full": full, "none": none}
+    overloaded = write_report(make_unstable_result(), Exp("feed_overloaded"), out / "reports", image_format="svg")
+    return {"full": full, "none": none, "overloaded": overloaded}
 
 
 def _render(browser: Chromium, path: Path, timeout_s: float = 30.0) -> list[dict]:
@@ -81,6 +82,11 @@ def test_every_chart_renders_without_console_errors_or_network(reports):
         assert all(s["rendered"] == "yes" and s["width"] > 200 for s in state), state
         decision = browser.evaluate("document.getElementById('decision').innerText")
         assert "No configuration meets the SLO" in decision
+
+        # every configuration overloaded: only the cache hit-ratio panel has data
+        state = _render(browser, reports["overloaded"])
+        assert [s["id"] for s in state] == ["chart-cache"] and state[0]["rendered"] == "yes", state
+        assert "unstable: overloaded" in browser.evaluate("document.getElementById('decision').innerText")
 
         errors = browser.console_errors()
         warnings = browser.console_warnings()

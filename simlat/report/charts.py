@@ -12,7 +12,7 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from simlat.report.frames import COMPONENTS
+from simlat.report.frames import COMPONENTS, has_values
 from simlat.report.specs import MetricSpec, percentile_name, spec
 
 WIDTH = 620
@@ -305,6 +305,17 @@ def cache_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "")
     reps = base.mark_line(point=True, color="#54a24b").encode(
         y=alt.Y(rn.field, type="quantitative", title=rn.axis_title, scale=alt.Scale(zero=True)), tooltip=tips
     ).properties(width=w, height=h, title="Replicas needed for the SLO")
-    return alt.hconcat(hit, lat, reps).properties(
-        title=_title("What a cache buys: hit ratio, latency and replicas vs cache capacity", subtitle)
+    panels, missing = [hit], []
+    if has_values(df, y.field):
+        panels.append(lat)
+    else:
+        missing.append(f"{percentile_name(pct)} panel left out: every capacity is overloaded at the target rate.")
+    if has_values(df, rn.field):
+        panels.append(reps)
+    else:
+        missing.append("Replicas panel left out: no swept replica count meets the SLO at any capacity.")
+    lines = ([subtitle] if subtitle else []) + missing
+    return alt.hconcat(*panels).properties(
+        title=_title("What a cache buys: hit ratio, latency and replicas vs cache capacity", lines)
     )
+

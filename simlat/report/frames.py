@@ -48,11 +48,21 @@ def display_value(value: Any) -> Any:
 
 def value_key(value: Any) -> tuple:
     """A comparable key for a swept value: 8, 8.0 and np.int64(8) are equal; text compares as text."""
+    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+        return ("none",)
     if isinstance(value, bool | np.bool_):
         return ("b", bool(value))
     if isinstance(value, int | float | np.integer | np.floating):
         return ("n", float(value))
     return ("s", str(display_value(value)))
+
+
+def has_values(df: pd.DataFrame, field: str) -> bool:
+    """Whether ``field`` has at least one finite positive value (else a chart axis has no extent)."""
+    if field not in df.columns:
+        return False
+    v = pd.to_numeric(df[field], errors="coerce")
+    return bool(((v > 0) & (v < np.inf)).any())
 
 
 def clean_points(result: SweepResult) -> pd.DataFrame:
@@ -61,7 +71,8 @@ def clean_points(result: SweepResult) -> pd.DataFrame:
     df = df.replace([np.inf, -np.inf], np.nan)
     for p in result.params:
         if p in df.columns:
-            df[safe_name(p)] = df[p].map(display_value)
+            values = df.pop(p)  # the dotted name leaves the chart data: Vega-Lite would read it as nesting
+            df[safe_name(p)] = values.map(display_value)
     if "label" not in df.columns:
         df["label"] = df["config_id"].astype(str)
     return df
@@ -96,10 +107,11 @@ def reference_id(result: SweepResult) -> str | None:
     return str(df.loc[df[col].idxmin(), "config_id"])
 
 
-def highlighted_ids(result: SweepResult, limit: int = 8) -> list[str]:
+def highlighted_ids(result: SweepResult, limit: int = 8, stable_only: bool = False) -> list[str]:
     """Configurations worth a line of their own: the chosen one, then the Pareto frontier by cost.
 
-    With no Pareto column, the configurations with the highest sustainable rate. At most ``limit``.
+    With no Pareto column, the configurations with the highest sustainable rate. At most ``limit``;
+    ``stable_only``: only configurations stable at the target rate.
     """
     df = clean_points(result)
     ids: list[str] = []
@@ -112,9 +124,10 @@ def highlighted_ids(result: SweepResult, limit: int = 8) -> list[str]:
         ids += [str(c) for c in front.sort_values(sort_col)["config_id"]]
     if len(ids) < 2 and "max_rate_rps" in df.columns:
         ids += [str(c) for c in df.sort_values("max_rate_rps", ascending=False)["config_id"]]
+    stable = set(df.loc[df["stable"].astype(bool), "config_id"].astype(str)) if "stable" in df.columns else None
     out: list[str] = []
     for cid in ids:
-        if cid not in out:
+        if cid not in out and (not stable_only or stable is None or cid in stable):
             out.append(cid)
     return out[:limit]
 
@@ -261,7 +274,11 @@ def heatmap_frame(result: SweepResult) -> tuple[pd.DataFrame | None, str]:
         missing = " and ".join(n for n, p in (("max_batch_size", bs), ("max_wait_ms", wait)) if p is None)
         return None, f"Not drawn: {missing} took a single value in this sweep."
     df = slice_frame(result, [bs, wait])
-    df = df.assign(max_batch_size=df[bs].astype(float), max_wait_ms=df[wait].astype(float))
+    df = df.assign(
+        max_batch_size=pd.to_numeric(df[safe_name(bs)], errors="coerce"),
+        max_wait_ms=pd.to_numeric(df[safe_name(wait)], errors="coerce"),
+    )
+    df = df[df["max_batch_size"].notna() & df["max_wait_ms"].notna()]  # e.g. a case without batching
     fixed = fixed_settings(result, [bs, wait])
     return df, (f"Other settings as in the reference configuration: {fixed}." if fixed else "")
 
@@ -300,7 +317,8 @@ def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> 
         return None, f"Not drawn: the sweep results have no hit-ratio column ({' or '.join(HIT_RATIO_COLUMNS)})."
     rp = replicas_param(result)
     df = slice_frame(result, [cp]).copy()
-    df["capacity"] = df[cp].astype(float)
+    df["capacity"] = pd.to_numeric(df[safe_name(cp)], errors="coerce")
+    df = df[df["capacity"] > 0]  # log axis; a configuration without the cache has no capacity
     notes = []
     if hit_col is not None:
         df["hit_ratio"] = df[hit_col].astype(float)
@@ -317,7 +335,7 @@ def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> 
     if rp is not None:
         wide = slice_frame(result, [cp, rp])
         meets = wide[wide["meets_slo"].astype(bool)] if "meets_slo" in wide.columns else wide.iloc[0:0]
-        need = meets.assign(cap=meets[cp].astype(float)).groupby("cap")["replicas"].min()
+        need = meets.assign(cap=pd.to_numeric(meets[safe_name(cp)], errors="coerce")).groupby("cap")["replicas"].min()
         df["replicas_needed"] = df["capacity"].map(need).astype(float)
         notes.append("Replicas needed: the fewest swept replicas meeting the SLO at each capacity.")
     else:

@@ -105,9 +105,12 @@ def cdf_section(result: SweepResult) -> Section:
 def decomposition_section(result: SweepResult) -> Section:
     """Mean latency decomposition for the chosen and Pareto configurations."""
     title = "Latency decomposition"
-    df = frames.decomposition_frame(result, frames.highlighted_ids(result))
+    df = frames.decomposition_frame(result, frames.highlighted_ids(result, stable_only=True))
     if df.empty:
-        return Section("decomposition", title, None, notes=["Not drawn: the sweep recorded no latency decomposition."])
+        return Section(
+            "decomposition", title, None,
+            notes=["Not drawn: no configuration was stable at the target rate (an overloaded queue has no mean)."],
+        )
     return Section(
         "decomposition",
         title,
@@ -133,6 +136,8 @@ def heatmap_section(result: SweepResult) -> Section:
     df, note = frames.heatmap_frame(result)
     if df is None or df.empty:
         return Section("heatmap", title, None, notes=[note or "Not drawn: no matching configurations."])
+    if not frames.has_values(df, "slo_estimate_ms"):
+        return Section("heatmap", title, None, notes=[f"Not drawn: every cell is overloaded at the target rate. {note}"])
     return Section("heatmap", title, charts.heatmap_chart(df, result.slo_latency_ms, result.slo_percentile, note),
                    "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
 
@@ -157,7 +162,8 @@ def cache_section(result: SweepResult, experiment=None) -> Section:
     has_col = any(c in result.points.columns for c in frames.HIT_RATIO_COLUMNS)
     if param is not None and not has_col and getattr(experiment, "cache", None) is not None:
         try:
-            hits = replay_hit_ratios(experiment, param, list(result.points[param].astype(float).unique()))
+            caps = pd.to_numeric(result.points[param], errors="coerce").dropna().unique()
+            hits = replay_hit_ratios(experiment, param, [c for c in caps if c > 0])
         except Exception as err:  # the chart is left out with the reason; the report still renders
             extra.append(f"Hit ratios could not be replayed: {type(err).__name__}: {err}")
     df, note = frames.cache_frame(result, hits)

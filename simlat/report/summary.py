@@ -38,10 +38,13 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
     name = percentile_name(result.slo_percentile)
     params = [(p.rsplit(".", 1)[-1], frames.display_value(row[p])) for p in result.params if p in row.index]
     out = [("Configuration", ", ".join(f"{k} = {v}" for k, v in params) or str(row.get("label", "")))]
+    stable = bool(row.get("stable", True))
     out.append(
         (
             f"{name} at {result.target_rate_rps:,.0f} req/s",
-            f"{_num(row.get('slo_estimate_ms'))} ms [{_num(row.get('slo_lo_ms'))}, {_num(row.get('slo_hi_ms'))}] (95% CI)",
+            f"{_num(row.get('slo_estimate_ms'))} ms [{_num(row.get('slo_lo_ms'))}, {_num(row.get('slo_hi_ms'))}] (95% CI)"
+            if stable
+            else "unstable: overloaded at this rate (the queue grows without bound)",
         )
     )
     out.append(("Probability the SLO is met", _num(row.get("slo_met_probability"), "{:.3f}")))

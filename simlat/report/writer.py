@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -30,7 +31,18 @@ def vega_javascript() -> tuple[str, str]:
 def chart_spec(chart: alt.TopLevelMixin) -> dict:
     """The Vega-Lite dict of ``chart`` with its data inlined (no row limit: tables are pre-reduced)."""
     with alt.data_transformers.disable_max_rows():
-        return chart.to_dict()
+        return _finite(chart.to_dict())
+
+
+def _finite(obj):
+    """``obj`` with every NaN or infinite float replaced by None (null): JSON has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def export_image(spec: dict, path: Path, fmt: ImageFormat = "png") -> Path:
@@ -94,6 +106,10 @@ def _render_section(sec: Section, img_dir: Path, fmt: ImageFormat) -> dict:
         return out
     spec = chart_spec(sec.chart)
     out["spec"] = spec
-    img = export_image(spec, img_dir / f"{sec.key}.{fmt}", fmt)
-    out["image"] = f"{img_dir.name}/{img.name}"
+    try:
+        img = export_image(spec, img_dir / f"{sec.key}.{fmt}", fmt)
+    except Exception as err:  # the interactive chart still works; say why the image is missing
+        out["notes"].append(f"Image export failed: {type(err).__name__}: {err}")
+    else:
+        out["image"] = f"{img_dir.name}/{img.name}"
     return out
