@@ -145,3 +145,52 @@ def test_engine_invariants(scenario):
         waiting = np.searchsorted(a_ok, a, side="left") - np.searchsorted(d_ok, a, side="right")
         if adm.timeout_ms is None:
             assert waiting.max(initial=0) < adm.queue_capacity + 1
+
+
+@st.composite
+def closed_loops(draw):
+    fleet = draw(fleets)
+    admission = draw(admissions)
+    think = draw(st.sampled_from([{"kind": "exponential", "mean": 2.0}, {"kind": "constant", "value": 0.5}]))
+    exp = parse_experiment(
+        {
+            "name": "closed",
+            "workload": {
+                "arrivals": {
+                    "kind": "closed_loop",
+                    "clients": draw(st.integers(1, 12)),
+                    "think_time_ms": think,
+                },
+                "items_per_request": draw(st.sampled_from([1, {"kind": "choice", "values": [1, 3]}])),
+            },
+            "fleet": fleet,
+            "batching": draw(batchings),
+            "admission": admission,
+            "service": draw(services),
+            "overheads": {"network_rtt_ms": {"kind": "constant", "value": 0.2}},
+            "slo": {"latency_ms": 10.0},
+            "run": {"requests": draw(st.integers(1, 300))},
+        }
+    )
+    return exp, draw(st.integers(0, 2**31))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(closed_loops())
+def test_closed_loop_invariants(scenario):
+    exp, seed = scenario
+    rec = simulate(exp, None, seed=np.random.SeedSequence(seed)).records
+    assert len(rec) == exp.run.requests
+    served = ~rec.dropped
+    assert np.all(np.isfinite(rec.done_ms[served])) and np.all(np.isnan(rec.latency_ms[rec.dropped]))
+    assert np.all(rec.dispatch_ms[served] >= rec.arrival_ms[served] - EPS)
+    assert np.all(rec.queue_wait_ms[served] >= -EPS) and np.all(rec.batch_wait_ms[served] >= -EPS)
+    # each client has at most one request in flight: never more outstanding than clients
+    answered = np.where(served, rec.done_ms + rec.overhead_ms, rec.arrival_ms)
+    sent = np.sort(rec.arrival_ms)
+    in_flight = np.searchsorted(sent, rec.arrival_ms, side="right") - np.searchsorted(
+        np.sort(answered), rec.arrival_ms, side="right"
+    )
+    assert in_flight.max() <= exp.workload.arrivals.clients
+    if exp.admission.timeout_ms is not None:
+        assert np.all(rec.dispatch_ms[served] - rec.arrival_ms[served] <= exp.admission.timeout_ms + EPS)

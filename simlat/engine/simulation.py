@@ -169,6 +169,8 @@ def simulate(
         raise SimlatError(f"workload.arrivals: {kind} needs generated requests (requests=None given)")
     if closed and experiment.cache is not None:
         raise SimlatError("cache: not supported with workload.arrivals.kind closed_loop")
+    if closed:
+        _check_closed_loop(experiment)
 
     cache = None
     if closed:
@@ -267,6 +269,18 @@ def simulate(
         offered_rps=None if closed else _offered_rps(arrival),
         n_replicas=fleet.replicas,
     )
+
+
+def _check_closed_loop(experiment: Experiment) -> None:
+    """Refuse a closed loop whose rejected clients would resend at the same instant forever."""
+    cl, cap = experiment.workload.arrivals, experiment.admission.queue_capacity
+    think = cl.think_time_ms
+    if cap is not None and cl.clients > cap and dists.is_zero(think):
+        raise SimlatError(
+            f"workload.arrivals.think_time_ms: 0 with {cl.clients} clients and admission.queue_capacity "
+            f"{cap}: a rejected client would resend at the same instant forever; "
+            "give a positive think time or at most queue_capacity clients"
+        )
 
 
 @dataclass
