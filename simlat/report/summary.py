@@ -38,6 +38,8 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
     name = percentile_name(result.slo_percentile)
     params = [(p.rsplit(".", 1)[-1], frames.display_value(row[p])) for p in result.params if p in row.index]
     out = [("Configuration", ", ".join(f"{k} = {v}" for k, v in params) or str(row.get("label", "")))]
+    if isinstance(row.get("device"), str) and row.get("device"):
+        out.append(("Device", row["device"]))
     stable = bool(row.get("stable", True))
     out.append(
         (
@@ -48,7 +50,9 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
         )
     )
     out.append(("Probability the SLO is met", _num(row.get("slo_met_probability"), "{:.3f}")))
-    out.append(("Headroom (load growth before the SLO breaks)", _num(row.get("headroom"), "{:+.0%}")))
+    h = row.get("headroom")
+    h_fmt = "{:+.1%}" if isinstance(h, int | float) and abs(h) < 0.1 else "{:+.0%}"
+    out.append(("Headroom (load growth before the SLO breaks)", _num(h, h_fmt)))
     out.append(("Max sustainable rate under the SLO", _num(row.get("max_rate_rps"), "{:,.0f} req/s")))
     out.append(("Cost", _num(row.get("cost_per_hour"), "${:,.2f} per hour")))
     out.append(("Replicas", _num(row.get("replicas"), "{:,.0f}")))
@@ -97,5 +101,10 @@ def summary_html(result: SweepResult) -> str:
         f"{_num(reqs, '{:,.0f}')} requests simulated",
         f"sweep time {_num(result.elapsed_s, '{:,.1f}')} s",
     ]
+    cached = getattr(result, "cached_configs", 0)
+    if cached:
+        facts.append(f"{cached:,} configurations from the result cache")
+    if getattr(result, "executor", ""):
+        facts.append(f"ran on {result.executor}")
     parts.append(f'<p class="facts">{escape("; ".join(facts))}.</p>')
     return "\n".join(parts)
