@@ -45,6 +45,7 @@ def run(
         experiment = experiment.model_copy(update={"run": run_cfg})
 
     results = []
+    workload_notes: list[str] = []
     for rep_seq in np.random.SeedSequence(run_cfg.seed).spawn(run_cfg.replications):
         wl_seq, engine_seq = rep_seq.spawn(2)
         reqs = None
@@ -52,6 +53,9 @@ def run(
             reqs = generate(
                 experiment.workload, n=run_cfg.n_requests, duration_s=run_cfg.duration_s, seed=wl_seq
             )
+            workload_notes += [w for w in reqs.warnings if w not in workload_notes]
         results.append(simulate(experiment, reqs, seed=engine_seq, progress=progress))
     summary = summarize(results, experiment)
+    if workload_notes:
+        summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
     return RunResult(summary=summary, records=results if keep_records else [])
