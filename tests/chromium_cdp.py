@@ -150,8 +150,13 @@ class Chromium:
     # -- page helpers -----------------------------------------------------------------------
 
     def open(self, url: str) -> None:
-        """Navigate and wait for the load event."""
-        self.send("Page.navigate", {"url": url})
+        """Navigate and wait for the page's load event."""
+        for method, params in self.events:  # earlier load events belong to earlier pages
+            if method == "Page.loadEventFired":
+                params["_seen"] = True
+        res = self.send("Page.navigate", {"url": url})
+        if res.get("errorText"):
+            raise RuntimeError(f"could not open {url}: {res['errorText']}")
         self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str):

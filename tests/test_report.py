@@ -24,12 +24,20 @@ from simlat.report.writer import chart_spec
 from simlat.sweep.result import SweepResult
 
 
-class Exp:
-    """The two attributes of an experiment the writer reads (a real Experiment works the same)."""
+def make_experiment(name="feed_test", description="Feed ranking: p99 <= 30 ms at 5,000 req/s"):
+    """A real experiment for the writer (it reads the name, the description and, for cache replays, the cache)."""
+    from simlat.config import Experiment
 
-    def __init__(self, name="feed_test", description="Feed ranking: p99 <= 30 ms at 5,000 req/s"):
-        self.name = name
-        self.description = description
+    return Experiment.model_validate(
+        {
+            "name": name,
+            "description": description,
+            "workload": {"arrivals": {"kind": "poisson", "rate_rps": TARGET_RPS}},
+            "service": {"kind": "affine", "base_ms": 3.0, "per_item_ms": 0.3},
+            "batching": {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2},
+            "slo": {"percentile": 99, "latency_ms": SLO_MS, "target_rate_rps": TARGET_RPS},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +357,7 @@ def test_summary_says_plainly_when_nothing_meets_the_slo():
 def report(result, profile, tmp_path_factory) -> Path:
     res = make_result(profiles=[profile])
     out = tmp_path_factory.mktemp("reports")
-    return write_report(res, Exp(), out)
+    return write_report(res, make_experiment(), out)
 
 
 def test_write_report_is_self_contained_with_images(report, result):
@@ -372,7 +380,7 @@ def test_write_report_without_a_chosen_point_and_with_a_broken_profile(tmp_path)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     res = make_result(slo_ms=3.0, profiles=[bad], grid={"fleet.replicas": [2, 4], "batching.max_wait_ms": [1.0, 2.0]})
-    path = write_report(res, Exp(name="nothing_fits"), tmp_path, image_format="svg")
+    path = write_report(res, make_experiment(name="nothing_fits"), tmp_path, image_format="svg")
     html = path.read_text()
     assert "No configuration meets the SLO" in html
     assert "Profile bad.json left out" in html and "invalid JSON" in html
@@ -437,5 +445,5 @@ def test_empty_sweep_still_writes_a_report(tmp_path):
     res = make_result()
     res.points, res.load_curves = res.points.iloc[0:0], res.load_curves.iloc[0:0]
     res.chosen, res.chosen_latencies_ms, res.chosen_batch_hist, res.chosen_decomposition_ms = None, None, {}, {}
-    html = write_report(res, Exp(name="empty"), tmp_path).read_text()
+    html = write_report(res, make_experiment(name="empty"), tmp_path).read_text()
     assert "No configuration meets the SLO" in html and 'class="chart"' not in html
