@@ -38,10 +38,15 @@ Confidence intervals (the method, and why)
 
 Probability that the SLO is met
     The SLO (percentile ``p``, bound ``L``) holds iff ``F(L) >= p``, with dropped requests counted as
-    missing it. From the sections' fractions ``g_j`` of requests within ``L`` (pooled ``g``),
-    ``P = T_{K-1}((g - p) / (s_g / sqrt(K)))``: the confidence-distribution probability that the true
-    fraction reaches p, i.e. the one-sided confidence level at which the run verifies the SLO. It is
-    consistent with ``slo_ci_ms``: a bound above the interval gives P > 0.975.
+    missing it. With ``g`` the pooled fraction of requests within ``L`` and ``s_f`` the batch-means
+    standard deviation of the CDF at the p-quantile estimate (the one behind ``slo_ci_ms``),
+    ``P = T_{K-1}((g - p) / (s_f / sqrt(K)))``: the confidence-distribution probability that the true
+    fraction reaches p, i.e. the one-sided confidence level at which the run verifies the SLO. Using
+    the same standard error keeps it consistent with ``slo_ci_ms``: a bound above the interval gives
+    P > 0.975, one inside it a probability in between. Measured calibration with the bound exactly
+    at the true p99 (M/M/1 at utilisation 0.5 with 20k requests, 1000 seeds): mean P 0.50, P > 0.975 in 3.2% of
+    runs and P < 0.025 in 2.2% (nominal 2.5% each); at 0.9 with 1M requests (200 seeds): mean 0.53,
+    4.5% and 1.5%: slightly optimistic, from the runs that miss a tail event.
 
 Sample-size warnings
     - Rule of 100 tail samples: percentile p needs ``n * (1 - p) >= 100`` completed requests above it,
@@ -224,13 +229,17 @@ class Sample:
         return Estimate(value, min(low, value), max(high, value), k, self.n * (1 - q) / tau)
 
     def prob_cdf_at_least(self, x: float, p: float) -> tuple[float, int]:
-        """Confidence-distribution probability that the true CDF at x is >= p (see module doc)."""
+        """Confidence-distribution probability that the true CDF at x is >= p (see module doc).
+
+        The standard error is the one of the CDF at the p-quantile estimate, the same one that sets
+        the quantile's interval, so that x inside that interval gives a probability in (0.025, 0.975).
+        """
         from scipy.special import stdtr
 
         if self.n == 0:
             return 0.0, 0
         g = float(np.count_nonzero(self.pooled <= x)) / self.n
-        fr, k = self.cdf_fractions(x)
+        fr, k = self.cdf_fractions(self.quantile(p))
         se = float(np.std(fr, ddof=1)) / math.sqrt(k) if k >= 2 else 0.0
         if se <= 0:
             return (1.0 if g >= p else 0.0), k

@@ -65,8 +65,8 @@ def test_p99_coverage_with_replications_as_sections():
 def test_slo_probability_is_calibrated_when_the_bound_is_the_true_p99():
     """With the SLO bound exactly at the true p99, P(met) should be ~uniform across seeds.
 
-    Measured (1000 seeds, utilisation 0.5, 20k requests): mean 0.52, P > 0.975 in 6% of runs and
-    P < 0.025 in 1% (nominal 2.5% each): slightly optimistic, from the runs that miss a tail event.
+    Measured (1000 seeds, utilisation 0.5, 20k requests): mean 0.50, P > 0.975 in 3.2% of runs and
+    P < 0.025 in 2.2% (nominal 2.5% each).
     """
     rho, n = 0.5, 20_000
     true = theory.mm1_sojourn_quantile(rho, 1.0, 0.99)
@@ -76,5 +76,5 @@ def test_slo_probability_is_calibrated_when_the_bound_is_the_true_p99():
         probs.append(Sample([sojourn]).prob_cdf_at_least(true, 0.99)[0])
     probs = np.array(probs)
     assert 0.4 <= probs.mean() <= 0.6, probs.mean()
-    assert np.mean(probs > 0.975) <= 0.10 and np.mean(probs < 0.025) <= 0.10
+    assert np.mean(probs > 0.975) <= 0.07 and np.mean(probs < 0.025) <= 0.07
     assert 0.3 <= np.mean(probs > 0.5) <= 0.7
