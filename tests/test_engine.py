@@ -361,3 +361,40 @@ def test_service_models_means():
         values = np.array([draw(items) for _ in range(200_000)])  # crosses several buffer refills
         assert values.mean() == pytest.approx(model.mean_ms(items), rel=0.01)
         assert model.max_items is None
+
+
+def test_cache_hits_skip_the_queue_and_misses_arrive_after_their_lookups():
+    data = {
+        "name": "cached",
+        "workload": {"arrivals": {"kind": "poisson", "rate_rps": 3000.0}},
+        "batching": {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 1.0},
+        "service": AFFINE,
+        "slo": {"latency_ms": 10.0},
+        "overheads": {"network_rtt_ms": {"kind": "constant", "value": 0.4}},
+        "cache": {
+            "l1": {"capacity": 1000, "lookup_ms": {"kind": "constant", "value": 0.01}},
+            "l2": {"capacity": 10000, "lookup_ms": {"kind": "exponential", "mean": 0.3}},
+            "hit_ratio": {"l1": 0.3, "l2": 0.4},
+        },
+    }
+    exp = parse_experiment(data)
+    req = poisson(3.0, 30_000, seed=15)
+    res = simulate(exp, req, seed=np.random.SeedSequence(3))
+    rec = res.records
+    hit = np.isnan(rec.dispatch_ms)
+    assert 0.5 < hit.mean() < 0.65  # 0.3 + 0.7 * 0.4 = 0.58
+    assert np.all(rec.l1_hit[hit] | rec.l2_hit[hit]) and not np.any(rec.l1_hit[~hit] | rec.l2_hit[~hit])
+    np.testing.assert_allclose(rec.latency_ms[hit], rec.cache_ms[hit] + 0.4)
+    np.testing.assert_allclose(rec.cache_ms[rec.l1_hit], 0.01)
+    assert np.all(rec.batch_id[hit] == -1) and np.all(rec.replica[hit] == -1)
+    miss = ~hit
+    assert np.all(rec.dispatch_ms[miss] >= rec.arrival_ms[miss] + rec.cache_ms[miss] - 1e-12)
+    np.testing.assert_allclose(
+        rec.cache_ms[miss] + rec.queue_wait_ms[miss] + rec.batch_wait_ms[miss] + rec.service_ms[miss],
+        rec.done_ms[miss] - rec.arrival_ms[miss],
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(rec.latency_ms, rec.done_ms - rec.arrival_ms + 0.4, atol=1e-9)
+    assert rec.batch_size[miss].max() <= 8 and rec.batch_wait_ms[miss].max() <= 1.0 + 1e-9
+    again = simulate(exp, req, seed=np.random.SeedSequence(3)).records
+    assert rec.latency_ms.tobytes() == again.latency_ms.tobytes()
