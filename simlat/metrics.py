@@ -436,7 +436,7 @@ def _stability(results: list[Any], measured: list[_Measured], experiment: Experi
     return stable, notes
 
 
-def _tail_warnings(sample: Sample, est: Estimate | None, p: float) -> list[str]:
+def _tail_warnings(sample: Sample, est: Estimate | None, p: float, noun: str = "requests") -> list[str]:
     out = []
     q = p / 100.0
     n = sample.n
@@ -444,7 +444,7 @@ def _tail_warnings(sample: Sample, est: Estimate | None, p: float) -> list[str]:
     need = MIN_TAIL_SAMPLES / (1 - q)
     if above < MIN_TAIL_SAMPLES:
         out.append(
-            f"{_pname(p)} from {_fmt_n(n)} requests has {_fmt_n(above)} samples above it; "
+            f"{_pname(p)} from {_fmt_n(n)} {noun} has {_fmt_n(above)} samples above it; "
             f"need >= {_fmt_n(need)} requests (>= {MIN_TAIL_SAMPLES} above it)"
         )
     elif est is not None and est.effective_tail is not None and est.effective_tail < MIN_EFFECTIVE_TAIL:
@@ -498,7 +498,7 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
         if est:
             sections = max(sections, est.sections)
         if completed and p >= 99:
-            warnings.extend(_tail_warnings(lat, est, p))
+            warnings.extend(_tail_warnings(lat, est, p, "requests" if completed == total else "completed requests"))
     mean = lat.mean_ci() if stable and completed else None
     values["mean_ms"] = mean.value if mean else None
     values["mean_ci_ms"] = mean.interval if mean else None
@@ -507,7 +507,7 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
     slo_est = slo_ci = None
     prob = 0.0
     if stable and total:
-        slo_sample = Sample([m.latency_or_inf for m in measured])
+        slo_sample = lat if completed == total else Sample([m.latency_or_inf for m in measured])
         est = slo_sample.quantile_ci(slo.percentile / 100.0)
         if est is not None:
             slo_est, slo_ci = est.value, est.interval
