@@ -170,7 +170,7 @@ def make_unstable_result() -> SweepResult:
 
 
 def write_profile(path: Path) -> Path:
-    """A valid calibration profile (two variants of one model, one skipped) written with simlat.profile."""
+    """A valid calibration profile (two models, two variants each, one more skipped) written with simlat.profile."""
     from simlat.profile import Profile, default_quantile_levels, save_profile
 
     levels = default_quantile_levels()
@@ -197,6 +197,12 @@ def write_profile(path: Path) -> Path:
                 {"name": "fp32_eager", "status": "ok", "steady": [point(b, 0.35, 0.031, 0.08) for b in sizes]},
                 {"name": "bf16_compiled", "status": "ok", "steady": [point(b, 0.22, 0.012, 0.06) for b in sizes]},
                 {"name": "int8_onnx", "status": "skipped", "reason": "onnxruntime quantization not available"},
+            ],
+        }, {
+            "name": "dlrm_small",
+            "variants": [
+                {"name": "fp32_eager", "status": "ok", "steady": [point(b, 0.9, 0.05, 0.1) for b in sizes]},
+                {"name": "bf16_compiled", "status": "ok", "steady": [point(b, 0.6, 0.02, 0.07) for b in sizes]},
             ],
         }],
     }

@@ -314,15 +314,22 @@ def test_calibration_chart_from_a_real_profile_file(profile, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text('{"schema_version": 99}')
     df, notes = profile_frame([profile, bad, tmp_path / "absent.json"])
-    assert set(df["variant"]) == {"mlp_ranker/fp32_eager", "mlp_ranker/bf16_compiled"}
+    assert set(df["variant"]) == {f"{m}/{v}" for m in ("mlp_ranker", "dlrm_small") for v in ("fp32_eager", "bf16_compiled")}
+    one = df[df["variant"] == "mlp_ranker/fp32_eager"]
+    assert list(one["items"]) == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert (one["median_ms"] < one["p99_batch_ms"]).all() and one["median_ms"].is_monotonic_increasing
+    assert one["median_ms"].iloc[0] == pytest.approx(0.35 + 0.031, rel=1e-3)  # the profile's median at batch 1
     assert any("int8_onnx was skipped" in n for n in notes)
     assert any("broken.json left out" in n and "newer" in n for n in notes)
     assert any("absent.json left out" in n for n in notes)
     d = charts.calibration_chart(df).to_dict()
-    (line,) = find(d, "line", x="items", y="median_ms", color="variant")
+    assert d["facet"]["field"] == "model" and d["resolve"]["scale"]["y"] == "independent"  # one panel per model
+    (line,) = find(d, "line", x="items", y="median_ms", color="variant_name")
     assert line["encoding"]["x"]["scale"] == {"type": "log", "nice": False, "padding": 12, "base": 2}
     (band,) = find(d, "area", y="p01_ms")
     assert band["encoding"]["y2"]["field"] == "p99_batch_ms"
+    single = charts.calibration_chart(df[df["model"] == "mlp_ranker"]).to_dict()
+    assert "facet" not in single and find(single, "line", x="items", y="median_ms")
 
 
 def test_builders_are_pure(result):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from simlat.errors import SimlatError
 
-COLUMNS = ["profile", "device", "model", "variant", "items", "median_ms", "p99_batch_ms", "p01_ms", "mean_ms", "n"]
+COLUMNS = ["profile", "device", "model", "variant", "variant_name", "items", "median_ms", "p99_batch_ms", "p01_ms", "mean_ms", "n"]
 
 
 def _quantile(levels: list[float], quantiles: list[float], q: float) -> float:
@@ -23,8 +23,9 @@ def _quantile(levels: list[float], quantiles: list[float], q: float) -> float:
 def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     """Steady-state batch latency per (model, variant, batch size) over all readable profiles.
 
-    Returns the table (``COLUMNS``; ``variant`` is ``model/variant``, prefixed by the device when
-    profiles of several devices are shown) and the notes: unreadable files, skipped variants.
+    Returns the table (``COLUMNS``; ``variant`` is ``model/variant`` and ``variant_name`` the
+    variant alone, both prefixed by the device when profiles of several devices are shown) and the
+    notes: unreadable files, skipped variants.
     """
     from simlat.profile import load_profile
 
@@ -57,6 +58,7 @@ def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
                             "device": device,
                             "model": model.name,
                             "variant": f"{model.name}/{var.name}",
+                            "variant_name": var.name,
                             "items": pt.batch_size,
                             "median_ms": _quantile(levels, q, 0.5),
                             "p99_batch_ms": _quantile(levels, q, 0.99),
@@ -68,4 +70,5 @@ def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     df = pd.DataFrame(rows, columns=COLUMNS)
     if len(devices) > 1:
         df["variant"] = df["device"] + ": " + df["variant"]
+        df["variant_name"] = df["device"] + ": " + df["variant_name"]
     return df, notes

@@ -79,11 +79,18 @@ def _vrule(
     return rule + label
 
 
-def calibration_chart(df: pd.DataFrame) -> alt.LayerChart:
-    """Measured batch latency vs batch size, one line per variant: median, band from p1 to p99."""
+def calibration_chart(df: pd.DataFrame) -> alt.TopLevelMixin:
+    """Measured batch latency vs batch size, one line per variant: median, band from p1 to p99.
+
+    One panel per model when the profiles hold several (each with its own latency axis); a variant
+    keeps its colour across panels.
+    """
     x, med, p99, lo = spec("items"), spec("median_ms"), spec("p99_batch_ms"), spec("p01_ms")
-    var = spec("variant")
-    base = alt.Chart(df).encode(
+    var = spec("variant_name")
+    models = list(dict.fromkeys(df["model"])) if "model" in df.columns else []
+    faceted = len(models) > 1
+    base = alt.Chart() if faceted else alt.Chart(df)
+    base = base.encode(
         x=alt.X(x.field, type="quantitative", title=x.axis_title, scale=x.alt_scale(base=2)),
         color=alt.Color(var.field, type="nominal", title=var.title, legend=alt.Legend(labelLimit=320)),
     )
@@ -96,14 +103,22 @@ def calibration_chart(df: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y(med.field, type="quantitative", title="Batch latency (ms)", scale=med.alt_scale()),
         tooltip=tips,
     )
+    title = _title(
+        "Calibration: batch latency vs batch size per variant",
+        "Steady state (back-to-back batches). Line: median; band: p1 to p99 of the measured batch times.",
+    )
     # the line layer first: the legend takes its symbol from the first layer, not the faint band
-    return alt.layer(line, band).properties(
-        width=WIDTH,
-        height=HEIGHT,
-        title=_title(
-            "Calibration: batch latency vs batch size per variant",
-            "Steady state (back-to-back batches). Line: median; band: p1 to p99 of the measured batch times.",
-        ),
+    if not faceted:
+        return alt.layer(line, band).properties(width=WIDTH, height=HEIGHT, title=title)
+    return (
+        alt.layer(line, band, data=df)
+        .properties(width=400, height=260)
+        .facet(
+            facet=alt.Facet("model:N", title=None, sort=models, header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
+            columns=2,
+        )
+        .resolve_scale(y="independent")
+        .properties(title=title)
     )
 
 

@@ -82,6 +82,7 @@ _SPECS = [
     MetricSpec("mean_ms", "Mean latency", "ms", "log", ",.3f"),
     MetricSpec("n", "Samples", "", "linear", ",d"),
     MetricSpec("variant", "Variant"),
+    MetricSpec("variant_name", "Variant"),
     MetricSpec("max_batch_size", "Max batch size", "requests", "linear", ",d"),
     MetricSpec("max_wait_ms", "Max wait", "ms", "linear", ",.3~f"),
     MetricSpec("capacity", "Cache capacity", "entries", "log", ",d"),
