@@ -57,6 +57,7 @@ def calibrate(
     notes: list[str] | None = None,
     progress: bool = True,
     command: str | None = None,
+    overheads: bool = True,
 ):
     """Measure ``model`` under ``variants`` on ``device`` and write the profile to ``out``."""
     from simlat import __version__
@@ -77,7 +78,7 @@ def calibrate(
     out = Path(out)
     if out.suffix != ".json":
         raise SimlatError(f"--out: {str(out)!r} is invalid: a profile is a .json file")
-    tasks = make_tasks(device, refs, names, sizes, bud)
+    tasks = make_tasks(device, refs, names, sizes, bud, overheads=overheads)
     t0 = time.time()
     bar = _progress_bar(progress)
     handles: dict[int, int] = {}

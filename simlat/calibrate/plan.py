@@ -17,8 +17,8 @@ from simlat.calibrate.variants import VARIANTS
 from simlat.errors import SimlatError
 
 MAX_BATCH = {
-    ("cuda", "encoder_small"): 512,
-    ("cuda", None): 2048,
+    ("cuda", "encoder_small"): 1024,
+    ("cuda", None): 4096,
     ("cpu", "encoder_small"): 32,
     ("cpu", None): 512,
 }
@@ -90,7 +90,8 @@ class Task:
         return name + (f" (repeat {self.repeat})" if self.repeat else "")
 
 
-def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: list[int] | None, budget: Budget) -> list[Task]:
+def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: list[int] | None, budget: Budget,
+               *, overheads: bool = True) -> list[Task]:
     """All tasks of a run, in measuring order (see the module docstring)."""
     primary: list[Task] = []
     repeats: list[Task] = []
@@ -106,7 +107,7 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
             for r in range(1, budget.processes):
                 rs = _spread(vs, budget.repeat_sizes)
                 repeats.append(Task("variant", device, m, v, rs, [], r, (1.5 if spec.heavy else 0.3)))
-    for m in models:
+    for m in models if overheads else []:
         base = sizes or default_batch_sizes(device, m)
         comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5))
     return [Task("env", device, weight=0.3), *primary, *comps, *repeats]

@@ -251,9 +251,9 @@ def _compile(model, device, mode: str | None, dynamic):
     import torch
 
     _need_module(model)
-    torch._dynamo.config.cache_size_limit = 64
-    if hasattr(torch._dynamo.config, "recompile_limit"):
-        torch._dynamo.config.recompile_limit = 64
+    for key in ("recompile_limit", "cache_size_limit"):  # one compile per batch size must not hit the limit
+        if hasattr(torch._dynamo.config, key):
+            setattr(torch._dynamo.config, key, 64)
     set_tf32(False)
     m = model.module.to(device)
     compiled = torch.compile(m, mode=mode, dynamic=dynamic)
