@@ -398,3 +398,13 @@ def test_cache_hits_skip_the_queue_and_misses_arrive_after_their_lookups():
     assert rec.batch_size[miss].max() <= 8 and rec.batch_wait_ms[miss].max() <= 1.0 + 1e-9
     again = simulate(exp, req, seed=np.random.SeedSequence(3)).records
     assert rec.latency_ms.tobytes() == again.latency_ms.tobytes()
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+@pytest.mark.parametrize("dispatch", ["on_free", "on_close"])
+def test_batches_of_one_never_wait_for_formation(replicas, dispatch):
+    batching = {"kind": "dynamic", "max_batch_size": 1, "max_wait_ms": 1.0, "dispatch": dispatch}
+    rec = run(experiment(batching, fleet={"replicas": replicas}), poisson(0.8 * replicas, 20_000, seed=16))
+    assert np.all(rec.batch_wait_ms == 0.0)
+    np.testing.assert_allclose(rec.queue_wait_ms, rec.dispatch_ms - rec.arrival_ms, atol=1e-12)
+    assert np.all(rec.queue_wait_ms >= 0)

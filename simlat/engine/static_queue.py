@@ -71,9 +71,10 @@ class StaticQueue:
         if len(self.arrival) == 0:
             return
         p = self.policy
-        if p.max_batch == 1 and len(self.replicas) == 1 and self.pad is None:
-            self._single_fifo()
-            yield env.timeout(max(0.0, float(self._disp[-1] + self._serv[-1]) - env.now))
+        if p.max_batch == 1 and self.pad is None:
+            self._single_fifo() if len(self.replicas) == 1 else self._fifo_many()
+            self._report(len(self.arrival))
+            yield env.timeout(max(0.0, float(max(self._disp)) - env.now))
             return
         if len(self.replicas) == 1:
             loop = self._on_close_one(env) if p.on_close else self._on_free_one(env)
@@ -253,6 +254,30 @@ class StaticQueue:
         # on_free: the server became available to request n at max(arrival, previous done);
         # on_close: a batch of one closes at its arrival
         self._tref = self.arrival if self.policy.on_close else disp
+
+    def _fifo_many(self) -> None:
+        """Several servers, no batching: each request goes to the replica free first."""
+        sampler = self.sampler
+        items = [1] * len(self.arrival) if self.items is None else self.items.tolist()
+        free = [(0.0, r) for r in self.replicas]
+        heapq.heapify(free)
+        replace = heapq.heapreplace
+        disp, serv, repl, tref = self._disp, self._serv, self._repl, self._tref
+        last = 0.0
+        for a, k in zip(self.arrival.tolist(), items, strict=True):
+            tf, r = free[0]
+            t = tf if tf > last else last
+            d = a if a > t else t
+            s = sampler(k)
+            replace(free, (d + s, r))
+            disp.append(d)
+            serv.append(s)
+            repl.append(r)
+            tref.append(t)
+            last = d
+        self._starts = np.arange(len(disp))
+        if self.policy.on_close:
+            self._tref = self.arrival  # a batch of one closes at its arrival
 
     # -- results -------------------------------------------------------------------------------
     def log_into(self, log: BatchLog) -> None:
