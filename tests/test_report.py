@@ -379,6 +379,7 @@ def test_write_report_is_self_contained_with_images(report, result):
     keys = ["calibration", "load_curves", "pareto", "cdf", "decomposition", "batch_sizes", "heatmap", "cache"]
     for key in keys:
         assert f'id="chart-{key}"' in html
+        assert f'href="feed_test/{key}.png"' in html  # the page links each exported image
         png = report.parent / "feed_test" / f"{key}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
 

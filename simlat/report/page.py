@@ -77,7 +77,8 @@ def render_page(
             body.append(f'<div class="chart" id="chart-{escape(s["key"])}" data-chart="{escape(s["key"])}"></div>')
             specs[f"chart-{s['key']}"] = s["spec"]
             if s.get("image"):
-                body.append(f'<p class="caption"><a href="{escape(s["image"])}">Image of this chart</a></p>')
+                ext = s["image"].rsplit(".", 1)[-1].upper()
+                body.append(f'<p class="caption"><a href="{escape(s["image"])}">This chart as {ext}</a></p>')
         body.append("</section>")
     footer = "".join(f"<p>{escape(line)}</p>" for line in footer_lines)
     embed = (
