@@ -101,6 +101,24 @@ def test_issue_fact_on_close_unstable_on_free_holds():
     assert late > 100.0 and late > 3 * early  # the queue keeps growing
 
 
+def test_capacity_estimate_knows_on_close_batches_are_not_full():
+    """on_close batches close on time, not full: its capacity is below on_free's full-batch capacity
+    and marks the edge of stability (stable at 94% of it, growing at 106%)."""
+    on_free = experiment({"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2.0}, AFFINE)
+    on_close = experiment(
+        {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2.0, "dispatch": "on_close"}, AFFINE
+    )
+    full = simulate(on_free, poisson(1.0, 100), seed=np.random.SeedSequence(0)).capacity_rps
+    assert full == pytest.approx(1000 * 32 / (1 + 0.05 * 32))
+    cap = simulate(on_close, poisson(1.0, 100), seed=np.random.SeedSequence(0)).capacity_rps
+    assert 9000 < cap < 11500 < full
+    tenth = 20_000
+    for factor, grows in ((0.94, False), (1.06, True)):
+        lat = run(on_close, poisson(factor * cap / 1000, 200_000, seed=2)).latency_ms
+        early, late = np.median(lat[tenth : 2 * tenth]), np.median(lat[-tenth:])
+        assert (late > 3 * early) == grows
+
+
 def test_batches_respect_max_size_and_wait():
     req = poisson(8.0, 50_000, seed=2)
     for dispatch in ("on_free", "on_close"):

@@ -172,6 +172,7 @@ class EventEngine:
         self.dropped: list[bool] = []
         self.pending: list[tuple[float, int, int]] = []  # heap of (send time, seq, client)
         self.seq = 0
+        self._cl_rng = np.random.default_rng(self.streams.balancer)  # random / power-of-two picks
         for c in range(cl.clients):
             self._schedule_client(c, self.think())
 
@@ -466,8 +467,6 @@ class EventEngine:
             return out.index(min(out))
         if self.balancer == "round_robin":
             return i % self.R
-        if not hasattr(self, "_cl_rng"):
-            self._cl_rng = np.random.default_rng(self.streams.balancer)
         if self.balancer == "random":
             return int(self._cl_rng.integers(self.R))
         r1, r2 = (int(x) for x in self._cl_rng.choice(self.R, size=2, replace=False))

@@ -78,15 +78,49 @@ def uses_static_path(experiment: Experiment) -> bool:
     return fleet.queue == "shared" or fleet.replicas == 1 or fleet.balancer in STATIC
 
 
-def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: int, mean_items: float) -> float:
-    """Fleet throughput with every replica serving full batches of mean-sized requests back to back."""
-    b = policy.max_batch
-    items = b * mean_items
+def _padded_mean_ms(service: ServiceModel, policy: BatchPolicy, items: float) -> float:
     if policy.buckets is not None:
         fit = [x for x in policy.buckets if x >= items]
         items = fit[0] if fit else policy.buckets[-1]
-    ms = service.mean_ms(items)
-    return math.inf if ms <= 0 else replicas * b / ms * 1000.0
+    return service.mean_ms(items)
+
+
+def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: int, mean_items: float) -> float:
+    """The engine's estimate of the fleet's maximum throughput, requests per second.
+
+    ``on_free`` (and no batching): every replica serves full batches of mean-sized requests back
+    to back, ``replicas * B / mean_ms(B * items)``. ``on_close``: batches close on time whatever
+    the load, so they are not full: with Poisson arrivals at rate ``l`` a batch holds
+    ``b = min(B, 1 + Poisson(l * W))`` requests, and the capacity is the largest ``l`` with
+    ``l * E[mean_ms(b * items)] / E[b] <= replicas`` (found by bisection; adaptive batching uses
+    its window at that rate).
+    """
+    B = policy.max_batch
+    ms = _padded_mean_ms(service, policy, B * mean_items)
+    full = math.inf if ms <= 0 else replicas * B / ms  # per ms
+    if not policy.on_close or B == 1 or not math.isfinite(full):
+        return full * 1000.0
+    from scipy.stats import poisson
+
+    sizes = np.arange(1, B + 1)
+    batch_ms = np.array([_padded_mean_ms(service, policy, k * mean_items) for k in sizes])
+
+    def load(rate: float) -> float:  # busy replicas needed at ``rate`` requests per ms
+        W = policy.max_wait_ms
+        if policy.adaptive:
+            f = min(1.0, rate * policy.max_wait_ms / B)
+            W = policy.min_wait_ms + (policy.max_wait_ms - policy.min_wait_ms) * f
+        pmf = poisson.pmf(sizes - 1, rate * W)
+        pmf[-1] += max(0.0, 1.0 - pmf.sum())  # min(B, .): the tail piles up at B
+        return rate * float(pmf @ batch_ms) / float(pmf @ sizes)
+
+    if load(full) <= replicas:
+        return full * 1000.0
+    lo, hi = 0.0, full
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if load(mid) <= replicas else (lo, mid)
+    return lo * 1000.0
 
 
 def _offered_rps(arrival: np.ndarray) -> float | None:
