@@ -77,7 +77,7 @@ def test_dynamic_batching_with_fanout_and_buckets(dispatch):
     assert_same(experiment(batching, NOISY_AFFINE), poisson(4.0, 10000, seed=3, max_items=4))
 
 
-@pytest.mark.parametrize("balancer", ["round_robin", "random", "join_shortest_queue"])
+@pytest.mark.parametrize("balancer", ["round_robin", "random", "join_shortest_queue", "power_of_two"])
 @pytest.mark.parametrize(
     "batching",
     [

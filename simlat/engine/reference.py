@@ -7,8 +7,9 @@ engine is (``benchmarks/engine_bench.py``). It supports:
 - no batching, one shared queue, ``c`` replicas: a ``simpy.Resource`` of capacity ``c``;
 - dynamic batching (``on_free`` and ``on_close``, buckets), one shared queue, ``c`` replicas: a
   batcher process and a ``simpy.Store`` of free replicas (on_free) or of closed batches (on_close);
-- per-replica queues routed round robin, at random or to the shortest queue (fewest
-  outstanding requests, ties to the lowest index), each queue as above with one replica.
+- per-replica queues routed round robin, at random, to the shortest queue (fewest outstanding
+  requests, ties to the lowest index) or by power of two choices, each queue as above with one
+  replica.
 
 Not supported: adaptive batching, admission control, caches, closed loops. Service draws use
 the same streams as the engine (one per queue, in dispatch order), and overheads the same stream.
@@ -20,7 +21,7 @@ import numpy as np
 import simpy
 
 from simlat.config import Experiment
-from simlat.engine.balancer import route_static
+from simlat.engine.balancer import pair_draws, route_static
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.service import build_service
 from simlat.engine.simulation import Streams, _overheads
@@ -125,7 +126,17 @@ def _router(experiment: Experiment, queues: list[_NaiveQueue], n: int, streams: 
         return lambda i: queues[route[i]]
     if fleet.balancer == "join_shortest_queue":
         return lambda i: min(queues, key=lambda q: q.outstanding)
-    raise SimlatError(f"fleet.balancer: {fleet.balancer} is not supported by the naive reference")
+    if fleet.balancer == "power_of_two":
+        rng = np.random.default_rng(streams.balancer)
+        pairs: list[tuple[int, int]] = []
+
+        def two_choices(i: int) -> _NaiveQueue:
+            if i % 65536 == 0:  # the engine's blocks of pair draws
+                pairs[:] = zip(*pair_draws(fleet.replicas, rng), strict=True)
+            first, second = (queues[r] for r in pairs[i % 65536])
+            return second if second.outstanding < first.outstanding else first
+
+        return two_choices
 
 
 def _arrivals(env, requests: Requests, router, done):
