@@ -272,6 +272,8 @@ def simulate(
         cache_ms = np.zeros(n)
         l1 = np.zeros(n, dtype=bool)
         l2 = np.zeros(n, dtype=bool)
+    if len(done) and not np.all(np.isnan(done)):
+        end = max(end, float(np.nanmax(done)))  # the last completion
     latency = done - arrival + overhead
     latency[dropped] = np.nan
     records = Records(
