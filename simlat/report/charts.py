@@ -122,7 +122,9 @@ def calibration_chart(df: pd.DataFrame) -> alt.TopLevelMixin:
     )
 
 
-def load_curve_chart(df: pd.DataFrame, slo_ms: float, target_rps: float, pct: float, subtitle: str = "") -> alt.LayerChart:
+def load_curve_chart(
+    df: pd.DataFrame, slo_ms: float, target_rps: float, pct: float, subtitle: str | list[str] = ""
+) -> alt.LayerChart:
     """SLO percentile vs offered load per configuration, with CI bands, the SLO line and the target rate."""
     x, y = spec("rate_rps"), slo_spec(pct)
     lo, hi = slo_spec(pct, "slo_lo_ms"), slo_spec(pct, "slo_hi_ms")

@@ -57,6 +57,11 @@ def value_key(value: Any) -> tuple:
     return ("s", str(display_value(value)))
 
 
+def flags(values: pd.Series) -> pd.Series:
+    """A boolean column with missing values (None, NaN) as False."""
+    return values.map(lambda v: False if pd.api.types.is_scalar(v) and pd.isna(v) else bool(v)).astype(bool)
+
+
 def has_values(df: pd.DataFrame, field: str) -> bool:
     """Whether ``field`` has at least one finite positive value (else a chart axis has no extent)."""
     if field not in df.columns:
@@ -99,7 +104,7 @@ def reference_id(result: SweepResult) -> str | None:
         return None
     df = clean_points(result)
     if "stable" in df.columns:
-        stable = df[df["stable"].astype(bool)]
+        stable = df[flags(df["stable"])]
         df = stable if not stable.empty else df
     col = next((c for c in ("slo_hi_ms", "slo_estimate_ms", "p99_ms") if c in df.columns and df[c].notna().any()), None)
     if col is None:
@@ -119,12 +124,12 @@ def highlighted_ids(result: SweepResult, limit: int = 8, stable_only: bool = Fal
     if ref is not None:
         ids.append(ref)
     if "pareto" in df.columns:
-        front = df[df["pareto"].fillna(False).astype(bool)]
+        front = df[flags(df["pareto"])]
         sort_col = "cost_per_hour" if "cost_per_hour" in front.columns else "config_id"
         ids += [str(c) for c in front.sort_values(sort_col)["config_id"]]
     if len(ids) < 2 and "max_rate_rps" in df.columns:
         ids += [str(c) for c in df.sort_values("max_rate_rps", ascending=False)["config_id"]]
-    stable = set(df.loc[df["stable"].astype(bool), "config_id"].astype(str)) if "stable" in df.columns else None
+    stable = set(df.loc[flags(df["stable"]), "config_id"].astype(str)) if "stable" in df.columns else None
     out: list[str] = []
     for cid in ids:
         if cid not in out and (not stable_only or stable is None or cid in stable):
@@ -139,7 +144,7 @@ def load_curve_frame(result: SweepResult, ids: list[str]) -> pd.DataFrame:
         return lc.assign(label=pd.Series(dtype=str))
     lc = lc[lc["config_id"].astype(str).isin(ids)]
     if "stable" in lc.columns:
-        lc = lc[lc["stable"].astype(bool)]
+        lc = lc[flags(lc["stable"])]
     lc = lc[lc["slo_estimate_ms"].notna() & (lc["slo_estimate_ms"] > 0)]
     labels = clean_points(result).set_index("config_id")["label"]
     lc = lc.assign(label=lc["config_id"].map(labels).fillna(lc["config_id"].astype(str)))
@@ -156,9 +161,9 @@ def pareto_frame(result: SweepResult) -> pd.DataFrame:
     """
     df = clean_points(result)
     if "stable" in df.columns:
-        df = df[df["stable"].astype(bool)]
+        df = df[flags(df["stable"])]
     df = df[df["slo_estimate_ms"].notna() & (df["slo_estimate_ms"] > 0) & df["cost_per_hour"].notna()].copy()
-    meets = df["meets_slo"].astype(bool) if "meets_slo" in df.columns else df["slo_hi_ms"] <= result.slo_latency_ms
+    meets = flags(df["meets_slo"]) if "meets_slo" in df.columns else df["slo_hi_ms"] <= result.slo_latency_ms
     df["verdict"] = np.where(meets, "meets SLO", "misses SLO")
     df["is_chosen"] = df["config_id"].astype(str) == str(result.chosen)
     frontier = np.zeros(len(df), dtype=bool)
@@ -334,7 +339,7 @@ def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> 
         df = df.drop(columns=["che_hit_ratio"], errors="ignore")
     if rp is not None:
         wide = slice_frame(result, [cp, rp])
-        meets = wide[wide["meets_slo"].astype(bool)] if "meets_slo" in wide.columns else wide.iloc[0:0]
+        meets = wide[flags(wide["meets_slo"])] if "meets_slo" in wide.columns else wide.iloc[0:0]
         need = meets.assign(cap=pd.to_numeric(meets[safe_name(cp)], errors="coerce")).groupby("cap")["replicas"].min()
         df["replicas_needed"] = df["capacity"].map(need).astype(float)
         notes.append("Replicas needed: the fewest swept replicas meeting the SLO at each capacity.")

@@ -61,7 +61,12 @@ def load_curve_section(result: SweepResult) -> Section:
         return Section("load_curves", title, None, notes=["The sweep recorded no stable load-curve points."])
     shown = df["config_id"].nunique()
     total = result.points["config_id"].nunique()
-    sub = f"{shown} of {total} configurations: {_chosen_text(result)} and the Pareto frontier. Bands: 95% CI. Overloaded (unstable) rates are not drawn."
+    on_front = int(frames.flags(result.points["pareto"]).sum()) if "pareto" in result.points.columns else 0
+    front = "the Pareto frontier" if on_front <= len(ids) - 1 else f"the cheapest {len(ids) - 1} of the {on_front} on the Pareto frontier"
+    sub = [
+        f"{shown} of {total} configurations: {_chosen_text(result)} and {front}.",
+        "Bands: 95% CI. Overloaded (unstable) rates are not drawn.",
+    ]
     return Section(
         "load_curves",
         title,

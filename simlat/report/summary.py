@@ -92,7 +92,7 @@ def summary_html(result: SweepResult) -> str:
     parts.append("</div>")
     pts = result.points
     n = pts["config_id"].nunique() if "config_id" in pts.columns else len(pts)
-    meeting = int(pts["meets_slo"].astype(bool).sum()) if "meets_slo" in pts.columns else 0
+    meeting = int(frames.flags(pts["meets_slo"]).sum()) if "meets_slo" in pts.columns else 0
     reqs = pts["requests_simulated"].sum() if "requests_simulated" in pts.columns else float("nan")
     facts = [
         f"{n:,} configurations swept over {', '.join(result.params) or 'no parameters'}",
