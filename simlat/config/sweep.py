@@ -30,13 +30,16 @@ class RateSearch(StrictModel):
     """Bisection on the arrival rate for the highest rate at which the SLO still holds.
 
     ``low_rps`` / ``high_rps`` bound the search (defaults: 5% of the target rate, and the fleet's
-    capacity estimate). The search stops when ``high / low - 1 <= tolerance``.
+    capacity estimate). The search stops when ``high / low - 1 <= tolerance``. Each probed rate
+    runs at most ``max_requests`` (a rate still undecided then is within statistical resolution of
+    the limit and counts as failing); the target rate itself runs up to ``sweep.max_requests``.
     """
 
     low_rps: PositiveFloat | None = None
     high_rps: PositiveFloat | None = None
     tolerance: float = Field(default=0.03, gt=0, lt=1)
     max_steps: PositiveInt = 12
+    max_requests: PositiveInt = 160_000
 
     @model_validator(mode="after")
     def _order(self):

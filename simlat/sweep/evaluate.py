@@ -167,19 +167,24 @@ def failed(rate: float, message: str) -> Evaluation:
     return ev
 
 
-def evaluate(experiment: Experiment, sweep: Sweep, rate: float, seed: int) -> Evaluation:
-    """Simulate ``experiment`` at ``rate`` with adaptive run length and flatten the summary."""
+def evaluate(
+    experiment: Experiment, sweep: Sweep, rate: float, seed: int, max_requests: int | None = None
+) -> Evaluation:
+    """Simulate ``experiment`` at ``rate`` with adaptive run length and flatten the summary.
+
+    ``max_requests`` caps the run length (default ``sweep.max_requests``)."""
     from simlat.api import run
 
     exp = with_rate(experiment, rate)
     slo = experiment.slo
+    cap = max(sweep.min_requests, max_requests or sweep.max_requests)
     n = sweep.min_requests
     t0 = time.perf_counter()
     while True:
         summary = run(exp, requests=n, seed=seed).summary
         capacity = _num(getattr(summary, "capacity_rps", None))
-        if decided(summary, slo.latency_ms, sweep.ci_rel_tolerance) or n >= sweep.max_requests:
+        if decided(summary, slo.latency_ms, sweep.ci_rel_tolerance) or n >= cap:
             break
-        n = min(2 * n, sweep.max_requests)
+        n = min(2 * n, cap)
     verdict = verdict_of(summary, slo.latency_ms, slo.percentile, sweep.confidence)
     return to_evaluation(summary, rate, n, verdict, capacity, time.perf_counter() - t0)

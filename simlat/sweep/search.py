@@ -57,9 +57,10 @@ def _search(task: SearchTask) -> Outcome:
     evals: list[Evaluation] = []
 
     def at(rate: float, capacity: float) -> Evaluation:
-        ev = skipped(rate, capacity) if capacity > 0 and rate >= capacity else evaluate(
-            task.experiment, sweep, rate, task.seed
-        )
+        if capacity > 0 and rate >= capacity:
+            ev = skipped(rate, capacity)
+        else:
+            ev = evaluate(task.experiment, sweep, rate, task.seed, sweep.rate_search.max_requests)
         evals.append(ev)
         return ev
 
@@ -87,12 +88,22 @@ def _search(task: SearchTask) -> Outcome:
         if rs.high_rps is not None and hi == rs.high_rps and hi < cap_or_zero:
             if at(hi, cap_or_zero).verdict == MEETS:
                 return Outcome(task.config_id, ev_t, hi, evals, "meets the SLO up to rate_search.high_rps")
-    else:
-        hi = target
-        lo = rs.low_rps if rs.low_rps is not None else 0.05 * target
-        if lo >= hi:
+    else:  # halve from min(target, capacity) until a rate meets the SLO, down to low_rps
+        hi = target if math.isnan(cap) else min(target, cap)
+        floor = rs.low_rps if rs.low_rps is not None else 0.05 * target
+        if floor >= hi:
             return Outcome(task.config_id, ev_t, math.nan, evals, "fails at rate_search.low_rps")
-        if at(lo, cap_or_zero).verdict != MEETS:
+        lo = math.nan
+        rate = max(hi / 2, floor)
+        for _ in range(rs.max_steps):
+            if at(rate, cap_or_zero).verdict == MEETS:
+                lo = rate
+                break
+            hi = rate
+            if rate <= floor:
+                break
+            rate = max(rate / 2, floor)
+        if math.isnan(lo):
             return Outcome(task.config_id, ev_t, math.nan, evals, "fails the SLO even at the lowest rate")
     for _ in range(rs.max_steps):
         if hi / lo - 1 <= rs.tolerance:
