@@ -455,3 +455,8 @@ def test_empty_sweep_still_writes_a_report(tmp_path):
     res.chosen, res.chosen_latencies_ms, res.chosen_batch_hist, res.chosen_decomposition_ms = None, None, {}, {}
     html = write_report(res, make_experiment(name="empty"), tmp_path).read_text()
     assert "No configuration meets the SLO" in html and 'class="chart"' not in html
+
+
+def test_missing_flags_count_as_false():
+    s = pd.Series([True, None, np.nan, False, pd.NA, 1], dtype=object)
+    assert frames.flags(s).tolist() == [True, False, False, False, False, True]
