@@ -26,6 +26,7 @@ Semantics specific to this path:
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import deque
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ class _Queue:
 
     def __init__(self, index: int, replicas: list[int], policy: BatchPolicy, sampler: Sampler):
         self.index = index  # queue number (= replica for per-replica queues)
-        self.ids: list[int] = []
+        self.ids = array("q")  # typed arrays keep memory at 8 bytes a request
         self.head = 0
         self.free = [(0.0, r) for r in replicas]  # heap of (free since, replica)
         self.last = 0.0  # last dispatch time
@@ -130,7 +131,7 @@ class EventEngine:
         self.insvc = [0] * self.R  # requests in service per replica
         self.pad = policy.padder()
         # per-batch log
-        self.b_members: list[int] = []
+        self.b_members = array("q")
         self.b_sizes: list[int] = []
         self.b_disp: list[float] = []
         self.b_serv: list[float] = []
@@ -139,7 +140,8 @@ class EventEngine:
         if self.closed_loop:
             self._init_closed_loop()
         else:
-            self.arr = np.asarray(requests.arrival_ms, dtype=float).tolist()
+            self.arr = array("d")
+            self.arr.frombytes(np.ascontiguousarray(requests.arrival_ms, dtype=np.float64).tobytes())
             self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
             self.requests = requests
             self.dropped = [False] * len(requests)
@@ -481,7 +483,7 @@ class EventEngine:
         log = BatchLog()
         if self.b_sizes:
             log.add(
-                members=self.b_members,
+                members=np.frombuffer(self.b_members, dtype=np.int64),
                 sizes=self.b_sizes,
                 dispatch=self.b_disp,
                 service=self.b_serv,
