@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_right
+from itertools import repeat
 
 import numpy as np
 
@@ -29,6 +30,13 @@ from simlat.engine.service import Sampler
 INF = float("inf")
 CHUNK = 4096
 """Batches computed between two advances of the SimPy clock."""
+
+
+def _typed(values: np.ndarray) -> array:
+    """A float64 numpy array as an ``array('d')``: one copy, and indexing is as fast as a list's."""
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
 
 
 class StaticQueue:
@@ -55,11 +63,12 @@ class StaticQueue:
         self.pad = policy.padder()
         self.progress = None  # a RunProgress, if the run shows one
         self._reported = 0
-        self._starts: list[int] = []
-        self._disp: list[float] = []
-        self._serv: list[float] = []
-        self._repl: list[int] = []
-        self._tref: list[float] = []
+        # per-batch log, typed arrays (8 bytes an entry, no float objects kept alive)
+        self._starts = array("q")
+        self._disp = array("d")
+        self._serv = array("d")
+        self._repl = array("q")
+        self._tref = array("d")
 
     # -- SimPy process -------------------------------------------------------------------------
     def process(self, env):
@@ -74,7 +83,7 @@ class StaticQueue:
         if p.max_batch == 1 and self.pad is None:
             self._single_fifo() if len(self.replicas) == 1 else self._fifo_many()
             self._report(len(self.arrival))
-            yield env.timeout(max(0.0, float(max(self._disp)) - env.now))
+            yield env.timeout(max(0.0, float(np.max(self._disp)) - env.now))
             return
         if len(self.replicas) == 1:
             loop = self._on_close_one(env) if p.on_close else self._on_free_one(env)
@@ -92,8 +101,7 @@ class StaticQueue:
         B = self.policy.max_batch
         n = len(self.arrival)
         # a typed array: made by one copy, unlike a list of float objects; bisect reads it directly
-        arr = array("d")
-        arr.frombytes(np.concatenate((self.arrival, np.full(B, INF))).astype(np.float64).tobytes())
+        arr = _typed(np.concatenate((self.arrival, np.full(B, INF))))
         cum = None if self.items is None else [0, *np.cumsum(self.items).tolist()]
         aw = AdaptiveWindow(self.policy) if self.policy.adaptive else None
         return arr, n, cum, B, self.policy.max_wait_ms, aw
@@ -237,12 +245,12 @@ class StaticQueue:
     def _single_fifo(self) -> None:
         """One server, no batching: the FIFO recursion ``d = max(arrival, previous done)``."""
         sampler = self.sampler
-        items = [1] * len(self.arrival) if self.items is None else self.items.tolist()
-        serv = [sampler(k) for k in items]
-        disp = []
+        items = repeat(1, len(self.arrival)) if self.items is None else self.items.tolist()
+        serv = array("d", map(sampler, items))
+        disp = array("d")
         append = disp.append
         done = 0.0
-        for a, s in zip(self.arrival.tolist(), serv, strict=True):
+        for a, s in zip(_typed(self.arrival), serv, strict=True):
             d = a if a > done else done
             append(d)
             done = d + s
@@ -253,18 +261,18 @@ class StaticQueue:
         self._repl = np.full(n, self.replicas[0])
         # on_free: the server became available to request n at max(arrival, previous done);
         # on_close: a batch of one closes at its arrival
-        self._tref = self.arrival if self.policy.on_close else disp
+        self._tref = self.arrival if self.policy.on_close else np.asarray(disp)
 
     def _fifo_many(self) -> None:
         """Several servers, no batching: each request goes to the replica free first."""
         sampler = self.sampler
-        items = [1] * len(self.arrival) if self.items is None else self.items.tolist()
+        items = repeat(1, len(self.arrival)) if self.items is None else self.items.tolist()
         free = [(0.0, r) for r in self.replicas]
         heapq.heapify(free)
         replace = heapq.heapreplace
         disp, serv, repl, tref = self._disp, self._serv, self._repl, self._tref
         last = 0.0
-        for a, k in zip(self.arrival.tolist(), items, strict=True):
+        for a, k in zip(_typed(self.arrival), items, strict=True):
             tf, r = free[0]
             t = tf if tf > last else last
             d = a if a > t else t
