@@ -183,16 +183,24 @@ def simulate(
     *,
     seed: np.random.SeedSequence,
     progress: bool = False,
+    service: ServiceModel | None = None,
 ) -> SimResult:
     """Simulate ``requests`` (None for a closed-loop workload) through the experiment's service.
+
+    ``service`` replaces the model built from ``experiment.service``; with ``experiment.frontend``
+    set, the serving stack around the batcher is simulated too (:mod:`simlat.engine.frontend`).
 
     Every request ends exactly once: served (``done_ms`` set) or dropped (``dropped`` True,
     latency NaN). ``latency_ms = done_ms - arrival_ms + overhead_ms``. With a cache, requests it
     serves skip the queue (``done = arrival + cache_ms``); the others reach the balancer at
     ``arrival + cache_ms`` with the items the cache could not answer.
     """
+    if experiment.frontend is not None:
+        from simlat.engine.frontend import simulate_with_frontend
+
+        return simulate_with_frontend(experiment, requests, seed=seed, progress=progress)
     streams = Streams.spawn(seed)
-    service = build_service(experiment.service)
+    service = service or build_service(experiment.service)
     policy = BatchPolicy.from_config(experiment.batching)
     fleet = experiment.fleet
     closed = experiment.workload.arrivals.kind == "closed_loop"
@@ -238,7 +246,9 @@ def simulate(
     n = len(requests)
     arrival = np.asarray(requests.arrival_ms, dtype=float)
     qcols = log.expand(len(queued.ids), np.asarray(queued.requests.arrival_ms, dtype=float), policy.on_close)
-    busy = np.bincount(qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=fleet.replicas)
+    busy = np.bincount(
+        qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=fleet.replicas
+    ).astype(float)
     if routed is not None:
         qcols["replica"] = np.where(qcols["replica"] >= 0, qcols["replica"], routed)
     if cache is None:  # every request went through the queues, in order
