@@ -6,6 +6,7 @@ from pydantic import Field
 
 from simlat.config.base import StrictModel
 from simlat.config.cache import Cache
+from simlat.config.frontend import Frontend
 from simlat.config.serving import SLO, Admission, Batching, Fleet, NoBatching, Overheads, Run
 from simlat.config.service import ServiceTime
 from simlat.config.sweep import Sweep
@@ -27,4 +28,5 @@ class Experiment(StrictModel):
     slo: SLO
     run: Run = Run()
     cache: Cache | None = None
+    frontend: Frontend | None = None
     sweep: Sweep | None = None

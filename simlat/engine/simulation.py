@@ -311,7 +311,8 @@ def simulate(
         records=records,
         busy_ms=busy,
         end_ms=float(end),
-        capacity_rps=capacity_rps(service, policy, fleet.replicas, mean_items),
+        # in arriving requests: with a cache, only the misses (a fraction of them) load the fleet
+        capacity_rps=capacity_rps(service, policy, fleet.replicas, mean_items) * n / max(1, len(queued.ids)),
         offered_rps=None if closed else _offered_rps(arrival),
         n_replicas=fleet.replicas,
     )

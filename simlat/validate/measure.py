@@ -70,7 +70,9 @@ class LiveServer:
                "--dispatch", spec.dispatch, "--threads", str(spec.threads)]
         if cpus:
             cmd += ["--cpus", cpus]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stderr goes to a file: a pipe nobody reads fills up and blocks the server
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True)
         deadline = time.monotonic() + start_timeout_s
         line = ""
         while time.monotonic() < deadline:
@@ -79,22 +81,26 @@ class LiveServer:
                 break
         if not line.startswith("READY"):
             self.proc.kill()
-            err = self.proc.stderr.read()[-2000:]
+            self._log.seek(0)
+            err = self._log.read()[-2000:]
             raise RuntimeError(f"validation server did not become ready: {err}")
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
 
     def get(self, path: str) -> dict:
         """GET a msgpack route."""
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+        with urllib.request.urlopen(self.url + path, timeout=120) as r:
             return msgpack.unpackb(r.read(), strict_map_key=False)
 
     def drain(self, timeout_s: float = 60.0) -> bool:
         """Wait until no request is in flight (a previous overloaded run may leave a backlog)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(self.url + "/ping", timeout=30) as r:
-                if int(r.read()) == 0:
-                    return True
+            try:
+                with urllib.request.urlopen(self.url + "/ping", timeout=10) as r:
+                    if int(r.read()) == 0:
+                        return True
+            except OSError:  # busy with a backlog: ask again
+                pass
             time.sleep(0.2)
         return False
 
@@ -110,6 +116,7 @@ class LiveServer:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._log.close()
 
 
 def poisson_arrivals(rate_rps: float, duration_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -206,6 +213,7 @@ def run_level(server: LiveServer, rate_rps: float, duration_s: float, warmup_s: 
             for k in ("sched", "sent", "recv", "ok"):
                 req[k][sel] = rec[k].astype(float)
             cpu_s += float(rec["cpu_s"])
+    server.drain()
     tr = server.get("/trace")
     sreq = {k: np.asarray(v, dtype=float) for k, v in tr["req"].items()}
     idx = sreq["rid"].astype(int)
@@ -255,7 +263,7 @@ def check_level(run: LevelRun) -> dict:
 
 
 def find_capacity(server: LiveServer, *, input_spec: str, loadgen_cpus: str, start_rps: float,
-                  step: float = 1.5, probe_s: float = 3.0, max_probes: int = 12, seed: int = 100,
+                  step: float = 1.5, probe_s: float = 3.0, max_probes: int = 11, seed: int = 100,
                   log=print) -> tuple[float, list[LevelRun]]:
     """Open-loop capacity: the highest Poisson rate at which a ``probe_s`` run keeps up.
 
@@ -333,6 +341,29 @@ def campaign(spec: ServerSpec, loads: list[float], *, level_s: float, warmup_s: 
             "wall_s": time.monotonic() - t_start}
 
 
+def _pack(col: str, v: np.ndarray, base: float) -> np.ndarray:
+    """Times as int64 microseconds from ``base`` (missing: INT64 min); other columns as int64."""
+    if col in TIME_COLS:
+        out = np.full(len(v), np.iinfo(np.int64).min, dtype=np.int64)
+        ok = np.isfinite(v)
+        out[ok] = np.round((v[ok] - base) * 1e6).astype(np.int64)
+        return out
+    return np.nan_to_num(v, nan=-1).astype(np.int64)
+
+
+def _unpack(col: str, v: np.ndarray, base: float) -> np.ndarray:
+    if col in TIME_COLS:
+        out = v.astype(float) / 1e6 + base
+        out[v == np.iinfo(np.int64).min] = np.nan
+        return out
+    return v.astype(float)
+
+
+TIME_COLS = {"sched", "sent", "recv", "t_handler", "t_enq", "t_resume", "t_replied", "t_dispatch",
+             "t_model_start", "t_model_end", "t_back"}
+"""Columns holding clock readings (stored as microseconds from the run's first scheduled send)."""
+
+
 def save(result: dict, path: str | Path) -> None:
     """Write a campaign result: JSON metadata plus every per-request/per-batch column, in one .npz."""
     arrays: dict[str, np.ndarray] = {}
@@ -341,9 +372,13 @@ def save(result: dict, path: str | Path) -> None:
         runs = []
         for j, run in enumerate(result[group]):
             r = dict(run)
+            base = 0.0
             for table in ("req", "batch"):
-                for col, v in r.pop(table).items():
-                    arrays[f"{group}.{j}.{table}.{col}"] = np.asarray(v, dtype=float)
+                cols = r.pop(table)
+                base = float(np.nanmin(cols["sched"])) if table == "req" and len(cols["sched"]) else base
+                for col, v in cols.items():
+                    arrays[f"{group}.{j}.{table}.{col}"] = _pack(col, np.asarray(v, dtype=float), base)
+                r["time_base_s"] = base
             runs.append(r)
         meta[group] = runs
     np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
@@ -357,7 +392,8 @@ def load(path: str | Path) -> dict:
         for j, run in enumerate(meta[group]):
             for table in ("req", "batch"):
                 pre = f"{group}.{j}.{table}."
-                run[table] = {k[len(pre):]: z[k] for k in z.files if k.startswith(pre)}
+                base = run.get("time_base_s", 0.0)
+                run[table] = {k[len(pre):]: _unpack(k[len(pre):], z[k], base) for k in z.files if k.startswith(pre)}
     return meta
 
 

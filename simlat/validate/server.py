@@ -185,8 +185,11 @@ def build_app(model, batcher: Batcher, trace: Trace, profile: dict) -> web.Appli
         bid, score = await fut
         t_res = now()
         resp = web.Response(body=msgpack.packb({"id": rid, "score": score}), content_type="application/msgpack")
-        await resp.prepare(request)
-        await resp.write_eof()
+        try:
+            await resp.prepare(request)
+            await resp.write_eof()
+        except ConnectionError:  # the client gave up (an overloaded probe); nothing to record
+            return resp
         t_rep = now()
         r = trace.req
         r["rid"].append(rid)

@@ -1,0 +1,52 @@
+"""The serving stack in front of the model, as a resource: an event loop with capacity.
+
+Model latency is not system latency. A Python serving process (an HTTP server with an asyncio
+batcher and a model thread) spends CPU on every request and every batch in ONE event loop that
+serves one thing at a time, and its model thread shares the interpreter lock with that loop, so
+the model runs slower in the server than back to back. The ``frontend`` block describes those
+costs; :mod:`simlat.engine.frontend` simulates them as queueing stages in series with the batcher
+and the model. Calibrate it from a real server (``simlat validate`` measures every field).
+
+Times in ms. The loop serves, first come first served:
+- ``ingress_ms`` per request on arrival (read the socket, parse HTTP and the body, hand the
+  request to the batcher); the batcher sees the request when this is done;
+- ``batch_ms`` per batch when it is dispatched (forming it, stacking the inputs, the executor
+  hand-off and its callback);
+- ``reply_ms`` per request when its batch finishes, one after another (the replies of one batch
+  leave in series).
+Outside the loop: ``network_ms`` per request (client work and loopback, both ways), and
+``handoff_ms`` per batch (waking the model thread and handing the result back: the replica is
+held, the loop is not).
+
+The model's in-server time per batch is the service draw times
+``slowdown_base + slowdown_per_loop_utilization * rho`` (rho: the event loop's busy fraction, the
+interpreter-lock contention) times a ``model_noise`` draw (mean 1).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from simlat.config.base import StrictModel
+from simlat.config.dists import ZERO, Dist
+
+
+class EventLoopFrontend(StrictModel):
+    """One event loop (single server) in series with the batcher and the model; see the module doc."""
+
+    kind: Literal["event_loop"] = "event_loop"
+    ingress_ms: Dist = ZERO
+    batch_ms: Dist = ZERO
+    reply_ms: Dist = ZERO
+    network_ms: Dist = ZERO
+    handoff_ms: Dist = ZERO
+    slowdown_base: float = Field(default=1.0, gt=0, description="In-server / back-to-back model time with an idle loop.")
+    slowdown_per_loop_utilization: float = Field(default=0.0, ge=0, description="Added per unit of loop utilization.")
+    model_noise: Dist | None = Field(default=None, description="Multiplicative noise on the in-server model time (mean ~1).")
+    iterations: int = Field(default=6, ge=1, le=50, description="Fixed-point passes between the loop and the batcher.")
+
+
+Frontend = EventLoopFrontend
+"""The frontend family (one kind today; a discriminated union on ``kind`` when a second one lands)."""
