@@ -281,3 +281,24 @@ def test_engine_overload_with_a_bounded_queue_is_stable_with_drops():
     assert s.throughput_rps == pytest.approx(1000, rel=0.03)
     assert s.goodput_rps <= s.throughput_rps
     assert any("admission control" in w for w in s.warnings)
+
+
+def test_lag1_correlated_sections_are_merged():
+    # A slow cycle over the whole run makes neighbouring section means alike (lag-1 ~ 0.7).
+    rng = np.random.default_rng(16)
+    n = 100_000
+    x = np.sin(2 * np.pi * np.arange(n) / n) + 0.1 * rng.standard_normal(n)
+    merged = Sample([x]).mean_ci()
+    assert merged.sections == 5
+    independent = Sample([rng.standard_normal(n)]).mean_ci()
+    assert independent.sections == 10
+
+
+def test_all_dropped_gives_no_latency_but_a_verdict():
+    n = 5_000
+    res = mm1_result(n, 0.5, seed=17, dropped=np.ones(n, bool))
+    s = summarize([res], experiment())
+    assert s.completed == 0 and s.drop_rate == 1.0 and s.p99_ms is None and s.mean_ms is None
+    assert s.slo_met_probability == 0.0 and s.throughput_rps == 0.0
+    assert any("no request completed" in w for w in s.warnings)
+    json.loads(summary_json(s))
