@@ -228,6 +228,8 @@ def test_choose_pareto_and_headroom():
     assert choose(pts, "max_throughput_per_replica") == "d"
     assert list(pts["config_id"][pareto_mask(pts)]) == ["b", "c", "d"]
     assert choose(pts.assign(meets_slo=False), "min_cost") is None
+    assert choose(pts, "min_cost", min_headroom=0.5) == "d"  # b (the cheapest) has only 30% headroom
+    assert choose(pts, "min_cost", min_headroom=3.0) is None
     assert headroom(1380.0, 1000.0) == pytest.approx(0.38)
     assert math.isnan(headroom(math.nan, 1000.0))
 

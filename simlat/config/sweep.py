@@ -55,6 +55,8 @@ class Sweep(StrictModel):
     - ``cases``: optional list of ``{dotted.path: value}`` mappings that vary together (a profile
       file with its device, say); the product is ``cases x grid``.
     - ``objective``: how the operating point is chosen among configurations meeting the SLO.
+    - ``min_headroom``: only configurations whose maximum SLO-meeting rate is at least
+      ``(1 + min_headroom) x`` the target rate qualify (0.25: absorbs 25% load growth).
     - ``prices``: USD per replica-hour by device or profile name; ``cost_per_replica_hour`` is the
       fallback for configurations whose device has no price.
     - Accuracy: each rate is simulated with ``min_requests``, doubling until the SLO percentile's
@@ -65,6 +67,7 @@ class Sweep(StrictModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     cases: list[dict[str, Any]] = Field(default_factory=list)
     objective: Literal["min_cost", "min_replicas", "max_throughput_per_replica"] = "min_cost"
+    min_headroom: float = Field(default=0.0, ge=0)
     prices: dict[str, PositiveFloat] = Field(default_factory=dict)
     cost_per_replica_hour: PositiveFloat | None = None
     rate_search: RateSearch | None = RateSearch()

@@ -36,12 +36,15 @@ def pareto_mask(points: pd.DataFrame) -> np.ndarray:
     return mask
 
 
-def choose(points: pd.DataFrame, objective: str) -> str | None:
-    """The config_id the objective picks among rows with ``meets_slo``, or None.
+def choose(points: pd.DataFrame, objective: str, min_headroom: float = 0.0) -> str | None:
+    """The config_id the objective picks among rows with ``meets_slo`` and at least ``min_headroom``.
 
     Ties break towards lower cost, then more headroom, then the tighter SLO interval.
     """
-    ok = points[points["meets_slo"]].copy()
+    qualifies = points["meets_slo"].astype(bool)
+    if min_headroom > 0:
+        qualifies &= points["headroom"].fillna(-np.inf) >= min_headroom
+    ok = points[qualifies].copy()
     if ok.empty:
         return None
     ok["_cost"] = ok["cost_per_hour"].fillna(np.inf)

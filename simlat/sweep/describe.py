@@ -79,11 +79,13 @@ def recommendation(
     slo_ms: float,
     target_rps: float,
     confidence: float,
+    min_headroom: float = 0.0,
 ) -> str:
     """The decision in one or two sentences."""
     p = pct_label(percentile)
     if chosen is None:
-        head = f"No configuration meets {p} <= {_ms(slo_ms)} ms at {_rate(target_rps)} req/s with {confidence:.0%} confidence."
+        extra = f" and {min_headroom:.0%} headroom" if min_headroom > 0 else ""
+        head = f"No configuration meets {p} <= {_ms(slo_ms)} ms at {_rate(target_rps)} req/s with {confidence:.0%} confidence{extra}."
         cand = points[points["stable"]].sort_values("slo_hi_ms")
         if cand.empty:
             return head + " Every configuration is above capacity at that rate."

@@ -194,12 +194,12 @@ def run_sweep(
 
     params = sweep.params
     points = _points(configs, outcomes, experiment, params)
-    chosen = choose(points, sweep.objective)
+    chosen = choose(points, sweep.objective, sweep.min_headroom)
     experiments = {c.config_id: c.experiment for c in configs}
     target = target_rate_rps(experiment)
     text = recommendation(
         points, chosen, experiments, params, experiment.slo.percentile, experiment.slo.latency_ms,
-        target, sweep.confidence,
+        target, sweep.confidence, sweep.min_headroom,
     )
     result = SweepResult(
         experiment_name=experiment.name,
