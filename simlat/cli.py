@@ -99,6 +99,10 @@ def sweep(
         f"{n} configurations ({result.cached_configs} from cache) in {result.elapsed_s:.1f} s "
         f"({rate:.0f} configurations/minute, {result.executor})"
     )
+    failed = result.points[result.points["note"].str.startswith("error:")]
+    if len(failed):
+        typer.echo(f"warning: {len(failed)} configuration(s) rejected by the simulator, e.g. {failed.iloc[0]['label']}: "
+                   f"{failed.iloc[0]['note']}", err=True)
     typer.echo(f"Recommendation: {result.recommendation}")
     if no_report:
         return
@@ -165,6 +169,54 @@ def calibrate(
         table.add_row(*row)
     Console().print(table)
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
+
+
+@app.command()
+def validate(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")],
+    loads: Annotated[str, typer.Option(help="Load levels as fractions of the measured open-loop capacity.")] = "0.2,0.5,0.7,0.85",
+    model: Annotated[str | None, typer.Option(help="Model to serve (default: the experiment's profile model).")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    level_s: Annotated[float, typer.Option(min=1.0, help="Seconds of load per level.")] = 10.0,
+    warmup_s: Annotated[float, typer.Option(min=0.0, help="Seconds discarded at the start of each level.")] = 2.0,
+    probe_s: Annotated[float, typer.Option(min=0.5, help="Seconds per capacity probe.")] = 2.5,
+    start_rps: Annotated[float, typer.Option(min=1.0, help="First rate of the capacity search.")] = 100.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write every raw measurement to this .npz file.")] = None,
+) -> None:
+    """Run a real server under open-loop load and compare measured with predicted latency."""
+    import json
+
+    from simlat.config import load_experiment
+    from simlat.validate.runner import validate as run_validate
+
+    try:
+        fractions = [float(x) for x in loads.split(",") if x.strip()]
+    except ValueError:
+        _fail(SimlatError(f"--loads: {loads!r} must be comma-separated fractions, e.g. 0.2,0.5,0.7,0.85"))
+    try:
+        exp = load_experiment(experiment)
+        res = run_validate(exp, loads=fractions, model=model, device=device, level_s=level_s, warmup_s=warmup_s,
+                           probe_s=probe_s, start_rps=start_rps, log=(lambda m: None) if json_out else typer.echo)
+    except SimlatError as err:
+        _fail(err)
+    if out is not None:
+        from simlat.validate.measure import save
+
+        save(res.campaign, out)
+    if json_out:
+        typer.echo(json.dumps({"capacity_rps": res.campaign["capacity_rps"], "machine": res.campaign["machine"],
+                               "levels": [c.to_json() for c in res.rows], "calibration": res.facts}, default=float))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from simlat.validate.compare import TABLE_HEADER, table_rows
+
+    table = Table(*TABLE_HEADER, title=f"{exp.name}: measured open-loop capacity {res.campaign['capacity_rps']:.0f} req/s")
+    for row in table_rows(res.rows):
+        table.add_row(*row)
+    Console().print(table)
 
 
 def main() -> None:

@@ -372,3 +372,21 @@ def test_swept_file_paths_resolve_against_the_experiment_and_hash_by_content(tmp
     assert paths == [tmp_path / "traces" / "a.csv", tmp_path / "traces" / "b.csv"]
     assert configs[0].config_id != configs[1].config_id
     assert [c.label for c in configs] == ["path=a", "path=b"]
+
+
+def test_a_configuration_the_simulator_rejects_is_reported_not_fatal(tmp_path):
+    ts = np.cumsum(np.full(3000, 0.001))
+    pd.DataFrame({"timestamp": ts}).to_csv(tmp_path / "ok.csv", index=False)
+    data = copy.deepcopy(BASE)
+    data["workload"]["arrivals"] = {"kind": "trace", "path": str(tmp_path / "ok.csv"), "unit": "s",
+                                    "target_rate_rps": 2000.0}
+    data["sweep"]["grid"] = {"workload.arrivals.path": [str(tmp_path / "ok.csv"), str(tmp_path / "missing.csv")]}
+    result = run_sweep(parse_experiment(data), cache_dir=tmp_path / "cache", workers=1, details=False)
+    notes = list(result.points["note"])
+    assert not notes[0].startswith("error:")
+    assert notes[1].startswith("error:") and "missing.csv" in notes[1]
+    assert not result.points["meets_slo"].iloc[1]
+    assert len(list((tmp_path / "cache").rglob("*.parquet"))) == 1  # rejected points are not cached
+    data["sweep"]["grid"] = {"workload.arrivals.path": [str(tmp_path / "missing.csv")]}
+    with pytest.raises(SimlatError, match="every configuration was rejected"):
+        run_sweep(parse_experiment(data), cache_dir=None, workers=1)

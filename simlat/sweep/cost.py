@@ -1,12 +1,14 @@
 """What a configuration costs per hour: replicas times the price of its device.
 
 The device is looked up in ``sweep.prices`` by, in order: ``experiment.device``, the service
-profile file's stem (``calibration/h100.json`` -> ``h100``) and file name; without a match,
+profile file's stem (``calibration/h100.json`` -> ``h100``), its file name and the device name the
+profile records (``NVIDIA H100 80GB HBM3``); without a match,
 ``sweep.cost_per_replica_hour`` applies.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -23,13 +25,39 @@ def device_names(experiment: Experiment) -> list[str]:
     if experiment.service.kind == "profile":
         p = Path(experiment.service.path)
         names += [p.stem, p.name]
+        device_name = _profile_device(p)
+        if device_name:
+            names.append(device_name)
     return names
 
 
+def _profile_device(path: Path) -> str | None:
+    """The device a profile was measured on (its provenance), or None if it cannot be read."""
+    from simlat.profile import resolve_profile_path
+
+    p = resolve_profile_path(path)
+    if not p.is_file():
+        return None
+    return _device_of(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_of(path: str, mtime_ns: int) -> str | None:
+    from simlat.profile import load_profile
+
+    try:
+        return load_profile(path).provenance.device_name
+    except SimlatError:  # a bad profile is reported when the configuration runs
+        return None
+
+
 def device_label(experiment: Experiment) -> str:
-    """The device a configuration runs on, for tables and the recommendation ('' if unknown)."""
+    """The device a configuration runs on, for tables and the recommendation ('' if unknown):
+    the experiment's ``device``, else the profile's measured device name, else the profile's stem."""
     names = device_names(experiment)
-    return names[0] if names else ""
+    if not names:
+        return ""
+    return experiment.device or (names[2] if len(names) > 2 else names[0])
 
 
 def cost_per_hour(experiment: Experiment, sweep: Sweep) -> float:

@@ -187,11 +187,15 @@ def run_sweep(
         progress(cached, len(tasks), cached)
     by_id = {t.config_id: t for t in pending}
     for outcome in run_tasks(pending, workers=workers, cluster=cluster):
-        cache.store(by_id[outcome.config_id], outcome)
+        if not outcome.note.startswith("error:"):  # rejected configurations are retried next time
+            cache.store(by_id[outcome.config_id], outcome)
         outcomes[outcome.config_id] = outcome
         if progress:
             progress(len(outcomes), len(tasks), cached)
 
+    errors = [o.note for o in outcomes.values() if o.note.startswith("error:")]
+    if errors and len(errors) == len(outcomes):
+        raise SimlatError(f"{experiment.name}: every configuration was rejected by the simulator; the first: {errors[0]}")
     params = sweep.params
     points = _points(configs, outcomes, experiment, params)
     chosen = choose(points, sweep.objective, sweep.min_headroom)
