@@ -414,6 +414,8 @@ def test_cache_hits_skip_the_queue_and_misses_arrive_after_their_lookups():
     )
     np.testing.assert_allclose(rec.latency_ms, rec.done_ms - rec.arrival_ms + 0.4, atol=1e-9)
     assert rec.batch_size[miss].max() <= 8 and rec.batch_wait_ms[miss].max() <= 1.0 + 1e-9
+    # capacity counts arriving requests: the fleet's full-batch rate over the fraction that misses
+    assert res.capacity_rps * miss.mean() == pytest.approx(1000 * 8 / (1 + 0.05 * 8))
     again = simulate(exp, req, seed=np.random.SeedSequence(3)).records
     assert rec.latency_ms.tobytes() == again.latency_ms.tobytes()
 

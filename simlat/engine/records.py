@@ -85,8 +85,9 @@ class SimResult:
     """One simulated run: the per-request records and fleet-level facts.
 
     ``busy_ms``: time each replica spent serving batches. ``end_ms``: time of the last completion.
-    ``capacity_rps``: the engine's estimate of the fleet's maximum throughput (full batches of mean
-    size, back to back, on every replica). ``offered_rps``: the arrival rate of the requests
+    ``capacity_rps``: the engine's estimate of the fleet's maximum throughput, in arriving requests
+    per second (see :func:`simlat.engine.simulation.capacity_rps`; with a cache, divided by the
+    fraction of requests that miss it). ``offered_rps``: the arrival rate of the requests
     (None for a closed loop). ``n_replicas``: replicas in the fleet.
     """
 
