@@ -63,7 +63,7 @@ def _delete_slot(table, node_key, slot, shift, mask):
     table[i] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lookup(k, t, ttl, capacity, table, node_key, written, prev, nxt, state):
     """One lookup of key ``k`` (uint64) at time ``t``; True on a hit. Updates the cache in place.
 
@@ -125,27 +125,34 @@ def _access(keys, times, ttl, capacity, table, node_key, written, prev, nxt, sta
 
 
 @njit(cache=True)
-def _items_two_levels(
-    req_keys, times, items, bits, use1, use2,
-    ttl1, cap1, table1, key1, written1, prev1, next1, state1,
-    ttl2, cap2, table2, key2, written2, prev2, next2, state2,
-    l1_items, l2_items,
-):
-    """Per-item lookups, request by request: item j of key k is ``(k << bits) | j``; L1 first, L2
-    on an L1 miss. Counts the items each level answered per request."""
+def _first_level(req_keys, times, items, bits, use, ttl, cap, table, key, written, prev, nxt, state,
+                 hits, miss_key, miss_req):
+    """Item lookups of requests in order through one level (item j of key k is ``(k << bits) | j``);
+    counts hits per request and lists the misses (key, request) in order; returns how many."""
+    m = 0
     for r in range(len(req_keys)):
         base = req_keys[r] << np.uint64(bits)
         t = times[r]
-        h1 = 0
-        h2 = 0
+        h = 0
         for j in range(items[r]):
             k = base | np.uint64(j)
-            if use1 and _lookup(k, t, ttl1, cap1, table1, key1, written1, prev1, next1, state1):
-                h1 += 1
-            elif use2 and _lookup(k, t, ttl2, cap2, table2, key2, written2, prev2, next2, state2):
-                h2 += 1
-        l1_items[r] = h1
-        l2_items[r] = h2
+            if use and _lookup(k, t, ttl, cap, table, key, written, prev, nxt, state):
+                h += 1
+            else:
+                miss_key[m] = k
+                miss_req[m] = r
+                m += 1
+        hits[r] = h
+    return m
+
+
+@njit(cache=True)
+def _next_level(miss_key, miss_req, times, ttl, cap, table, key, written, prev, nxt, state, hits):
+    """The previous level's misses, in order, through this level; counts hits per request."""
+    for i in range(len(miss_key)):
+        r = miss_req[i]
+        if _lookup(miss_key[i], times[r], ttl, cap, table, key, written, prev, nxt, state):
+            hits[r] += 1
 
 
 class LRUCache:
@@ -193,23 +200,35 @@ class LRUCache:
         return (self.ttl_ms, cap, self._table, self._key, self._written, self._prev, self._next, self._state)
 
 
-def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | None, l2: LRUCache | None):
-    """(L1 items hit, L2 items hit) per request, for per-item lookups through one or two levels
-    (compiled in one pass; the same steps as :meth:`LRUCache.access` on the expanded item keys)."""
+def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | None, l2: LRUCache | None,
+                 chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """(L1 hits, L2 hits) per request for ``items[r]`` lookups of request r at ``times_ms[r]``, keys
+    ``(keys[r] << bits) | j``, through L1 and then, for its misses, L2: the same steps as
+    :meth:`LRUCache.access` on the expanded keys. Each level runs over a chunk of about ``chunk``
+    lookups at a time (one structure hot in the CPU's caches at a time; no item arrays in full)."""
     keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
     times = np.ascontiguousarray(times_ms, dtype=np.float64)
     items = np.ascontiguousarray(items, dtype=np.int64)
-    spare = LRUCache(1)
+    n = len(keys)
     for level in (l1, l2):
         if level is not None:
             level._count(int(items.sum()))
-    l1_items = np.empty(len(keys), dtype=np.int64)
-    l2_items = np.empty(len(keys), dtype=np.int64)
-    _items_two_levels(
-        keys, times, items, bits, l1 is not None, l2 is not None,
-        *(spare if l1 is None else l1)._arrays(), *(spare if l2 is None else l2)._arrays(), l1_items, l2_items,
-    )
-    return l1_items, l2_items
+    first = l1 if l1 is not None else LRUCache(1)
+    l1_hits = np.zeros(n, dtype=np.int64)
+    l2_hits = np.zeros(n, dtype=np.int64)
+    ends = np.cumsum(items)
+    lo = 0
+    while lo < n:
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - items[lo] + chunk, side="right")))
+        size = int(ends[hi - 1] - ends[lo] + items[lo])
+        miss_key = np.empty(size, dtype=np.uint64)
+        miss_req = np.empty(size, dtype=np.int64)
+        m = _first_level(keys[lo:hi], times[lo:hi], items[lo:hi], bits, l1 is not None, *first._arrays(),
+                         l1_hits[lo:hi], miss_key, miss_req)
+        if l2 is not None:
+            _next_level(miss_key[:m], miss_req[:m], times[lo:hi], *l2._arrays(), l2_hits[lo:hi])
+        lo = hi
+    return l1_hits, l2_hits
 
 
 @njit(cache=True)
