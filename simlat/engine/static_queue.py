@@ -10,8 +10,8 @@ expanded from the per-batch log with numpy after the run. Replicas are a heap of
 batch goes to the replica that is free first (ties: lowest index). Arrivals are padded with
 ``B`` infinite sentinels so the arrival of "the B-th waiting request" needs no bounds check.
 
-Single server without batching is the FIFO recursion ``done_n = max(arrival_n, done_{n-1}) +
-service_n``, evaluated in one tight loop.
+Without batching, the queue is a FIFO loop over the requests: one server is the recursion
+``done_n = max(arrival_n, done_{n-1}) + service_n``; several take turns through the heap.
 """
 
 from __future__ import annotations
