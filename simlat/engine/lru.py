@@ -1,4 +1,4 @@
-"""Exact LRU caches with TTL over a key stream, compiled: tens of millions of lookups per second.
+"""Exact LRU caches with TTL over a key stream, compiled (numba): millions of lookups per second.
 
 An LRU cache with write-time TTL and lazy expiry, as a hash table (open addressing, linear probing,
 backward-shift deletion) over a doubly linked recency list held in numpy arrays. One lookup of
@@ -12,6 +12,8 @@ key k at time t:
 So a miss is written back at the lookup's own time, and an expired entry keeps its slot until it is
 looked up again or evicted (lazy expiry, as Redis does between its active-expiry sweeps). This is
 step for step what a ``collections.OrderedDict`` LRU does (the tests replay one against it).
+Speed: about 40 million lookups per second when the table stays in the CPU's caches, 5 to 10
+million when each lookup is a memory miss (hundreds of thousands of entries, long-tailed keys).
 
 :func:`stack_distances` gives, for every access, how many other distinct keys were used since the
 same key's previous access: without TTL an LRU of capacity C hits exactly when that is < C, so one
