@@ -302,3 +302,18 @@ def test_all_dropped_gives_no_latency_but_a_verdict():
     assert s.slo_met_probability == 0.0 and s.throughput_rps == 0.0
     assert any("no request completed" in w for w in s.warnings)
     json.loads(summary_json(s))
+
+
+def test_trend_only_warns_for_time_varying_workloads():
+    diurnal = {"arrivals": {"kind": "diurnal", "mean_rate_rps": 500, "amplitude": 0.5, "period_s": 600}}
+    exp = parse_experiment(
+        {
+            "name": "diurnal",
+            "workload": diurnal,
+            "service": {"kind": "exponential", "mean_ms": 1.0},
+            "slo": {"percentile": 99.0, "latency_ms": 50.0},
+        }
+    )
+    # Latency that grows through the run, with the capacity signal saying there is headroom.
+    s = summarize([mm1_result(200_000, 1.05, seed=5, capacity_rps=10_000.0)], exp)
+    assert s.stable and any("time-varying workload (diurnal)" in w for w in s.warnings)
