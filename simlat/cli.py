@@ -181,6 +181,8 @@ def validate(
     warmup_s: Annotated[float, typer.Option(min=0.0, help="Seconds discarded at the start of each level.")] = 2.0,
     probe_s: Annotated[float, typer.Option(min=0.5, help="Seconds per capacity probe.")] = 2.5,
     start_rps: Annotated[float, typer.Option(min=1.0, help="First rate of the capacity search.")] = 100.0,
+    max_probes: Annotated[int, typer.Option(min=2, help="Most capacity probes.")] = 11,
+    max_lag_ms: Annotated[float, typer.Option(help="A level whose send-lag p99 exceeds this is invalid.")] = 1.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write every raw measurement to this .npz file.")] = None,
 ) -> None:
@@ -197,7 +199,7 @@ def validate(
     try:
         exp = load_experiment(experiment)
         res = run_validate(exp, loads=fractions, model=model, device=device, level_s=level_s, warmup_s=warmup_s,
-                           probe_s=probe_s, start_rps=start_rps, log=(lambda m: None) if json_out else typer.echo)
+                           probe_s=probe_s, start_rps=start_rps, max_probes=max_probes, max_lag_ms=max_lag_ms, log=(lambda m: None) if json_out else typer.echo)
     except SimlatError as err:
         _fail(err)
     if out is not None:
@@ -216,7 +218,7 @@ def validate(
     table = Table(*TABLE_HEADER, title=f"{exp.name}: measured open-loop capacity {res.campaign['capacity_rps']:.0f} req/s")
     for row in table_rows(res.rows):
         table.add_row(*row)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def main() -> None:

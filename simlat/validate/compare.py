@@ -109,6 +109,10 @@ def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True) -> 
 
     ``frontend=False`` predicts with the model profile alone (the naive baseline).
     """
+    for group in ("probes", "levels"):  # a live campaign holds lists, a loaded one arrays
+        for run in result[group]:
+            for table in ("req", "batch"):
+                run[table] = {k: np.asarray(v, dtype=float) for k, v in run[table].items()}
     spec = result["spec"]
     service = fit_service(result["profile"])
     fe, facts = fit_frontend(result["probes"], result["profile"])
@@ -132,3 +136,33 @@ def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True) -> 
             c.episodes = episodes(r["sent"][kept][order], meas)
         out.append(c)
     return out, facts
+
+
+TABLE_HEADER = ("config", "load", "req/s", "measured p50", "measured p99", "predicted p50", "predicted p99",
+                "p50 error", "p99 error", "backlog episodes", "valid")
+"""Columns of :func:`table_rows`."""
+
+
+def _fmt(ci: list[float]) -> str:
+    return f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
+
+
+def table_rows(rows: list[LevelComparison]) -> list[tuple[str, ...]]:
+    """One printable row per level (ms, 95% intervals in brackets); invalid levels say why."""
+    out = []
+    for c in rows:
+        if not c.valid:
+            why = []
+            if not c.checks.get("kept_schedule", True):
+                why.append(f"send lag p99 {c.checks['lag_p99_ms']:.2f} ms")
+            if not c.checks.get("complete", True):
+                why.append(f"{c.checks['failed']} failed")
+            out.append((c.config, f"{c.load:.2f}", f"{c.rate_rps:.0f}", "-", "-", "-", "-", "-", "-", "-",
+                        "INVALID: " + ", ".join(why)))
+            continue
+        ep = c.episodes
+        eps = "none" if ep["count"] == 0 else f"{ep['count']} ({ep['seconds']:.2f} s, longest {ep['longest_s']:.2f} s)"
+        out.append((c.config, f"{c.load:.2f}", f"{c.rate_rps:.0f}", _fmt(c.measured["p50"]), _fmt(c.measured["p99"]),
+                    _fmt(c.predicted["p50"]), _fmt(c.predicted["p99"]), f"{c.error(50):+.1%}", f"{c.error(99):+.1%}",
+                    eps, "yes"))
+    return out

@@ -171,7 +171,8 @@ class LevelRun:
 
 
 def run_level(server: LiveServer, rate_rps: float, duration_s: float, warmup_s: float, *,
-              input_spec: str, loadgen_cpus: str, seed: int, max_s: float | None = None) -> LevelRun:
+              input_spec: str, loadgen_cpus: str, seed: int, max_s: float | None = None,
+              max_lag_ms: float = MAX_LAG_P99_MS) -> LevelRun:
     """Replay Poisson arrivals at ``rate_rps`` for ``duration_s`` through fresh generator processes.
 
     One generator process per CPU in ``loadgen_cpus`` (one process when empty), each sending a
@@ -225,11 +226,11 @@ def run_level(server: LiveServer, rate_rps: float, duration_s: float, warmup_s: 
     batch = {k: np.asarray(v, dtype=float) for k, v in tr["batch"].items()}
     run = LevelRun(rate_rps, duration_s, warmup_s, req, batch, tr["loop_cpu_s"] - t0["loop_cpu_s"],
                    tr["model_cpu_s"] - t0["model_cpu_s"], cpu_s, loadavg)
-    run.checks = check_level(run)
+    run.checks = check_level(run, max_lag_ms)
     return run
 
 
-def check_level(run: LevelRun) -> dict:
+def check_level(run: LevelRun, max_lag_ms: float = MAX_LAG_P99_MS) -> dict:
     """Validity of one run: did the generator keep its schedule, did every request succeed, and
     did the server keep up (throughput vs offered, backlog at the end)?"""
     r = run.req
@@ -255,7 +256,8 @@ def check_level(run: LevelRun) -> dict:
         "latency_trend": float(last / first) if first and np.isfinite(first) else float("nan"),
         "loadavg_before": run.loadavg,
     }
-    c["kept_schedule"] = bool(c["lag_p99_ms"] <= MAX_LAG_P99_MS)
+    c["kept_schedule"] = bool(c["lag_p99_ms"] <= max_lag_ms)
+    c["max_lag_ms"] = max_lag_ms
     c["complete"] = c["failed"] == 0
     c["stable"] = bool(c["complete"] and tput >= 0.97 * c["offered_rps"] and c["latency_trend"] < 3.0)
     c["valid"] = bool(c["kept_schedule"] and c["complete"])
@@ -264,7 +266,7 @@ def check_level(run: LevelRun) -> dict:
 
 def find_capacity(server: LiveServer, *, input_spec: str, loadgen_cpus: str, start_rps: float,
                   step: float = 1.5, probe_s: float = 3.0, max_probes: int = 11, seed: int = 100,
-                  log=print) -> tuple[float, list[LevelRun]]:
+                  max_lag_ms: float = MAX_LAG_P99_MS, log=print) -> tuple[float, list[LevelRun]]:
     """Open-loop capacity: the highest Poisson rate at which a ``probe_s`` run keeps up.
 
     Rates grow geometrically by ``step`` until a run is unstable, then two bisection probes refine
@@ -276,7 +278,7 @@ def find_capacity(server: LiveServer, *, input_spec: str, loadgen_cpus: str, sta
     rate = start_rps
     for i in range(max_probes):
         run = run_level(server, rate, probe_s, min(0.5, probe_s / 4), input_spec=input_spec,
-                        loadgen_cpus=loadgen_cpus, seed=seed + i, max_s=probe_s * 2 + 5)
+                        loadgen_cpus=loadgen_cpus, seed=seed + i, max_s=probe_s * 2 + 5, max_lag_ms=max_lag_ms)
         probes.append(run)
         log(f"  probe {rate:8.0f} rps: stable={run.checks['stable']} tput={run.checks['throughput_rps']:.0f} "
             f"trend={run.checks['latency_trend']:.2f} lag_p99={run.checks['lag_p99_ms']:.2f}ms")
@@ -314,7 +316,8 @@ def machine_info(device: str) -> dict:
 
 
 def campaign(spec: ServerSpec, loads: list[float], *, level_s: float, warmup_s: float, start_rps: float,
-             probe_s: float = 3.0, seed: int = 0, log=print) -> dict:
+             probe_s: float = 3.0, seed: int = 0, max_probes: int = 11, max_lag_ms: float = MAX_LAG_P99_MS,
+             log=print) -> dict:
     """Everything for one configuration: start the server, find capacity, measure each load level.
 
     Returns a JSON-able dict: spec, machine, server profile, capacity, probe runs and level runs.
@@ -326,11 +329,12 @@ def campaign(spec: ServerSpec, loads: list[float], *, level_s: float, warmup_s: 
         profile = srv.get("/profile")
         log(f"{spec.label}: server ready in {time.monotonic() - t_start:.1f}s; finding open-loop capacity")
         cap, probes = find_capacity(srv, input_spec=input_spec, loadgen_cpus=gen_cpus, start_rps=start_rps,
-                                    probe_s=probe_s, seed=seed + 1000, log=log)
+                                    probe_s=probe_s, seed=seed + 1000, max_probes=max_probes,
+                                    max_lag_ms=max_lag_ms, log=log)
         levels = []
         for j, frac in enumerate(loads):
             run = run_level(srv, frac * cap, level_s, warmup_s, input_spec=input_spec, loadgen_cpus=gen_cpus,
-                            seed=seed + j)
+                            seed=seed + j, max_lag_ms=max_lag_ms)
             lat = run.latency_ms()
             log(f"  load {frac:.2f} ({frac * cap:.0f} rps): p50 {np.percentile(lat, 50):.2f} ms "
                 f"p99 {np.percentile(lat, 99):.2f} ms valid={run.checks['valid']}")
