@@ -15,6 +15,7 @@ Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -68,6 +69,18 @@ def poisson(rate_per_ms: float, n: int, seed: int = 0) -> Requests:
     )
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what the platform module says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_seconds(fn) -> tuple[float, object]:
     """CPU seconds of one call of ``fn()``, and its result."""
     t0 = time.process_time()
@@ -81,7 +94,9 @@ def main() -> None:
     ap.add_argument("--naive-requests", type=int, default=300_000, help="requests per naive run")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, CPU time")
+    print(
+        f"python {platform.python_version()}, {cpu_name()}, {os.cpu_count()} logical CPUs; rates in CPU time"
+    )
     print(
         f"{'case':40s} {'util':>5s} {'engine req/CPU-s':>17s} {'naive req/CPU-s':>16s} {'ratio':>6s}  identical"
     )
