@@ -44,8 +44,10 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
     console = console or Console()
     title = f"simlat: {experiment.name}"
     if not summary.stable:
-        console.print(f"[bold white on red] UNSTABLE [/] {title}: offered load exceeds what the fleet can serve; "
-                      "the queue grows through the run, so latency percentiles are not finite.")
+        console.print(
+            f"[bold white on red] UNSTABLE [/] {title}: the queue grows through the run (the fleet cannot "
+            "keep up; see the warnings), so latency percentiles are not finite."
+        )
     lat = Table(title=f"{title}: latency (ms), {summary.completed:,} completed requests after warm-up")
     lat.add_column("statistic")
     lat.add_column("estimate", justify="right")
