@@ -54,7 +54,8 @@ def _resolve_value(path: str, value: Any, base_dir: Path | None) -> Any:
     return _resolve_paths(value, base_dir)
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A value as a table cell: files by stem, blocks by kind, whole floats as ints."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str) and ("/" in value or "\\" in value):
@@ -66,7 +67,7 @@ def _short(value: Any) -> str:
 
 def label_of(params: dict[str, Any]) -> str:
     """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``."""
-    return " ".join(f"{p.rsplit('.', 1)[-1]}={_short(v)}" for p, v in params.items()) or "base"
+    return " ".join(f"{p.rsplit('.', 1)[-1]}={short_value(v)}" for p, v in params.items()) or "base"
 
 
 def _validate(data: dict, where: str, value: Any) -> Experiment:

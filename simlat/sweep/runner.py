@@ -19,7 +19,7 @@ from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import DECOMPOSITION, MEETS
 from simlat.sweep.executor import default_workers, run_tasks
-from simlat.sweep.grid import Configuration, _short, expand
+from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
 from simlat.sweep.search import Outcome, SearchTask
@@ -43,7 +43,7 @@ def _tasks(configs: list[Configuration], experiment: Experiment) -> list[SearchT
 
 
 def _param_value(v):
-    return v if isinstance(v, (int, float, str, bool)) and not (isinstance(v, str) and "/" in v) else _short(v)
+    return v if isinstance(v, (int, float, str, bool)) and not (isinstance(v, str) and "/" in v) else short_value(v)
 
 
 def _points(configs, outcomes, experiment, params) -> pd.DataFrame:

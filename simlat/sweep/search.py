@@ -71,7 +71,6 @@ def _search(task: SearchTask) -> Outcome:
     if rs is None:
         return Outcome(task.config_id, ev_t, target if ev_t.verdict == MEETS else math.nan, evals)
     cap_or_zero = 0.0 if math.isnan(cap) else cap
-    note = ""
     if ev_t.verdict == MEETS:
         lo = target
         hi = rs.high_rps if rs.high_rps is not None else cap
@@ -113,4 +112,4 @@ def _search(task: SearchTask) -> Outcome:
             lo = mid
         else:
             hi = mid
-    return Outcome(task.config_id, ev_t, lo, evals, note)
+    return Outcome(task.config_id, ev_t, lo, evals)
