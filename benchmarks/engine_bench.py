@@ -3,7 +3,8 @@
 Runs, in one process, the naive one-process-per-request SimPy model
 (:mod:`simlat.engine.reference`) and the engine on the same experiment and the same arrivals,
 checks that they give identical latencies, and prints both rates and their ratio (medians of
-``--repeat`` alternating runs, CPU time from ``time.process_time``). Cases, each at utilisation about 0.8:
+``--repeat`` alternating runs after one warm-up run each; CPU time, user + system, from
+``time.process_time``). Cases, each at utilisation about 0.8:
 
 a. dynamic batching (on_free, B=32, W=2 ms, 1 ms + 0.05 ms/item), one replica;
 b. 8 replicas, per-replica queues, join-shortest-queue, same batching;
@@ -105,7 +106,10 @@ def main() -> None:
         seed = np.random.SeedSequence(1)
         big = poisson(case["rate"], args.requests)
         small = poisson(case["rate"], args.naive_requests)
-        # engine and naive runs alternate, so that a busy machine slows both alike
+        # one warm-up run each (imports, first touch of the memory), then engine and naive runs
+        # alternate, so that a busy machine slows both alike
+        simulate(exp, big, seed=seed)
+        simulate_naive(exp, small, seed=seed)
         fast_rates, naive_rates, ratios = [], [], []
         for _ in range(args.repeat):
             t_fast, res = cpu_seconds(lambda e=exp, r=big, s=seed: simulate(e, r, seed=s))

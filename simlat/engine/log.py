@@ -57,7 +57,8 @@ class BatchLog:
             bw = t - a
             qw = np.subtract(d, t, out=t)
         else:
-            qw = np.maximum(t - a, 0.0)
+            qw = np.subtract(t, a)
+            np.maximum(qw, 0.0, out=qw)
             bw = np.subtract(d, np.maximum(a, t, out=t), out=t)
         cols = {
             "dispatch_ms": d,

@@ -284,7 +284,8 @@ def simulate(
         l2 = np.zeros(n, dtype=bool)
     if len(done) and not np.all(np.isnan(done)):
         end = max(end, float(np.nanmax(done)))  # the last completion
-    latency = done - arrival + overhead
+    latency = np.subtract(done, arrival)
+    latency += overhead
     latency[dropped] = np.nan
     records = Records(
         arrival_ms=arrival,

@@ -35,7 +35,7 @@ CHUNK = 4096
 def _typed(values: np.ndarray) -> array:
     """A float64 numpy array as an ``array('d')``: one copy, and indexing is as fast as a list's."""
     out = array("d")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float64)).cast("B"))
     return out
 
 
@@ -101,7 +101,8 @@ class StaticQueue:
         B = self.policy.max_batch
         n = len(self.arrival)
         # a typed array: made by one copy, unlike a list of float objects; bisect reads it directly
-        arr = _typed(np.concatenate((self.arrival, np.full(B, INF))))
+        arr = _typed(self.arrival)
+        arr.extend(repeat(INF, B))
         cum = None if self.items is None else [0, *np.cumsum(self.items).tolist()]
         aw = AdaptiveWindow(self.policy) if self.policy.adaptive else None
         return arr, n, cum, B, self.policy.max_wait_ms, aw
