@@ -18,16 +18,17 @@ Outside the loop: ``network_ms`` per request (client work and loopback, both way
 ``handoff_ms`` per batch (waking the model thread and handing the result back: the replica is
 held, the loop is not).
 
-The model's in-server time per batch is the service draw times
-``slowdown_base + slowdown_per_loop_utilization * rho`` (rho: the event loop's busy fraction, the
-interpreter-lock contention) times a ``model_noise`` draw (mean 1).
+The model's in-server time per batch is the service draw times the slowdown at the loop's busy
+fraction rho (the interpreter-lock contention): ``slowdown_base + slowdown_per_loop_utilization *
+rho``, or interpolated in measured ``slowdown_points``; times a ``model_noise`` draw (mean 1).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+import numpy as np
+from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator
 
 from simlat.config.base import StrictModel
 from simlat.config.dists import ZERO, Dist
@@ -44,8 +45,28 @@ class EventLoopFrontend(StrictModel):
     handoff_ms: Dist = ZERO
     slowdown_base: float = Field(default=1.0, gt=0, description="In-server / back-to-back model time with an idle loop.")
     slowdown_per_loop_utilization: float = Field(default=0.0, ge=0, description="Added per unit of loop utilization.")
+    slowdown_points: list[tuple[NonNegativeFloat, PositiveFloat]] | None = Field(
+        default=None,
+        description="Measured (loop utilization, slowdown) points, interpolated linearly and held flat beyond "
+        "the ends; when given, they replace slowdown_base and slowdown_per_loop_utilization.",
+    )
     model_noise: Dist | None = Field(default=None, description="Multiplicative noise on the in-server model time (mean ~1).")
     iterations: int = Field(default=6, ge=1, le=50, description="Fixed-point passes between the loop and the batcher.")
+
+
+    @field_validator("slowdown_points")
+    @classmethod
+    def _increasing(cls, v):
+        if v is not None and any(b[0] <= a[0] for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("loop utilizations must be strictly increasing")
+        return v
+
+    def slowdown(self, rho: float) -> float:
+        """The in-server model slowdown at loop utilization ``rho``."""
+        if self.slowdown_points:
+            xs, ys = zip(*self.slowdown_points, strict=True)
+            return float(np.interp(rho, xs, ys))
+        return self.slowdown_base + self.slowdown_per_loop_utilization * rho
 
 
 Frontend = EventLoopFrontend

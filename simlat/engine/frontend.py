@@ -13,8 +13,8 @@ event loop is ONE first-come-first-served server that does two kinds of jobs:
 
 The batcher and the model are the ordinary engine (:func:`simlat.engine.simulation.simulate`),
 fed with the ingress departures, with each batch's replica time made of a hand-off draw, the
-service draw scaled by the interpreter-lock slowdown (``slowdown_base +
-slowdown_per_loop_utilization * rho``, rho the loop's busy fraction) and a noise draw, and the
+service draw scaled by the interpreter-lock slowdown at rho, the loop's busy fraction
+(``frontend.slowdown(rho)``) and a noise draw, and the
 time the finished batch waits for the loop (the batcher learns that the model is free only when
 the loop runs the completion callback).
 
@@ -119,7 +119,7 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
     rho = min(1.0, float(ing.sum() + rep.sum()) / span)
     res = None
     for _ in range(fe.iterations):
-        model.factor = fe.slowdown_base + fe.slowdown_per_loop_utilization * rho
+        model.factor = fe.slowdown(rho)
         res = simulate(core, Requests(arrival_ms=e, items=requests.items, key=requests.key), seed=eng_seed,
                        progress=progress, service=model.service())
         r = res.records

@@ -18,7 +18,7 @@ import numpy as np
 from simlat.config import Experiment
 from simlat.config.serving import SLO, DynamicBatching
 from simlat.config.workload import Poisson, Workload
-from simlat.metrics import Sample
+from simlat.metrics import Sample, trend_grows
 from simlat.validate.fit import fit_frontend, fit_service, timer_slack_ms
 from simlat.workload import Requests
 
@@ -42,9 +42,13 @@ class LevelComparison:
     measured: dict = field(default_factory=dict)  # "p99" -> [value, low, high]
     predicted: dict = field(default_factory=dict)
     episodes: dict = field(default_factory=dict)
+    predicted_stable: bool = True
 
     def error(self, p: int) -> float:
-        """Relative error of the prediction: (predicted - measured) / measured."""
+        """Relative error of the prediction: (predicted - measured) / measured (inf when the simulated
+        queue grows through the run: a prediction of overload has no finite percentile)."""
+        if not self.predicted_stable:
+            return float("inf")
         m, s = self.measured[f"p{p}"][0], self.predicted[f"p{p}"][0]
         return (s - m) / m
 
@@ -52,7 +56,7 @@ class LevelComparison:
         """Plain dict."""
         d = dict(self.__dict__)
         if self.valid:
-            d["error"] = {f"p{p}": self.error(p) for p in PERCENTILES}
+            d["error"] = {f"p{p}": (self.error(p) if self.predicted_stable else None) for p in PERCENTILES}
         return d
 
 
@@ -104,10 +108,12 @@ def predict(exp: Experiment, sent_ms: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True) -> tuple[list[LevelComparison], dict]:
+def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True,
+                     slowdown: str = "line") -> tuple[list[LevelComparison], dict]:
     """Every level of one campaign, compared; also returns the calibration facts.
 
-    ``frontend=False`` predicts with the model profile alone (the naive baseline).
+    ``frontend=False`` predicts with the model profile alone (the naive baseline); ``slowdown``
+    chooses how the in-server model slowdown is fitted (:func:`simlat.validate.fit.fit_frontend`).
     """
     for group in ("probes", "levels"):  # a live campaign holds lists, a loaded one arrays
         for run in result[group]:
@@ -115,7 +121,7 @@ def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True) -> 
                 run[table] = {k: np.asarray(v, dtype=float) for k, v in run[table].items()}
     spec = result["spec"]
     service = fit_service(result["profile"])
-    fe, facts = fit_frontend(result["probes"], result["profile"])
+    fe, facts = fit_frontend(result["probes"], result["profile"], slowdown)
     slack = timer_slack_ms(facts, spec["max_wait_ms"])
     facts["timer_slack_ms"] = slack
     facts["service"] = {"base_ms": service.base_ms, "per_item_ms": service.per_item_ms}
@@ -133,6 +139,7 @@ def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True) -> 
             preds = [predict(exp, sent_ms, seed)[kept][order] for seed in range(seeds)]
             c.measured = {f"p{p}": _ci([meas], p) for p in PERCENTILES}
             c.predicted = {f"p{p}": _ci(preds, p) for p in PERCENTILES}
+            c.predicted_stable = not any(trend_grows(x) for x in preds)
             c.episodes = episodes(r["sent"][kept][order], meas)
         out.append(c)
     return out, facts
@@ -162,6 +169,10 @@ def table_rows(rows: list[LevelComparison]) -> list[tuple[str, ...]]:
             continue
         ep = c.episodes
         eps = "none" if ep["count"] == 0 else f"{ep['count']} ({ep['seconds']:.2f} s, longest {ep['longest_s']:.2f} s)"
+        if not c.predicted_stable:
+            out.append((c.config, f"{c.load:.2f}", f"{c.rate_rps:.0f}", _fmt(c.measured["p50"]), _fmt(c.measured["p99"]),
+                        "unstable", "unstable", "overload predicted", "overload predicted", eps, "yes"))
+            continue
         out.append((c.config, f"{c.load:.2f}", f"{c.rate_rps:.0f}", _fmt(c.measured["p50"]), _fmt(c.measured["p99"]),
                     _fmt(c.predicted["p50"]), _fmt(c.predicted["p99"]), f"{c.error(50):+.1%}", f"{c.error(99):+.1%}",
                     eps, "yes"))

@@ -12,8 +12,9 @@ never the validation levels the prediction is compared against:
   reply written -> received) at the lowest rates, as an empirical distribution;
 - hand-off: dispatch -> model start plus model end -> back on the loop, at the lowest rate;
 - slowdown: each probe's mean in-server model time over the profile's median at the same batch
-  size, regressed on the probe's loop utilisation (loop CPU seconds / duration); the per-batch
-  ratios to that line are the model noise;
+  size, against the probe's loop utilisation (loop CPU seconds / duration): a least-squares line
+  (default) or the points themselves, interpolated; the per-batch ratios to the fitted slowdown
+  are the model noise;
 - timer slack: how much later than ``max_wait_ms`` the asyncio timer closes a batch that is not
   full (epoll waits in whole milliseconds), measured at the two lowest rates and added to the
   predicted batcher's wait.
@@ -66,8 +67,11 @@ def loop_utilization(run: dict) -> float:
     return run["loop_cpu_s"] / max(float(s[-1] - s[0]), 1e-9)
 
 
-def fit_frontend(probes: list[dict], profile: dict) -> tuple[EventLoopFrontend, dict]:
+def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> tuple[EventLoopFrontend, dict]:
     """The ``frontend`` block and the timer slack (ms), from the capacity-search probes.
+
+    ``slowdown``: "line" (least squares in the loop utilization) or "points" (the probes' own
+    points, interpolated).
 
     Returns ``(frontend, facts)``; ``facts`` holds every fitted number for the report.
     """
@@ -109,7 +113,18 @@ def fit_frontend(probes: list[dict], profile: dict) -> tuple[EventLoopFrontend, 
         per_batch.append(ratio)
     rho_a, mr = np.array(rho), np.array(mean_ratio)
     (s0, s1), _ = nnls(np.column_stack([np.ones_like(rho_a), rho_a]), mr)
-    noise = np.concatenate([r / (s0 + s1 * u) for r, u in zip(per_batch, rho, strict=True)])
+    order = np.argsort(rho_a)
+    points = []
+    for u, m in zip(rho_a[order], mr[order], strict=True):  # one point per distinct utilization
+        if points and u <= points[-1][0] + 1e-3:
+            points[-1] = ((points[-1][0] + u) / 2, (points[-1][1] + m) / 2)
+        else:
+            points.append((float(u), float(m)))
+    if slowdown == "points":
+        slow = np.interp(rho_a, [p[0] for p in points], [p[1] for p in points])
+    else:
+        slow = s0 + s1 * rho_a
+    noise = np.concatenate([r / f for r, f in zip(per_batch, slow, strict=True)])
     noise = noise / noise.mean()
 
     slack = []
@@ -133,6 +148,7 @@ def fit_frontend(probes: list[dict], profile: dict) -> tuple[EventLoopFrontend, 
         handoff_ms=Empirical(samples=_sub(hand)),
         slowdown_base=max(float(s0), 1e-6),
         slowdown_per_loop_utilization=float(s1),
+        slowdown_points=points if slowdown == "points" else None,
         model_noise=Empirical(samples=_sub(noise)),
     )
     facts = {
