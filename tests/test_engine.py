@@ -428,3 +428,9 @@ def test_batches_of_one_never_wait_for_formation(replicas, dispatch):
     assert np.all(rec.batch_wait_ms == 0.0)
     np.testing.assert_allclose(rec.queue_wait_ms, rec.dispatch_ms - rec.arrival_ms, atol=1e-12)
     assert np.all(rec.queue_wait_ms >= 0)
+
+
+def test_unsorted_requests_are_refused():
+    req = Requests(arrival_ms=np.array([1.0, 0.5]), items=np.ones(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="sorted"):
+        simulate(experiment(), req, seed=np.random.SeedSequence(0))

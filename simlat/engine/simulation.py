@@ -211,6 +211,8 @@ def simulate(
         raise SimlatError(f"workload.arrivals: {kind} needs generated requests (requests=None given)")
     if closed and experiment.cache is not None:
         raise SimlatError("cache: not supported with workload.arrivals.kind closed_loop")
+    if requests is not None:
+        _check_requests(requests)
     if closed:
         _check_closed_loop(experiment)
 
@@ -317,6 +319,17 @@ def simulate(
         offered_rps=None if closed else _offered_rps(arrival),
         n_replicas=fleet.replicas,
     )
+
+
+def _check_requests(requests: Requests) -> None:
+    """The engine relies on sorted arrivals and on at least one item per request."""
+    arrival, items = np.asarray(requests.arrival_ms), np.asarray(requests.items)
+    if len(items) != len(arrival):
+        raise ValueError(f"requests: {len(arrival)} arrivals but {len(items)} item counts")
+    if len(arrival) > 1 and not np.all(arrival[1:] >= arrival[:-1]):
+        raise ValueError("requests.arrival_ms must be sorted (non-decreasing)")
+    if len(items) and items.min() < 1:
+        raise ValueError(f"requests.items must be >= 1, found {items.min()}")
 
 
 def _check_closed_loop(experiment: Experiment) -> None:
