@@ -2,7 +2,10 @@
 
 The experiment supplies the batching policy (``none`` or ``dynamic``) and, through a
 ``kind: profile`` service, the model; Poisson arrivals are replayed at fractions of the open-loop
-capacity found on this machine. The model is served fp32 eager on ``device``.
+capacity found on this machine. The model is served fp32 eager on ``device``. The prediction uses
+the batch times the server itself measured at start-up (same process, same device) and the
+frontend fitted from the capacity probes, not the experiment's own ``service`` and ``frontend``:
+the point is to test the simulator's model of the stack, calibrated the way a user would.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class ValidationResult:
 def server_spec(experiment: Experiment, model: str | None, device: str) -> ServerSpec:
     """What the server must serve and how it batches, from the experiment (errors name the field)."""
     svc = experiment.service
+    if svc.kind == "profile" and svc.variant != "fp32":
+        raise SimlatError(f"service.variant: {svc.variant!r}: the validation server serves fp32 eager models only (yet)")
     name = model or (svc.model if svc.kind == "profile" else None)
     if name is None:
         raise SimlatError(f"service.kind: {svc.kind!r} names no model: give --model ({', '.join(INPUT_SPEC)})")
