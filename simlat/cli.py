@@ -135,6 +135,7 @@ def calibrate(
     note: Annotated[list[str] | None, typer.Option(help="A note to record in the profile's provenance (repeatable).")] = None,
     cache: Annotated[str | None, typer.Option(help="Measure a Redis cache instead, e.g. redis://127.0.0.1:6379.")] = None,
     value_bytes: Annotated[int, typer.Option(help="With --cache: the cached value size in bytes.")] = 256,
+    processes: Annotated[int | None, typer.Option(help="Measuring processes per variant (overrides the budget's; the spread between them is reported).")] = None,
     no_overheads: Annotated[bool, typer.Option("--no-overheads", help="Skip the serialization and copy components.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -157,7 +158,7 @@ def calibrate(
             device=device, model=model, out=out, variants=[v for v in variants.split(",") if v] if variants else None,
             batch_sizes=batch_sizes, threads=threads, budget=budget, input_shape=input_shape, seq_len=seq_len,
             time_limit_s=time_limit, shared_machine=shared_machine, notes=note, progress=not quiet,
-            overheads=not no_overheads,
+            overheads=not no_overheads, processes=processes,
         )
     except SimlatError as err:
         _fail(err)

@@ -109,6 +109,8 @@ def build_profile_dict(outcomes: list[Outcome], *, device: str, variants: list[s
                 if prim.get(k) is not None and k not in m:
                     m[k] = prim[k]
         c = comps.get(mname)
+        if c and c.get("status") != "ok":
+            notes = [*notes, f"overhead components of {mname} not measured: {c.get('reason')}"]
         if c and c.get("status") == "ok":
             for cname, per_bs in c["components"].items():
                 pooled = {int(b): [s] for b, s in per_bs.items() if s}

@@ -6,6 +6,7 @@ measuring). ``calibrate(...)`` returns the validated :class:`simlat.profile.Prof
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 import time
@@ -58,6 +59,7 @@ def calibrate(
     progress: bool = True,
     command: str | None = None,
     overheads: bool = True,
+    processes: int | None = None,
 ):
     """Measure ``model`` under ``variants`` on ``device`` and write the profile to ``out``."""
     from simlat import __version__
@@ -72,6 +74,10 @@ def calibrate(
     if time_limit_s is not None and time_limit_s <= 0:
         raise SimlatError(f"--time-limit: {time_limit_s} is invalid: it must be > 0 seconds")
     bud = get_budget(budget)
+    if processes is not None:
+        if processes < 1:
+            raise SimlatError(f"--processes: {processes} is invalid: it must be >= 1")
+        bud = dataclasses.replace(bud, processes=processes)
     names = select_variants(device, variants)
     refs = resolve_models(model, input_shape, seq_len)
     sizes = parse_batch_sizes(batch_sizes)
