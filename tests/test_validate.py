@@ -56,10 +56,12 @@ def test_fifo_departures_matches_the_recursion():
         assert done[k] == pytest.approx(prev)
 
 
-def test_zero_cost_frontend_gives_the_plain_engine_latencies():
+@pytest.mark.parametrize("fleet", [{}, {"replicas": 3, "queue": "per_replica", "balancer": "round_robin"},
+                                   {"replicas": 2, "queue": "per_replica", "balancer": "join_shortest_queue"}])
+def test_zero_cost_frontend_gives_the_plain_engine_latencies(fleet):
     reqs = poisson(800.0, 5000)
-    plain = simulate(experiment(), reqs, seed=np.random.SeedSequence(7).spawn(2)[0])
-    fe = simulate(experiment(frontend={"kind": "event_loop"}), reqs, seed=np.random.SeedSequence(7))
+    plain = simulate(experiment(fleet=fleet), reqs, seed=np.random.SeedSequence(7).spawn(2)[0])
+    fe = simulate(experiment(fleet=fleet, frontend={"kind": "event_loop"}), reqs, seed=np.random.SeedSequence(7))
     np.testing.assert_allclose(fe.records.latency_ms, plain.records.latency_ms, rtol=0, atol=1e-9)
 
 

@@ -67,29 +67,26 @@ class _InServerModel:
         self.hand = hand
         self.noise = noise
         self.factor = 1.0
-        self.extra = np.zeros(len(hand))
-        self.model_ms: list[float] = []
+        self.extra = 0.0  # the same for every batch, so a batch's model part is its service - extra
 
     def service(self) -> ServiceModel:
-        """A :class:`ServiceModel` for this pass (records each batch's model part)."""
-        self.model_ms = []
-        hand, noise, extra, factor, out = self.hand, self.noise, self.extra, self.factor, self.model_ms
+        """A :class:`ServiceModel` for this pass."""
+        hand, noise, extra, factor = self.hand, self.noise, self.extra, self.factor
+        calls = [0]  # draws are taken in call order, shared by every queue's sampler
 
         def make(rng: np.random.Generator):
             draw = self.base.batch_sampler(rng)
 
             def sample(items: int) -> float:
-                k = len(out)
-                m = hand[k] + draw(items) * factor * noise[k]
-                out.append(m)
-                return m + extra[k]
+                k = calls[0]
+                calls[0] = k + 1
+                return hand[k] + draw(items) * factor * noise[k] + extra
 
             return sample
 
-        mean_extra = float(np.mean(self.extra)) if len(self.extra) else 0.0
         return ServiceModel(
             make_sampler=make,
-            mean=lambda items: float(np.mean(hand)) + self.base.mean_ms(items) * factor + mean_extra,
+            mean=lambda items: float(np.mean(hand)) + self.base.mean_ms(items) * factor + extra,
             max_items=self.base.max_items,
         )
 
@@ -128,9 +125,9 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         nb = int(bid.max()) + 1 if len(bid) else 0
         disp = np.full(nb, np.nan)
         disp[bid] = r.dispatch_ms[served]
-        if nb and np.any(np.diff(disp) < 0):
-            raise SimlatError("frontend: batches must be numbered in dispatch order (one queue); got another order")
-        model_end = disp + np.asarray(model.model_ms[:nb])
+        svc = np.full(nb, np.nan)
+        svc[bid] = r.service_ms[served]
+        model_end = disp + svc - model.extra
         rep_sum = np.bincount(bid, weights=rep[served], minlength=nb)
         # the loop: ingress jobs and completion jobs, first come first served
         release = np.concatenate([a, model_end, disp])
@@ -146,7 +143,7 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         # the batcher learns that the model is free when the loop reaches the completion: the
         # replica is held for that wait (its mean, damped between passes, so the passes settle)
         wait = float(np.mean(c_start - model_end)) if nb else 0.0
-        model.extra = np.full(n, 0.5 * (float(model.extra[0]) + wait))
+        model.extra = 0.5 * (model.extra + wait)
         rho = min(1.0, float(work.sum()) / max(float(done.max() - a[0]), 1e-9))
         converged = np.allclose(e_new, e, atol=1e-6)
         e = e_new
