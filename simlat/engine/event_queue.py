@@ -67,7 +67,6 @@ class _Queue:
         "last",
         "W",
         "aw",
-        "arrived",
         "sampler",
         "timer",
         "timer_at",
@@ -83,7 +82,6 @@ class _Queue:
         self.last = 0.0  # last dispatch time
         self.W: float | None = None if policy.adaptive else policy.max_wait_ms
         self.aw = AdaptiveWindow(policy) if policy.adaptive else None
-        self.arrived = 0
         self.sampler = sampler
         self.timer = None  # token of the pending batch timer
         self.timer_at = INF
@@ -285,7 +283,7 @@ class EventEngine:
             t = tf if tf > q.last else q.last
             if q.W is None:
                 u = t if t > aj else aj
-                q.W = q.aw.window(u, q.arrived)
+                q.W = q.aw.window(u, len(q.ids))  # admitted so far
             waiting = len(q.ids) - q.head
             deadline = aj + q.W
             if waiting >= B or now >= deadline:
@@ -300,7 +298,7 @@ class EventEngine:
         n_open = len(q.ids) - max(q.open_start, q.head)
         if n_open == 1:
             if q.aw is not None:
-                q.W = q.aw.window(now, q.arrived)
+                q.W = q.aw.window(now, len(q.ids))
             self._set_timer(q, now + q.W, now)
         if n_open >= self.policy.max_batch:
             q.timer = None
@@ -342,7 +340,6 @@ class EventEngine:
         if (self.cap is not None or self.T is not None) and not self._admit(i, a, q):
             return
         q.ids.append(i)
-        q.arrived += 1
         if self.per_replica:
             self.out[r] += 1
         if self.closed_loop and self.T is not None:
@@ -382,7 +379,6 @@ class EventEngine:
         route = None
         if bal in ("round_robin", "random"):
             route = route_static(bal, n, R, np.random.default_rng(self.streams.balancer)).tolist()
-        routed = [-1] * n if per_replica else None
         rng = np.random.default_rng(self.streams.balancer)
         p2c_first, p2c_second, p2c_pos = [], [], 0
         jsq = bal == "join_shortest_queue"
@@ -390,6 +386,8 @@ class EventEngine:
         T = self.T
         # the common case inline: no admission control, on_free batching
         simple = self.cap is None and T is None and not self.policy.on_close
+        # where each request was routed: only needed for the ones dropped before any batch
+        routed = [-1] * n if per_replica and not simple else None
         B = self.policy.max_batch
         serve_free = self._serve_free
         peek, timeout = env.peek, env.timeout
@@ -421,11 +419,11 @@ class EventEngine:
                     r = r2 if out[r2] < out[r1] else r1
                 else:
                     r = route[i]
-                routed[i] = r
+                if routed is not None:
+                    routed[i] = r
             if simple:
                 q = queues[r]
                 q.ids.append(i)
-                q.arrived += 1
                 out[r] += 1
                 if q.free and (q.timer is None or len(q.ids) - q.head >= B):
                     serve_free(q, a)
