@@ -31,6 +31,7 @@ class RunProgress:
         if self._bar is None:
             if time.monotonic() - self._start < DELAY_S:
                 return
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
@@ -39,6 +40,7 @@ class RunProgress:
                 TextColumn("{task.percentage:>3.0f}%"),
                 TimeRemainingColumn(),
                 transient=True,
+                console=Console(stderr=True),
             )
             self._bar.start()
             self._task = self._bar.add_task("simulate", total=self.total)
