@@ -464,3 +464,45 @@ def test_trace_keys_replay_exactly_and_start_cold(tmp_path):
     h1, h2 = reference_replay(exp.cache, rec.key, rec.arrival_ms)
     assert np.array_equal(rec.l1_hit, h1) and np.array_equal(rec.l2_hit, h2)
     assert len(set(rec.key.tolist())) == len(set(users.tolist()))  # one int64 key per distinct user
+
+
+# ---------------------------------------------------------------- L1 copies (one per serving process)
+
+
+@pytest.mark.parametrize("per_item", [False, True])
+def test_l1_copies_replay_exactly_through_one_reference_lru_per_copy(per_item):
+    from simlat.engine.lru import item_lookups
+
+    req = zipf_requests(6_000, 1.0, 500, rate_per_ms=1.0, seed=12, items=5 if per_item else None)
+    copy = np.random.default_rng(3).integers(3, size=len(req))
+    l1 = [LRUCache(40, 300.0) for _ in range(3)]
+    l2 = LRUCache(400, 2000.0)
+    keys = item_keys(req.key, req.items) if per_item else req.key
+    bits = int(req.items.max()).bit_length() if per_item else 0
+    got1, got2 = item_lookups(req.key, req.arrival_ms, req.items, bits, l1, l2, l1_copy=copy, chunk=1000)
+    refs = [RefLRU(40, 300.0) for _ in range(3)]
+    ref2 = RefLRU(400, 2000.0)
+    req_of = np.repeat(np.arange(len(req)), req.items)
+    times = np.repeat(req.arrival_ms, req.items)
+    exp1 = np.zeros(len(req), dtype=int)
+    exp2 = np.zeros(len(req), dtype=int)
+    for k, t, r in zip(keys.tolist(), times.tolist(), req_of.tolist(), strict=True):
+        if refs[copy[r]].lookup(k, t):
+            exp1[r] += 1
+        elif ref2.lookup(k, t):
+            exp2[r] += 1
+    assert np.array_equal(got1, exp1) and np.array_equal(got2, exp2)
+
+
+def test_l1_copies_each_see_a_thinned_stream_with_the_same_hit_ratio_as_one_small_cache():
+    """Random thinning of independent Zipf requests keeps the popularity law, so each of 4 copies of
+    capacity C hits like one LRU of capacity C (Che), well below one shared LRU of 4C."""
+    key_space, cap, n = 50_000, 500, 200_000
+    p = zipf_popularity(0.9, key_space)
+    keys = np.random.default_rng(13).choice(key_space, size=n, p=p)
+    req = Requests(arrival_ms=np.arange(n, dtype=float), items=np.ones(n, dtype=np.int64), key=keys)
+    out = apply_cache(cache(l1={"capacity": cap, "copies": "replicas"}), req, np.random.default_rng(1), replicas=4)
+    hits = out.l1_hit[n // 4 :].astype(float)
+    se = hits.reshape(30, -1).mean(axis=1).std(ddof=1) / np.sqrt(30)
+    assert abs(hits.mean() - che_hit_ratio(p, cap)) < 4 * se
+    assert hits.mean() < che_hit_ratio(p, 4 * cap) - 0.05

@@ -4,7 +4,8 @@ The model (exactly what :func:`apply_cache` computes):
 
 1. Every request looks up its key at its arrival time, in arrival order; with ``per_item`` it looks
    up each of its items, keys (k, 0), ..., (k, items - 1).
-2. L1 (in-process LRU, :mod:`simlat.engine.lru`): a fresh entry is a hit. Every L1 miss writes the
+2. L1 (in-process LRU, :mod:`simlat.engine.lru`; with ``copies`` > 1, one per serving process, each
+   request using one chosen at random): a fresh entry is a hit. Every L1 miss writes the
    key into L1 at the lookup's time: either an L2 hit is promoted, or the model's answer is written
    back. The write is timed at the lookup, not when the model finishes, so the outcome of every
    lookup depends only on the key stream and replays exactly through a reference LRU; a key asked
@@ -129,7 +130,9 @@ def _level(cfg, n_lookups: int):
     return None if cfg is None else LRUCache(cfg.capacity, cfg.ttl_ms, max_entries=n_lookups)
 
 
-def _lookup_hits(cfg: Cache, requests, lookups: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _lookup_hits(
+    cfg: Cache, requests, lookups: np.ndarray, rng: np.random.Generator, replicas: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(L1 hits, L2 hits) per request, out of its ``lookups``."""
     fixed = cfg.fixed_hit_ratios()
     if fixed is not None:
@@ -144,7 +147,11 @@ def _lookup_hits(cfg: Cache, requests, lookups: np.ndarray, rng: np.random.Gener
 
     keys, bits = _packable(requests.key, lookups) if cfg.per_item else (requests.key, 0)
     total = int(lookups.sum())
-    return item_lookups(keys, requests.arrival_ms, lookups, bits, _level(cfg.l1, total), _level(cfg.l2, total))
+    l1, copy = _level(cfg.l1, total), None
+    if cfg.l1 is not None and (copies := replicas if cfg.l1.copies == "replicas" else cfg.l1.copies) > 1:
+        l1 = [l1, *(_level(cfg.l1, total) for _ in range(copies - 1))]
+        copy = rng.integers(copies, size=len(lookups))
+    return item_lookups(keys, requests.arrival_ms, lookups, bits, l1, _level(cfg.l2, total), l1_copy=copy)
 
 
 @lru_cache(maxsize=64)
@@ -222,12 +229,14 @@ def _still_warming(l1_items: np.ndarray, l2_items: np.ndarray, lookups: np.ndarr
     return []
 
 
-def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator, *, workload=None) -> CacheOutcome:
+def apply_cache(
+    cache_cfg: Cache, requests, rng: np.random.Generator, *, workload=None, replicas: int = 1
+) -> CacheOutcome:
     """Run ``requests`` (a :class:`simlat.workload.Requests`, open loop) through the caches.
 
     The model is in this module's docstring. With ``workload`` (the experiment's
     :class:`simlat.config.workload.Workload`), the caches are first warmed by
-    :func:`warmup_requests`. Random draws (warm-up requests; lookup times; hits under a fixed
+    :func:`warmup_requests`. ``replicas``: the fleet's, for ``l1.copies: replicas``. Random draws (warm-up requests; lookup times; hits under a fixed
     ``hit_ratio``) come from ``rng`` only.
     """
     from simlat.workload import Requests
@@ -243,7 +252,7 @@ def apply_cache(cache_cfg: Cache, requests, rng: np.random.Generator, *, workloa
             key=np.concatenate([warm.key, requests.key]),
         )
     per_request = np.asarray(stream.items, dtype=np.int64) if cache_cfg.per_item else np.ones(len(stream), dtype=np.int64)
-    l1_items, l2_items = (a[len(stream) - n :] for a in _lookup_hits(cache_cfg, stream, per_request, rng))
+    l1_items, l2_items = (a[len(stream) - n :] for a in _lookup_hits(cache_cfg, stream, per_request, rng, replicas))
     lookups = per_request[len(stream) - n :]
     missing = lookups - l1_items - l2_items
     served = missing == 0

@@ -202,33 +202,49 @@ class LRUCache:
         return (self.ttl_ms, cap, self._table, self._key, self._written, self._prev, self._next, self._state)
 
 
-def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | None, l2: LRUCache | None,
-                 chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | list[LRUCache] | None, l2: LRUCache | None,
+                 l1_copy: np.ndarray | None = None, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """(L1 hits, L2 hits) per request for ``items[r]`` lookups of request r at ``times_ms[r]``, keys
     ``(keys[r] << bits) | j``, through L1 and then, for its misses, L2: the same steps as
-    :meth:`LRUCache.access` on the expanded keys. Each level runs over a chunk of about ``chunk``
-    lookups at a time (one structure hot in the CPU's caches at a time; no item arrays in full)."""
+    :meth:`LRUCache.access` on the expanded keys. ``l1`` may be a list of independent copies, request
+    r using copy ``l1_copy[r]``. Each level runs over a chunk of about ``chunk`` lookups at a time
+    (one structure hot in the CPU's caches at a time; no item arrays in full)."""
     keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
     times = np.ascontiguousarray(times_ms, dtype=np.float64)
     items = np.ascontiguousarray(items, dtype=np.int64)
     n = len(keys)
-    for level in (l1, l2):
+    copies = [] if l1 is None else list(l1) if isinstance(l1, list) else [l1]
+    if len(copies) > 1 and (l1_copy is None or len(l1_copy) != n):
+        raise ValueError("l1_copy: one copy index per request is needed with several L1 copies")
+    for level in (*copies, l2):
         if level is not None:
             level._count(int(items.sum()))
-    first = l1 if l1 is not None else LRUCache(1)
     l1_hits = np.zeros(n, dtype=np.int64)
     l2_hits = np.zeros(n, dtype=np.int64)
     ends = np.cumsum(items)
     lo = 0
     while lo < n:
         hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - items[lo] + chunk, side="right")))
-        size = int(ends[hi - 1] - ends[lo] + items[lo])
-        miss_key = np.empty(size, dtype=np.uint64)
-        miss_req = np.empty(size, dtype=np.int64)
-        m = _first_level(keys[lo:hi], times[lo:hi], items[lo:hi], bits, l1 is not None, *first._arrays(),
-                         l1_hits[lo:hi], miss_key, miss_req)
+        rows = np.arange(lo, hi)
+        groups = [rows] if len(copies) <= 1 else [rows[l1_copy[lo:hi] == c] for c in range(len(copies))]
+        miss_keys, miss_reqs = [], []
+        for g, rows_g in enumerate(groups):
+            level = copies[g] if copies else LRUCache(1)
+            size = int(items[rows_g].sum())
+            miss_key = np.empty(size, dtype=np.uint64)
+            miss_req = np.empty(size, dtype=np.int64)
+            hits = np.zeros(len(rows_g), dtype=np.int64)
+            m = _first_level(keys[rows_g], times[rows_g], items[rows_g], bits, bool(copies), *level._arrays(),
+                             hits, miss_key, miss_req)
+            l1_hits[rows_g] = hits
+            miss_keys.append(miss_key[:m])
+            miss_reqs.append(rows_g[miss_req[:m]])
         if l2 is not None:
-            _next_level(miss_key[:m], miss_req[:m], times[lo:hi], *l2._arrays(), l2_hits[lo:hi])
+            miss_key, miss_req = np.concatenate(miss_keys), np.concatenate(miss_reqs)
+            if len(groups) > 1:  # back to arrival order (a request's items stay together, in order)
+                order = np.argsort(miss_req, kind="stable")
+                miss_key, miss_req = miss_key[order], miss_req[order]
+            _next_level(miss_key, miss_req, times, *l2._arrays(), l2_hits)
         lo = hi
     return l1_hits, l2_hits
 

@@ -360,7 +360,8 @@ def _apply_cache(experiment, requests, streams) -> _CacheStage:
     from simlat.engine.cache import apply_cache
 
     out = apply_cache(
-        experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload
+        experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload,
+        replicas=experiment.fleet.replicas,
     )
     served = np.asarray(out.served, dtype=bool)
     cache_ms = np.asarray(out.cache_ms, dtype=float)
