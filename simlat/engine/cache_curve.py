@@ -120,7 +120,7 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
         lvl = getattr(cache, level).model_copy(update={"capacity": cap})
         out = apply_cache(
             cache.model_copy(update={level: lvl}), requests, np.random.default_rng(seed_seq),
-            workload=experiment.workload,
+            workload=experiment.workload, replicas=experiment.fleet.replicas,
         )
         total = max(1, int(out.lookups[skip:].sum()))
         rows.append({
