@@ -54,7 +54,7 @@ def _merge_points(a: list[dict], b: list[dict], levels: list[float]) -> list[dic
 
 def _merge_variant(a: dict, b: dict, levels: list[float], replace: bool) -> dict:
     if b["status"] != "ok":
-        return a
+        return b if a["status"] != "ok" else a  # both skipped: the later attempt's reason
     if a["status"] != "ok" or replace:
         return {**b, "notes": [*b.get("notes", []), "from the second run"]}
     out = dict(a)
