@@ -52,14 +52,16 @@ def main() -> None:
         out = {}
 
         def once():
-            out["o"] = apply_cache(cache_cfg, requests, np.random.default_rng(0), workload=workload)
+            out["o"] = apply_cache(
+                cache_cfg, requests, np.random.default_rng(0), workload=workload, replicas=exp.fleet.replicas
+            )
 
         cpu = cpu_seconds(once, args.repeat)
         o = out["o"]
         lookups = int(o.lookups.sum())
         rows.append((label, len(requests) / cpu, f"{lookups / cpu / 1e6:.1f} M lookups/s (+{o.warmup_requests:,} warm-up requests)", o.hit_ratio()))
 
-    stage(exp.cache, "cache stage, per request (L1 + Redis L2)", reqs)
+    stage(exp.cache, "cache stage, per request (8 L1 copies + Redis L2)", reqs)
     cold = exp.cache.model_copy(update={"warmup_s": 0.0})
     stage(cold, "cache stage, per request, no warm-up", reqs)
     fan = exp.workload.model_copy(update={"items_per_request": 20})

@@ -475,7 +475,7 @@ def test_l1_copies_replay_exactly_through_one_reference_lru_per_copy(per_item):
 
     req = zipf_requests(6_000, 1.0, 500, rate_per_ms=1.0, seed=12, items=5 if per_item else None)
     copy = np.random.default_rng(3).integers(3, size=len(req))
-    l1 = [LRUCache(40, 300.0) for _ in range(3)]
+    l1 = LRUCache(40, 300.0, copies=3)
     l2 = LRUCache(400, 2000.0)
     keys = item_keys(req.key, req.items) if per_item else req.key
     bits = int(req.items.max()).bit_length() if per_item else 0
@@ -506,3 +506,17 @@ def test_l1_copies_each_see_a_thinned_stream_with_the_same_hit_ratio_as_one_smal
     se = hits.reshape(30, -1).mean(axis=1).std(ddof=1) / np.sqrt(30)
     assert abs(hits.mean() - che_hit_ratio(p, cap)) < 4 * se
     assert hits.mean() < che_hit_ratio(p, 4 * cap) - 0.05
+
+
+def test_lru_copies_are_independent_caches():
+    rng = np.random.default_rng(21)
+    keys = rng.integers(0, 30, size=3000)
+    times = np.cumsum(rng.exponential(1.0, size=3000))
+    copy = rng.integers(0, 4, size=3000)
+    refs = [RefLRU(5, 40.0) for _ in range(4)]
+    expected = [refs[c].lookup(k, t) for k, t, c in zip(keys.tolist(), times.tolist(), copy.tolist(), strict=True)]
+    c = LRUCache(5, 40.0, copies=4)
+    assert c.access(keys, times, copy).tolist() == expected
+    assert len(c) == sum(len(r.entries) for r in refs)
+    with pytest.raises(ValueError, match="copy"):
+        c.access(keys[:2], times[:2], np.array([0, 4]))

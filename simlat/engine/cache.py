@@ -124,10 +124,10 @@ def l2_per_key_ms(l2) -> float:
     return 0.0
 
 
-def _level(cfg, n_lookups: int):
+def _level(cfg, n_lookups: int, copies: int = 1):
     from simlat.engine.lru import LRUCache
 
-    return None if cfg is None else LRUCache(cfg.capacity, cfg.ttl_ms, max_entries=n_lookups)
+    return None if cfg is None else LRUCache(cfg.capacity, cfg.ttl_ms, max_entries=n_lookups, copies=copies)
 
 
 def _lookup_hits(
@@ -147,11 +147,10 @@ def _lookup_hits(
 
     keys, bits = _packable(requests.key, lookups) if cfg.per_item else (requests.key, 0)
     total = int(lookups.sum())
-    l1, copy = _level(cfg.l1, total), None
-    if cfg.l1 is not None and (copies := replicas if cfg.l1.copies == "replicas" else cfg.l1.copies) > 1:
-        l1 = [l1, *(_level(cfg.l1, total) for _ in range(copies - 1))]
-        copy = rng.integers(copies, size=len(lookups))
-    return item_lookups(keys, requests.arrival_ms, lookups, bits, l1, _level(cfg.l2, total), l1_copy=copy)
+    copies = 1 if cfg.l1 is None else replicas if cfg.l1.copies == "replicas" else cfg.l1.copies
+    copy = rng.integers(copies, size=len(lookups)) if copies > 1 else None
+    l1, l2 = _level(cfg.l1, total, copies), _level(cfg.l2, total)
+    return item_lookups(keys, requests.arrival_ms, lookups, bits, l1, l2, l1_copy=copy)
 
 
 @lru_cache(maxsize=64)

@@ -120,25 +120,31 @@ def _lookup(k, t, ttl, capacity, table, node_key, written, prev, nxt, state):
 
 
 @njit(cache=True)
-def _access(keys, times, ttl, capacity, table, node_key, written, prev, nxt, state, hit):
-    """Run ``keys`` (uint64) at ``times`` through one cache; ``hit[i]`` gets the outcome."""
+def _access(keys, times, copy, ttl, cap, table, key, written, prev, nxt, state, hit):
+    """Run ``keys`` (uint64) at ``times`` through the cache copy ``copy[i]`` (or ``copy[0]`` for all
+    when it has one entry); ``hit[i]`` gets the outcome. The arrays hold one row per copy."""
+    one = len(copy) == 1
     for i in range(len(keys)):
-        hit[i] = _lookup(keys[i], times[i], ttl, capacity, table, node_key, written, prev, nxt, state)
+        c = copy[0] if one else copy[i]
+        hit[i] = _lookup(keys[i], times[i], ttl, cap, table[c], key[c], written[c], prev[c], nxt[c], state[c])
 
 
 @njit(cache=True)
-def _first_level(req_keys, times, items, bits, use, ttl, cap, table, key, written, prev, nxt, state,
+def _first_level(req_keys, times, items, copy, bits, use, ttl, cap, table, key, written, prev, nxt, state,
                  hits, miss_key, miss_req):
-    """Item lookups of requests in order through one level (item j of key k is ``(k << bits) | j``);
-    counts hits per request and lists the misses (key, request) in order; returns how many."""
+    """Item lookups of requests in order through one level (item j of key k is ``(k << bits) | j``;
+    request r uses copy ``copy[r]``, or ``copy[0]``); counts hits per request and lists the misses
+    (key, request) in order; returns how many."""
+    one = len(copy) == 1
     m = 0
     for r in range(len(req_keys)):
+        c = copy[0] if one else copy[r]
         base = req_keys[r] << np.uint64(bits)
         t = times[r]
         h = 0
         for j in range(items[r]):
             k = base | np.uint64(j)
-            if use and _lookup(k, t, ttl, cap, table, key, written, prev, nxt, state):
+            if use and _lookup(k, t, ttl, cap, table[c], key[c], written[c], prev[c], nxt[c], state[c]):
                 h += 1
             else:
                 miss_key[m] = k
@@ -150,73 +156,87 @@ def _first_level(req_keys, times, items, bits, use, ttl, cap, table, key, writte
 
 @njit(cache=True)
 def _next_level(miss_key, miss_req, times, ttl, cap, table, key, written, prev, nxt, state, hits):
-    """The previous level's misses, in order, through this level; counts hits per request."""
+    """The previous level's misses, in order, through this level's first copy; counts hits per request."""
     for i in range(len(miss_key)):
         r = miss_req[i]
-        if _lookup(miss_key[i], times[r], ttl, cap, table, key, written, prev, nxt, state):
+        if _lookup(miss_key[i], times[r], ttl, cap, table[0], key[0], written[0], prev[0], nxt[0], state[0]):
             hits[r] += 1
 
 
 class LRUCache:
-    """One cache level's state; :meth:`access` runs lookups in time order and can be called in chunks.
+    """One cache level's state (``copies`` independent caches of ``capacity`` each); :meth:`access`
+    runs lookups in time order and can be called in chunks.
 
     ``max_entries`` (optional): an upper bound on the distinct keys that will ever be looked up,
     so memory follows min(capacity, max_entries) rather than the capacity alone.
     """
 
-    def __init__(self, capacity: int, ttl_ms: float | None = None, max_entries: int | None = None):
+    def __init__(self, capacity: int, ttl_ms: float | None = None, max_entries: int | None = None, copies: int = 1):
         if capacity < 1:
             raise ValueError(f"capacity: {capacity!r} must be >= 1")
+        if copies < 1:
+            raise ValueError(f"copies: {copies!r} must be >= 1")
         self.capacity = int(capacity)
+        self.copies = int(copies)
         self.ttl_ms = np.inf if ttl_ms is None else float(ttl_ms)
         size = self.capacity if max_entries is None else max(1, min(self.capacity, int(max_entries)))
         slots = 1 << max(4, int(2 * size - 1).bit_length())
-        self._table = np.full(slots, -1, dtype=np.int64)
-        self._key = np.zeros(size, dtype=np.uint64)
-        self._written = np.zeros(size, dtype=np.float64)
-        self._prev = np.full(size, -1, dtype=np.int64)
-        self._next = np.full(size, -1, dtype=np.int64)
-        self._state = np.array([-1, -1, 0, slots.bit_length() - 1], dtype=np.int64)
+        k = self.copies
+        self._table = np.full((k, slots), -1, dtype=np.int64)
+        self._key = np.zeros((k, size), dtype=np.uint64)
+        self._written = np.zeros((k, size), dtype=np.float64)
+        self._prev = np.full((k, size), -1, dtype=np.int64)
+        self._next = np.full((k, size), -1, dtype=np.int64)
+        self._state = np.tile(np.array([-1, -1, 0, slots.bit_length() - 1], dtype=np.int64), (k, 1))
         self._looked_up = 0
 
     def __len__(self) -> int:
-        return int(self._state[2])
+        return int(self._state[:, 2].sum())
 
-    def access(self, keys: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
-        """Look up ``keys`` (int64) at ``times_ms`` (non-decreasing); returns the hit flags (bool)."""
+    def access(self, keys: np.ndarray, times_ms: np.ndarray, copy: np.ndarray | None = None) -> np.ndarray:
+        """Look up ``keys`` (int64) at ``times_ms`` (non-decreasing), key i in copy ``copy[i]``
+        (default: copy 0); returns the hit flags (bool)."""
         keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
         times = np.ascontiguousarray(times_ms, dtype=np.float64)
         self._count(len(keys))
         hit = np.empty(len(keys), dtype=np.bool_)
-        _access(keys, times, *self._arrays(), hit)
+        _access(keys, times, self._copy_index(copy, len(keys)), *self._arrays(), hit)
         return hit
+
+    def _copy_index(self, copy: np.ndarray | None, n: int) -> np.ndarray:
+        if copy is None:
+            return np.zeros(1, dtype=np.int64)
+        copy = np.ascontiguousarray(copy, dtype=np.int64)
+        if len(copy) != n or (n and (copy.min() < 0 or copy.max() >= self.copies)):
+            raise ValueError(f"copy: needs {n} indices in [0, {self.copies})")
+        return copy
 
     def _count(self, lookups: int) -> None:
         self._looked_up += lookups
-        if self.capacity > len(self._key) and self._looked_up > len(self._key):
-            raise ValueError(f"max_entries={len(self._key)} is below the {self._looked_up} lookups made so far")
+        size = self._key.shape[1]
+        if self.capacity > size and self._looked_up > size:
+            raise ValueError(f"max_entries={size} is below the {self._looked_up} lookups made so far")
 
     def _arrays(self) -> tuple:
-        """The kernel's view: ttl, capacity, table, keys, write times, links, state."""
-        cap = min(self.capacity, len(self._key))
+        """The kernels' view: ttl, capacity, then one row per copy of table, keys, write times, links, state."""
+        cap = min(self.capacity, self._key.shape[1])
         return (self.ttl_ms, cap, self._table, self._key, self._written, self._prev, self._next, self._state)
 
 
-def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | list[LRUCache] | None, l2: LRUCache | None,
+def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | None, l2: LRUCache | None,
                  l1_copy: np.ndarray | None = None, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """(L1 hits, L2 hits) per request for ``items[r]`` lookups of request r at ``times_ms[r]``, keys
-    ``(keys[r] << bits) | j``, through L1 and then, for its misses, L2: the same steps as
-    :meth:`LRUCache.access` on the expanded keys. ``l1`` may be a list of independent copies, request
-    r using copy ``l1_copy[r]``. Each level runs over a chunk of about ``chunk`` lookups at a time
-    (one structure hot in the CPU's caches at a time; no item arrays in full)."""
+    ``(keys[r] << bits) | j``, through L1 (copy ``l1_copy[r]``) and then, for its misses, L2: the
+    same steps as :meth:`LRUCache.access` on the expanded keys. Each level runs over a chunk of
+    about ``chunk`` lookups at a time (one structure hot in the CPU's caches at a time; no item
+    arrays in full)."""
     keys = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
     times = np.ascontiguousarray(times_ms, dtype=np.float64)
     items = np.ascontiguousarray(items, dtype=np.int64)
     n = len(keys)
-    copies = [] if l1 is None else list(l1) if isinstance(l1, list) else [l1]
-    if len(copies) > 1 and (l1_copy is None or len(l1_copy) != n):
-        raise ValueError("l1_copy: one copy index per request is needed with several L1 copies")
-    for level in (*copies, l2):
+    first = l1 if l1 is not None else LRUCache(1)
+    copy = first._copy_index(l1_copy, n)
+    for level in (l1, l2):
         if level is not None:
             level._count(int(items.sum()))
     l1_hits = np.zeros(n, dtype=np.int64)
@@ -225,26 +245,13 @@ def item_lookups(keys, times_ms, items, bits: int, l1: LRUCache | list[LRUCache]
     lo = 0
     while lo < n:
         hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - items[lo] + chunk, side="right")))
-        rows = np.arange(lo, hi)
-        groups = [rows] if len(copies) <= 1 else [rows[l1_copy[lo:hi] == c] for c in range(len(copies))]
-        miss_keys, miss_reqs = [], []
-        for g, rows_g in enumerate(groups):
-            level = copies[g] if copies else LRUCache(1)
-            size = int(items[rows_g].sum())
-            miss_key = np.empty(size, dtype=np.uint64)
-            miss_req = np.empty(size, dtype=np.int64)
-            hits = np.zeros(len(rows_g), dtype=np.int64)
-            m = _first_level(keys[rows_g], times[rows_g], items[rows_g], bits, bool(copies), *level._arrays(),
-                             hits, miss_key, miss_req)
-            l1_hits[rows_g] = hits
-            miss_keys.append(miss_key[:m])
-            miss_reqs.append(rows_g[miss_req[:m]])
+        size = int(ends[hi - 1] - ends[lo] + items[lo])
+        miss_key = np.empty(size, dtype=np.uint64)
+        miss_req = np.empty(size, dtype=np.int64)
+        m = _first_level(keys[lo:hi], times[lo:hi], items[lo:hi], copy if len(copy) == 1 else copy[lo:hi], bits,
+                         l1 is not None, *first._arrays(), l1_hits[lo:hi], miss_key, miss_req)
         if l2 is not None:
-            miss_key, miss_req = np.concatenate(miss_keys), np.concatenate(miss_reqs)
-            if len(groups) > 1:  # back to arrival order (a request's items stay together, in order)
-                order = np.argsort(miss_req, kind="stable")
-                miss_key, miss_req = miss_key[order], miss_req[order]
-            _next_level(miss_key, miss_req, times, *l2._arrays(), l2_hits)
+            _next_level(miss_key[:m], miss_req[:m], times[lo:hi], *l2._arrays(), l2_hits[lo:hi])
         lo = hi
     return l1_hits, l2_hits
 
