@@ -142,3 +142,20 @@ def test_shipped_profiles_are_valid(path):
 
 def test_a_profile_is_shipped():
     assert (ROOT / "calibration" / "redis-loopback-ci-cpu2.json").is_file()
+
+
+@pytest.mark.redis
+def test_calibrate_command_measures_redis(redis_url, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli.json"
+    cmd = [sys.executable, "-m", "simlat.cli", "calibrate", "--cache", redis_url, "--out", str(out),
+           "--value-bytes", "64", "--note", "from the test", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "GET p50" in done.stdout and f"profile written to {out}" in done.stdout
+    profile = load_redis_profile(out)
+    assert profile.value_bytes == 64 and profile.note == "from the test" and profile.get.n == 20_000
+    bad = subprocess.run([*cmd[:5], "redis://127.0.0.1:1", *cmd[6:]], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot reach Redis" in bad.stderr and "Traceback" not in bad.stderr
