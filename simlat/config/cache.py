@@ -38,13 +38,13 @@ LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(di
 class L1Cache(StrictModel):
     """In-process LRU cache.
 
+    ``capacity``: entries (per copy); the least recently used one is evicted when full.
+    ``ttl_ms``: an entry expires this long after it was written (reads do not extend it); None: never.
+    ``lookup_ms``: time of one lookup (a hash-map probe in the serving process; 0 by default).
     ``copies``: how many independent L1 caches there are. 1: one cache in the process that
     receives requests before the balancer. ``replicas`` (or a number): one per serving process;
     each request consults one of them, chosen uniformly at random (the balancer ignores keys), so
-    each copy sees a thinned key stream. ``capacity`` is per copy.
-    ``capacity``: entries; the least recently used one is evicted when full.
-    ``ttl_ms``: an entry expires this long after it was written (reads do not extend it); None: never.
-    ``lookup_ms``: time of one lookup (a hash-map probe in the serving process; 0 by default).
+    each copy sees a thinned key stream.
     """
 
     capacity: PositiveInt
