@@ -453,6 +453,23 @@ def select_curves(profile: Profile, model: str, variant: str, condition: str, co
     return curves
 
 
+def warn_device_mismatch(cfg, device: str | None, source: str = "experiment") -> None:
+    """Warn (:class:`ProfileDeviceWarning`) when ``device`` is not the device of ``cfg``'s profile.
+
+    Called when an experiment is loaded; a profile that cannot be read is left to the engine's error.
+    """
+    path = resolve_profile_path(cfg.path)
+    if not path.is_file():
+        return
+    try:
+        profile = _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    except SimlatError:
+        return
+    msg = device_mismatch(profile, device)
+    if msg:
+        warnings.warn(f"{source}: service profile {path.name}: {msg}", ProfileDeviceWarning, stacklevel=3)
+
+
 def build_profile_service(cfg, *, device: str | None = None):
     """The engine's ``ServiceModel`` for a ``kind: profile`` service config.
 

@@ -240,3 +240,27 @@ def test_summarize_and_median_ci():
     # coverage of the order-statistic CI over repeated samples is ~95%
     hits = sum(lo < np.log(2) < hi for lo, hi in (median_ci(rng.exponential(1.0, 200)) for _ in range(400)))
     assert 0.90 * 400 <= hits <= 0.99 * 400
+
+
+def test_experiment_naming_another_device_warns(tmp_path: Path, profile_file: Path):
+    import yaml
+
+    from simlat.config import load_experiment
+
+    exp = {
+        "name": "t",
+        "device": "a100",
+        "workload": {"arrivals": {"kind": "poisson", "rate_rps": 100}},
+        "service": {"kind": "profile", "path": str(profile_file), "model": "toy", "variant": "eager"},
+        "slo": {"percentile": 99, "latency_ms": 50},
+    }
+    f = tmp_path / "e.yaml"
+    f.write_text(yaml.safe_dump(exp))
+    with pytest.warns(ProfileDeviceWarning, match="device differs: experiment='a100', profile='NVIDIA H100 80GB HBM3'"):
+        load_experiment(f)
+    exp["device"] = "h100"
+    f.write_text(yaml.safe_dump(exp))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_experiment(f)
+

@@ -38,9 +38,14 @@ def parse_experiment(data: Any, base_dir: Path | None = None, source: str = "exp
     if base_dir is not None:
         data = _resolve_paths(data, base_dir)
     try:
-        return Experiment.model_validate(data)
+        exp = Experiment.model_validate(data)
     except ValidationError as err:
         raise SimlatError(f"{source} is not a valid experiment:", format_validation_error(err, data)) from None
+    if exp.device and exp.service.kind == "profile":
+        from simlat.profile import warn_device_mismatch  # reads the profile only for kind: profile
+
+        warn_device_mismatch(exp.service, exp.device, source)
+    return exp
 
 
 def read_yaml(path: str | Path) -> Any:
