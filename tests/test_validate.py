@@ -188,3 +188,33 @@ def test_validate_needs_a_model(tmp_path: Path):
     p.write_text(yaml.safe_dump(BASE))
     r = _cli(str(p), timeout=60)
     assert r.returncode == 2 and "--model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_monotone_points_pool_violators():
+    from simlat.validate.fit import monotone_points
+
+    pts = monotone_points([(0.1, 3.0), (0.2, 2.0), (0.3, 2.5), (0.5, 4.0), (0.6, 3.8)])
+    xs, ys = zip(*pts, strict=True)
+    assert all(b > a for a, b in zip(xs, xs[1:], strict=False))
+    assert all(b >= a for a, b in zip(ys, ys[1:], strict=False))
+    assert pts[0] == pytest.approx((0.15, 2.5))  # the first two pooled: mean rho 0.15, mean slowdown 2.5
+    assert pts[1] == pytest.approx((0.3, 2.5))
+    assert pts[-1] == pytest.approx((0.55, 3.9))
+
+
+def test_request_work_slowdown_ignores_the_batch_work():
+    """With ``slowdown_load: request_work`` the slowdown is set by the offered per-request work
+    (0.3 ms x 0.8 req/ms = 0.24), so adding per-batch loop work lengthens a batch's hold only by the
+    loop's extra wait; with ``loop_utilization`` the slowdown itself grows as well."""
+    reqs = poisson(800.0, 4000)
+    growth = {}
+    for load in ("request_work", "loop_utilization"):
+        base = {"kind": "event_loop", "ingress_ms": {"kind": "constant", "value": 0.3},
+                "slowdown_base": 1.0, "slowdown_per_loop_utilization": 3.0, "slowdown_load": load}
+        calm = simulate(experiment(frontend=base), reqs, seed=np.random.SeedSequence(2))
+        busy = simulate(experiment(frontend={**base, "batch_ms": {"kind": "constant", "value": 0.2}}), reqs,
+                        seed=np.random.SeedSequence(2))
+        med = [np.median(r.records.service_ms[~r.records.dropped & (r.records.batch_size == 1)]) for r in (calm, busy)]
+        growth[load] = med[1] / med[0]
+    assert growth["request_work"] < 1.1
+    assert growth["loop_utilization"] > growth["request_work"] + 0.1

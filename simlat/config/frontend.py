@@ -50,6 +50,17 @@ class EventLoopFrontend(StrictModel):
         description="Measured (loop utilization, slowdown) points, interpolated linearly and held flat beyond "
         "the ends; when given, they replace slowdown_base and slowdown_per_loop_utilization.",
     )
+    slowdown_load: Literal["loop_utilization", "request_work"] = Field(
+        default="loop_utilization",
+        description="What the slowdown's rho is: the loop's simulated busy fraction (ingress, batch and reply "
+        "work; it depends on the simulated batch sizes), or the per-request loop work over the run "
+        "(ingress + reply per request times the arrival rate: fixed by the offered load).",
+    )
+    slowdown_includes_loop_wait: bool = Field(
+        default=False,
+        description="The slowdown was measured on the whole hold of the model (dispatch -> result back on the "
+        "loop, less the idle-loop hand-off): the replica is not held further for the simulated loop's wait.",
+    )
     model_noise: Dist | None = Field(default=None, description="Multiplicative noise on the in-server model time (mean ~1).")
     iterations: int = Field(default=6, ge=1, le=50, description="Fixed-point passes between the loop and the batcher.")
 

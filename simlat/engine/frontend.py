@@ -143,8 +143,10 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         # the batcher learns that the model is free when the loop reaches the completion: the
         # replica is held for that wait (its mean, damped between passes, so the passes settle)
         wait = float(np.mean(c_start - model_end)) if nb else 0.0
-        model.extra = 0.5 * (model.extra + wait)
-        rho = min(1.0, float(work.sum()) / max(float(done.max() - a[0]), 1e-9))
+        if not fe.slowdown_includes_loop_wait:
+            model.extra = 0.5 * (model.extra + wait)
+        if fe.slowdown_load == "loop_utilization":
+            rho = min(1.0, float(work.sum()) / max(float(done.max() - a[0]), 1e-9))
         converged = np.allclose(e_new, e, atol=1e-6)
         e = e_new
         if converged:

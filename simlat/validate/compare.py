@@ -109,7 +109,8 @@ def predict(exp: Experiment, sent_ms: np.ndarray, seed: int) -> np.ndarray:
 
 
 def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True,
-                     slowdown: str = "line") -> tuple[list[LevelComparison], dict]:
+                     slowdown: str | None = None, load: str | None = None,
+                     hold: bool | None = None) -> tuple[list[LevelComparison], dict]:
     """Every level of one campaign, compared; also returns the calibration facts.
 
     ``frontend=False`` predicts with the model profile alone (the naive baseline); ``slowdown``
@@ -121,7 +122,7 @@ def compare_campaign(result: dict, *, seeds: int = 3, frontend: bool = True,
                 run[table] = {k: np.asarray(v, dtype=float) for k, v in run[table].items()}
     spec = result["spec"]
     service = fit_service(result["profile"])
-    fe, facts = fit_frontend(result["probes"], result["profile"], slowdown)
+    fe, facts = fit_frontend(result["probes"], result["profile"], slowdown, load, hold)
     slack = timer_slack_ms(facts, spec["max_wait_ms"])
     facts["timer_slack_ms"] = slack
     facts["service"] = {"base_ms": service.base_ms, "per_item_ms": service.per_item_ms}

@@ -33,6 +33,18 @@ MAX_SAMPLES = 4000
 """Empirical distributions keep at most this many values (their mid-point quantiles)."""
 
 
+SLOWDOWN = "convex"
+"""How the in-server model slowdown is fitted by default: "line", "points" or "convex"."""
+SLOWDOWN_LOAD = "request_work"
+"""What the slowdown is a function of by default: "loop_utilization" or "request_work"."""
+
+SLOWDOWN_ON_HOLD = True
+"""Fit the slowdown on the model's whole hold (dispatch -> back on the loop) instead of its run."""
+
+AFTER_WARMUP = True
+"""Fit the slowdown and the model noise on the batches after each probe's warm-up only."""
+
+
 def _sub(x: np.ndarray) -> list[float]:
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
@@ -57,6 +69,21 @@ def fit_service(profile: dict) -> AffineService:
     return AffineService(base_ms=base, per_item_ms=per, noise=Empirical(samples=_sub(np.array(ratios))))
 
 
+def monotone_points(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Pool adjacent violators: the least-squares non-decreasing fit to the (rho, slowdown) points.
+
+    Pooled points sit at the mean of their utilizations, so the result is strictly increasing in
+    rho and never decreasing in slowdown.
+    """
+    blocks: list[list[float]] = []  # [sum rho, sum slowdown, count]
+    for u, m in points:
+        blocks.append([u, m, 1.0])
+        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] > blocks[-1][1] / blocks[-1][2]:
+            u2, m2, n2 = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + u2, blocks[-1][1] + m2, blocks[-1][2] + n2]
+    return [(u / n, m / n) for u, m, n in blocks]
+
+
 def _stable(probes: list[dict]) -> list[dict]:
     return [p for p in probes if p["checks"]["stable"] and p["checks"]["valid"]]
 
@@ -67,7 +94,8 @@ def loop_utilization(run: dict) -> float:
     return run["loop_cpu_s"] / max(float(s[-1] - s[0]), 1e-9)
 
 
-def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> tuple[EventLoopFrontend, dict]:
+def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
+                 load: str | None = None, hold: bool | None = None) -> tuple[EventLoopFrontend, dict]:
     """The ``frontend`` block and the timer slack (ms), from the capacity-search probes.
 
     ``slowdown``: "line" (least squares in the loop utilization) or "points" (the probes' own
@@ -75,6 +103,9 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> t
 
     Returns ``(frontend, facts)``; ``facts`` holds every fitted number for the report.
     """
+    slowdown = slowdown or SLOWDOWN
+    load = load or SLOWDOWN_LOAD
+    hold = SLOWDOWN_ON_HOLD if hold is None else hold
     runs = _stable(probes)
     if len(runs) < 2:
         raise ValueError("need at least two stable probes to calibrate the frontend")
@@ -105,10 +136,20 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> t
     rho, mean_ratio, per_batch = [], [], []
     for p in runs:
         b = p["batch"]
-        t = (b["t_model_end"] - b["t_model_start"]) * 1e3
+        if AFTER_WARMUP:  # the batches the compared requests meet: the probe's warm-up is left out
+            keep = b["t_dispatch"] >= p["req"]["sched"][0] + p["warmup_s"]
+            b = {k: v[keep] for k, v in b.items()}
+        if hold:  # the whole hold, less the hand-off with an idle loop (the simulator adds that draw)
+            t = np.maximum((b["t_back"] - b["t_dispatch"]) * 1e3 - float(np.median(hand)), 1e-3)
+        else:
+            t = (b["t_model_end"] - b["t_model_start"]) * 1e3
         ref = np.array([med[int(s)] for s in b["size"]])
         ratio = t / ref
-        rho.append(loop_utilization(p))
+        if load == "request_work":  # the per-request loop work at the probe's offered rate
+            s = p["req"]["sched"]
+            rho.append(c_req * 1e-3 * len(s) / max(float(s[-1] - s[0]), 1e-9))
+        else:
+            rho.append(loop_utilization(p))
         mean_ratio.append(float(np.mean(ratio)))
         per_batch.append(ratio)
     rho_a, mr = np.array(rho), np.array(mean_ratio)
@@ -120,7 +161,9 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> t
             points[-1] = ((points[-1][0] + u) / 2, (points[-1][1] + m) / 2)
         else:
             points.append((float(u), float(m)))
-    if slowdown == "points":
+    if slowdown == "convex":
+        points = monotone_points(points)
+    if slowdown in ("points", "convex"):
         slow = np.interp(rho_a, [p[0] for p in points], [p[1] for p in points])
     else:
         slow = s0 + s1 * rho_a
@@ -148,7 +191,9 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str = "line") -> t
         handoff_ms=Empirical(samples=_sub(hand)),
         slowdown_base=max(float(s0), 1e-6),
         slowdown_per_loop_utilization=float(s1),
-        slowdown_points=points if slowdown == "points" else None,
+        slowdown_points=points if slowdown in ("points", "convex") else None,
+        slowdown_load=load,
+        slowdown_includes_loop_wait=bool(hold),
         model_noise=Empirical(samples=_sub(noise)),
     )
     facts = {

@@ -20,7 +20,7 @@ def _ms(ci: list[float]) -> str:
     return f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
 
 
-def markdown(paths: list[Path], seeds: int = 3, slowdown: str = "line") -> tuple[str, list[float]]:
+def markdown(paths: list[Path], seeds: int = 3, slowdown: str | None = None) -> tuple[str, list[float]]:
     """The table and the list of p99 relative errors (inf for a predicted overload)."""
     lines = ["| config | load | req/s | measured p50 | measured p99 | predicted p50 | predicted p99 | p50 error "
              "| p99 error | naive p99 | naive p99 error | backlog episodes |",
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print the table and the p99 error summary."""
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0])
-    slowdown = args[1] if len(args) > 1 else "line"
+    slowdown = args[1] if len(args) > 1 else None
     table, errors = markdown(sorted(folder.glob("*.npz")), slowdown=slowdown)
     print(table)
     a = np.abs(np.array(errors))
