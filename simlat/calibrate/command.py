@@ -102,7 +102,7 @@ def calibrate(
     with bar:
         for t in tasks:
             handles[id(t)] = bar.add_task(t.label, total=max(len(t.batch_sizes), 1))
-        env_out = run_tasks(tasks[:1], budget=bud, threads=threads, time_limit_s=time_limit_s,
+        env_out = run_tasks(tasks[:1], budget=bud, threads=threads, time_limit_s=None,  # always: the device check
                             on_progress=on_progress, on_task_done=on_done)
         env = env_out[0].result
         if device == "cuda" and not env.get("cuda_available"):
