@@ -201,3 +201,34 @@ def test_plan_and_inputs():
     with pytest.raises(SimlatError, match="--input-shape: '3xa' is invalid"):
         resolve_model("pkg.mod:factory", "3xa")
     assert resolve_model("pkg.mod:factory", "3x8").input_shape == (3, 8)
+
+
+def _profile_dict(device_name: str, points: dict[int, tuple[float, float, float]]) -> dict:
+    """A profile with model 'toy', variant 'eager': per batch size a U(a, b) sketch of median m."""
+    from simlat.profile import SCHEMA_VERSION, default_quantile_levels
+
+    lv = default_quantile_levels()
+    steady = [{"batch_size": b, "dist": {"n": 1000, "mean_ms": (a + c) / 2, "quantiles_ms": [a + (c - a) * u for u in lv],
+                                         "median_ci_ms": [m, m], "median_ci_half_width_ms": 0.0, "process_medians_ms": [m]}}
+              for b, (a, c, m) in points.items()]
+    return {"schema_version": SCHEMA_VERSION, "quantile_levels": lv,
+            "provenance": {"device": "cuda", "device_name": device_name, "date": "d", "simlat_version": "0", "command": "c"},
+            "models": [{"name": "toy", "variants": [{"name": "eager", "status": "ok", "processes": 1, "steady": steady}]}]}
+
+
+def test_merge_pools_processes_and_refuses_other_devices():
+    from simlat.calibrate.merge import merge
+    from simlat.profile import parse_profile
+
+    base = parse_profile(_profile_dict("H100", {1: (1.0, 2.0, 1.5)}))
+    other = parse_profile(_profile_dict("H100", {1: (2.0, 3.0, 2.5), 3: (5.0, 6.0, 5.5)}))
+    v = merge(base, other).model("toy").variants[0]
+    assert [p.batch_size for p in v.steady] == [1, 3] and v.processes == 2
+    d = v.steady[0].dist
+    assert d.n == 2000 and d.process_medians_ms == [1.5, 2.5]
+    assert d.process_spread == pytest.approx(2.5 / 1.5, rel=1e-3) and d.unstable
+    assert d.quantiles_ms[0] == pytest.approx(1.0, abs=1e-3) and d.quantiles_ms[-1] == pytest.approx(3.0, abs=1e-3)
+    mid = len(d.quantiles_ms) // 2
+    assert d.quantiles_ms[mid] == pytest.approx(2.0, abs=0.01)  # the pooled median of U(1,2) and U(2,3)
+    with pytest.raises(SimlatError, match="device differs: base='H100'"):
+        merge(base, parse_profile(_profile_dict("A100", {1: (1.0, 2.0, 1.5)})))
