@@ -393,23 +393,18 @@ def curve_from_points(points: list[Point], levels: list[float], *, fixed_shape: 
     )
 
 
-def make_sampler(curves: list[Curve], rng: np.random.Generator) -> Callable[[int], float]:
-    """A fast ``items -> ms`` sampler: the sum of one independent draw from each curve.
-
-    Uniform draws come from ``rng`` ``BUFFER`` at a time; each curve's table at a given items
-    count is computed once and cached as a Python list.
-    """
+def _curve_sampler(curve: Curve, rng: np.random.Generator) -> Callable[[int], float]:
+    """Draws from one curve: a buffered uniform, read off the cached table at ``items``."""
     n = DENSE_GRID
-    caches: list[dict[int, list[float]]] = [{} for _ in curves]
+    cache: dict[int, list[float]] = {}
     buf: list[float] = []
     pos = BUFFER
 
-    def draw(curve_idx: int, items: int) -> float:
+    def draw(items: int) -> float:
         nonlocal buf, pos
-        cache = caches[curve_idx]
         t = cache.get(items)
         if t is None:
-            t = curves[curve_idx].table(items).tolist()
+            t = curve.table(items).tolist()
             t.append(t[-1])  # guard for x == n exactly
             cache[items] = t
         if pos >= BUFFER:
@@ -421,10 +416,29 @@ def make_sampler(curves: list[Curve], rng: np.random.Generator) -> Callable[[int
         a = t[k]
         return a + (x - k) * (t[k + 1] - a)
 
+    return draw
+
+
+def make_sampler(curves: list[Curve], rng: np.random.Generator) -> Callable[[int], float]:
+    """A fast ``items -> ms`` sampler: the sum of one independent draw from each curve.
+
+    Uniform draws come from ``rng`` ``BUFFER`` at a time (one stream per curve, spawned from
+    ``rng``); each curve's table at a given items count is computed once and cached as a list.
+    """
     if len(curves) == 1:
-        return lambda items: draw(0, items)
-    idx = range(len(curves))
-    return lambda items: sum(draw(i, items) for i in idx)
+        return _curve_sampler(curves[0], rng)
+    draws = [_curve_sampler(c, r) for c, r in zip(curves, rng.spawn(len(curves)), strict=True)]
+    if len(draws) == 2:
+        d0, d1 = draws
+        return lambda items: d0(items) + d1(items)
+
+    def total(items: int) -> float:
+        t = 0.0
+        for d in draws:
+            t += d(items)
+        return t
+
+    return total
 
 
 def select_curves(profile: Profile, model: str, variant: str, condition: str, components: list[str], source: str) -> list[Curve]:
