@@ -61,6 +61,8 @@ class EventLoopFrontend(StrictModel):
         description="The slowdown was measured on the whole hold of the model (dispatch -> result back on the "
         "loop, less the idle-loop hand-off): the replica is not held further for the simulated loop's wait.",
     )
+    item_ms: NonNegativeFloat = Field(
+        default=0.0, description="In-server model time per request of the batch, beyond the profile's (not scaled).")
     model_noise: Dist | None = Field(default=None, description="Multiplicative noise on the in-server model time (mean ~1).")
     iterations: int = Field(default=6, ge=1, le=50, description="Fixed-point passes between the loop and the batcher.")
 

@@ -62,8 +62,9 @@ class _InServerModel:
     Calls are numbered in dispatch order; each pass replays the same per-batch draws.
     """
 
-    def __init__(self, base: ServiceModel, hand: np.ndarray, noise: np.ndarray):
+    def __init__(self, base: ServiceModel, hand: np.ndarray, noise: np.ndarray, item_ms: float = 0.0):
         self.base = base
+        self.item_ms = item_ms
         self.hand = hand
         self.noise = noise
         self.factor = 1.0
@@ -71,7 +72,7 @@ class _InServerModel:
 
     def service(self) -> ServiceModel:
         """A :class:`ServiceModel` for this pass."""
-        hand, noise, extra, factor = self.hand, self.noise, self.extra, self.factor
+        hand, noise, extra, factor, item = self.hand, self.noise, self.extra, self.factor, self.item_ms
         calls = [0]  # draws are taken in call order, shared by every queue's sampler
 
         def make(rng: np.random.Generator):
@@ -80,13 +81,13 @@ class _InServerModel:
             def sample(items: int) -> float:
                 k = calls[0]
                 calls[0] = k + 1
-                return hand[k] + draw(items) * factor * noise[k] + extra
+                return hand[k] + draw(items) * factor * noise[k] + item * items + extra
 
             return sample
 
         return ServiceModel(
             make_sampler=make,
-            mean=lambda items: float(np.mean(hand)) + self.base.mean_ms(items) * factor + extra,
+            mean=lambda items: float(np.mean(hand)) + self.base.mean_ms(items) * factor + item * items + extra,
             max_items=self.base.max_items,
         )
 
@@ -109,7 +110,7 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
     net = _draws(fe.network_ms, n, rng)
     bms = _draws(fe.batch_ms, n, rng)  # at most n batches
     model = _InServerModel(build_service(experiment.service), _draws(fe.handoff_ms, n, rng),
-                           _draws(fe.model_noise, n, rng))
+                           _draws(fe.model_noise, n, rng), fe.item_ms)
 
     _, e = fifo_departures(a, ing)  # first pass: the loop does ingress only
     span = max(a[-1] - a[0], 1e-9) if n > 1 else 1.0

@@ -44,6 +44,10 @@ SLOWDOWN_ON_HOLD = True
 AFTER_WARMUP = True
 """Fit the slowdown and the model noise on the batches after each probe's warm-up only."""
 
+ITEM_COST = True
+"""Fit an in-server cost per request of a batch (beyond the profile's) from the slope within each probe."""
+REF_AFFINE = False
+"""Take the slowdown against the affine service fit (what the simulator draws) instead of per-size medians."""
 
 def _sub(x: np.ndarray) -> list[float]:
     x = np.asarray(x, dtype=float)
@@ -133,7 +137,10 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
         + (p["batch"]["t_back"] - p["batch"]["t_model_end"]) * 1e3 for p in low])
 
     med = steady_medians(profile)
-    rho, mean_ratio, per_batch = [], [], []
+    if REF_AFFINE:
+        svc = fit_service(profile)
+        med = {b: svc.base_ms + svc.per_item_ms * b for b in med}
+    held, sizes = [], []
     for p in runs:
         b = p["batch"]
         if AFTER_WARMUP:  # the batches the compared requests meet: the probe's warm-up is left out
@@ -143,8 +150,17 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
             t = np.maximum((b["t_back"] - b["t_dispatch"]) * 1e3 - float(np.median(hand)), 1e-3)
         else:
             t = (b["t_model_end"] - b["t_model_start"]) * 1e3
-        ref = np.array([med[int(s)] for s in b["size"]])
-        ratio = t / ref
+        held.append(t)
+        sizes.append(b["size"])
+    item = 0.0
+    if ITEM_COST:  # in-server time per request of a batch beyond the profile: the slope within each probe
+        num = sum(float(np.sum((t - t.mean()) * (z - z.mean()))) for t, z in zip(held, sizes, strict=True))
+        den = sum(float(np.sum((z - z.mean()) ** 2)) for z in sizes)
+        item = max(0.0, num / den) if den > 0 else 0.0
+    rho, mean_ratio, per_batch = [], [], []
+    for p, t, z in zip(runs, held, sizes, strict=True):
+        ref = np.array([med[int(k)] for k in z])
+        ratio = np.maximum(t - item * z, 1e-3) / ref
         if load == "request_work":  # the per-request loop work at the probe's offered rate
             s = p["req"]["sched"]
             rho.append(c_req * 1e-3 * len(s) / max(float(s[-1] - s[0]), 1e-9))
@@ -194,6 +210,7 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
         slowdown_points=points if slowdown in ("points", "convex") else None,
         slowdown_load=load,
         slowdown_includes_loop_wait=bool(hold),
+        item_ms=item,
         model_noise=Empirical(samples=_sub(noise)),
     )
     facts = {
@@ -201,7 +218,7 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
         "loop_ms_per_request": float(c_req), "loop_ms_per_batch": float(c_b),
         "ingress_ms": float(ingress), "reply_ms": float(reply),
         "network_ms_median": float(np.median(net)), "handoff_ms_median": float(np.median(hand)),
-        "slowdown_base": float(s0), "slowdown_per_loop_utilization": float(s1),
+        "slowdown_base": float(s0), "item_ms": item, "slowdown_per_loop_utilization": float(s1),
         "probe_loop_utilization": [round(float(u), 3) for u in rho],
         "probe_model_ratio": [round(float(x), 2) for x in mean_ratio],
         "batch_close_wait_ms": slack,
