@@ -39,7 +39,7 @@ class Budget:
 BUDGETS = {
     b.name: b
     for b in [
-        Budget("quick", point_s=0.04, min_samples=8, max_samples=300, warmup_s=0.3, processes=1, repeat_sizes=0,
+        Budget("quick", point_s=0.04, min_samples=8, max_samples=300, warmup_s=0.3, processes=1, repeat_sizes=3,
                idle_samples=3, idle_gap_s=0.02, idle_sizes=2, component_point_s=0.02),
         Budget("normal", point_s=0.25, min_samples=25, max_samples=4000, warmup_s=1.5, processes=2, repeat_sizes=3,
                idle_samples=4, idle_gap_s=0.25, idle_sizes=2, component_point_s=0.1),
