@@ -124,9 +124,8 @@ def calibrate(
 def summary_rows(profile) -> list[tuple[str, str, str, str, str, str]]:
     """(model, variant, status, batch 1 p50 ms, largest batch and its p50 ms, note) per variant, for printing."""
     rows = []
-    mid = len(profile.quantile_levels) // 2
     levels = profile.quantile_levels
-    i50 = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5)) if levels else mid
+    i50 = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
     for m in profile.models:
         for v in m.variants:
             if v.status != "ok":
