@@ -232,4 +232,4 @@ def timer_slack_ms(facts: dict, max_wait_ms: float) -> float:
     if max_wait_ms <= 0 or len(w) == 0:
         return 0.0
     full = w[w >= max_wait_ms * 0.999]
-    return float(np.median(full - max_wait_ms)) if len(full) else 0.0
+    return float(np.mean(full - max_wait_ms)) if len(full) else 0.0
