@@ -32,8 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 from simlat import dists
+from simlat.engine import routed as fast_loop
 from simlat.engine.balancer import pair_draws, route_static
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
 from simlat.engine.log import BatchLog
@@ -42,6 +44,18 @@ from simlat.engine.service import Sampler, ServiceModel
 from simlat.workload import Requests
 
 INF = float("inf")
+
+
+class _Wake(simpy.events.Event):
+    """A timeout that fires before the other events of its instant (how SimPy's own
+    ``Timeout`` is made, with ``URGENT`` priority): the balancer's wake-up at an arrival, so
+    that arrivals come before the server events of the same instant."""
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, URGENT, delay)
 
 
 @dataclass
@@ -72,6 +86,7 @@ class _Queue:
         "timer_at",
         "closed",
         "open_start",
+        "log",
     )
 
     def __init__(self, index: int, replicas: list[int], policy: BatchPolicy, sampler: Sampler):
@@ -87,6 +102,8 @@ class _Queue:
         self.timer_at = INF
         self.closed: deque = deque()  # on_close: (end position, close time) of closed batches
         self.open_start = 0
+        # this queue's batches: members, then per batch size, dispatch, service, replica, tref
+        self.log = (array("q"), [], [], [], [], [])
 
 
 class EventEngine:
@@ -99,8 +116,10 @@ class EventEngine:
         policy: BatchPolicy,
         service: ServiceModel,
         streams,
+        fast: bool = True,
     ):
         self.exp = experiment
+        self.fast = fast  # use simlat.engine.routed where it applies
         self.policy = policy
         self.service = service
         self.streams = streams
@@ -128,13 +147,6 @@ class EventEngine:
         self.horizon = 0.0  # time of the next scheduled SimPy event (kept by the open-loop balancer)
         self.insvc = [0] * self.R  # requests in service per replica
         self.pad = policy.padder()
-        # per-batch log
-        self.b_members = array("q")
-        self.b_sizes: list[int] = []
-        self.b_disp: list[float] = []
-        self.b_serv: list[float] = []
-        self.b_repl: list[int] = []
-        self.b_tref: list[float] = []
         if self.closed_loop:
             self._init_closed_loop()
         else:
@@ -217,12 +229,13 @@ class EventEngine:
         if self.pad is not None:
             k = self.pad(k)
         s = q.sampler(k)
-        self.b_members.extend(members)
-        self.b_sizes.append(m)
-        self.b_disp.append(now)
-        self.b_serv.append(s)
-        self.b_repl.append(r)
-        self.b_tref.append(tref)
+        b_members, b_sizes, b_disp, b_serv, b_repl, b_tref = q.log
+        b_members.extend(members)
+        b_sizes.append(m)
+        b_disp.append(now)
+        b_serv.append(s)
+        b_repl.append(r)
+        b_tref.append(tref)
         q.last = now
         if q.aw is not None:
             q.W = None
@@ -255,7 +268,7 @@ class EventEngine:
         token = object()
         q.timer = token
         q.timer_at = at
-        ev = self.env.timeout(at - self.env.now)
+        ev = self.env.timeout(max(0.0, at - self.env.now))
         ev.callbacks.append(lambda _e: self._on_timer(q, token))
         if at < self.horizon:
             self.horizon = at
@@ -271,7 +284,9 @@ class EventEngine:
             self._serve_free(q, now)
 
     # on_free: a free replica takes what is queued, waiting at most W for the batch to fill
-    def _serve_free(self, q: _Queue, now: float) -> None:
+    def _serve_free(self, q: _Queue, now: float, arrival: bool = False) -> None:
+        """Dispatch what a free replica takes at ``now``. At an ``arrival`` only a full batch goes at
+        once: a deadline that falls on ``now`` fires as a timer, after the arrivals of the instant."""
         B = self.policy.max_batch
         while q.free and q.head < len(q.ids):
             if self.T is not None:
@@ -286,7 +301,7 @@ class EventEngine:
                 q.W = q.aw.window(u, len(q.ids))  # admitted so far
             waiting = len(q.ids) - q.head
             deadline = aj + q.W
-            if waiting >= B or now >= deadline:
+            if waiting >= B or (now >= deadline and not arrival):
                 q.timer = None
                 self._dispatch(q, now, B if waiting > B else waiting, t)
             else:
@@ -348,7 +363,7 @@ class EventEngine:
         if self.policy.on_close:
             self._open_arrival(q, a)
         elif q.free:
-            self._serve_free(q, a)
+            self._serve_free(q, a, True)
 
     def _expire(self, q: _Queue) -> None:
         now = self.env.now
@@ -390,13 +405,13 @@ class EventEngine:
         routed = [-1] * n if per_replica and not simple else None
         B = self.policy.max_batch
         serve_free = self._serve_free
-        peek, timeout = env.peek, env.timeout
+        peek = env.peek
         self.horizon = peek()
         progress = self.progress
         for i in range(n):
             a = arr[i]
             if self.horizon < a:
-                yield timeout(a - env.now)
+                yield _Wake(env, a - env.now)
                 self.horizon = peek()
             if not i & 0xFFFF and progress is not None:
                 progress.advance(i - progress.done)
@@ -426,7 +441,7 @@ class EventEngine:
                 q.ids.append(i)
                 out[r] += 1
                 if q.free and (q.timer is None or len(q.ids) - q.head >= B):
-                    serve_free(q, a)
+                    serve_free(q, a, True)
             else:
                 self._arrive(i, a, r)
         self.routed = routed
@@ -475,19 +490,23 @@ class EventEngine:
     def run(self) -> EventRun:
         """Run to the end: every request served or dropped."""
         env = self.env
+        if self.fast and fast_loop.handles(self.policy, self.per_replica, self.closed_loop, self.cap, self.T):
+            return self._run_routed()
         env.process(self.process_closed() if self.closed_loop else self.process_open())
         env.run()
         # requests still waiting at the end (closed loop stopped): none remain since events drain
         log = BatchLog()
-        if self.b_sizes:
-            log.add(
-                members=np.frombuffer(self.b_members, dtype=np.int64),
-                sizes=self.b_sizes,
-                dispatch=self.b_disp,
-                service=self.b_serv,
-                replica=self.b_repl,
-                tref=self.b_tref,
-            )
+        for q in self.queues:  # queue by queue, as the static path logs (batch ids: see BatchLog)
+            members, sizes, disp, serv, repl, tref = q.log
+            if sizes:
+                log.add(
+                    members=np.frombuffer(members, dtype=np.int64),
+                    sizes=sizes,
+                    dispatch=disp,
+                    service=serv,
+                    replica=repl,
+                    tref=tref,
+                )
         if self.closed_loop:
             requests = Requests(
                 arrival_ms=np.asarray(self.arr, dtype=float),
@@ -504,6 +523,32 @@ class EventEngine:
             dropped=np.asarray(self.dropped, dtype=bool),
             routed=routed,
             overhead=overhead,
+        )
+
+
+    def _run_routed(self) -> EventRun:
+        """The common case, through :class:`simlat.engine.routed.RoutedQueues`."""
+        rq = fast_loop.RoutedQueues(
+            self.arr,
+            self.items,
+            self.R,
+            self.policy,
+            [q.sampler for q in self.queues],
+            self.balancer,
+            np.random.default_rng(self.streams.balancer),
+        )
+        rq.progress = self.progress
+        self.env.process(rq.process(self.env))
+        self.env.run()
+        log = BatchLog()
+        rq.log_into(log)
+        return EventRun(
+            requests=self.requests,
+            log=log,
+            end_ms=float(self.env.now),
+            dropped=np.zeros(len(self.requests), dtype=bool),
+            routed=None,
+            overhead=None,
         )
 
 
@@ -524,9 +569,12 @@ def _water_fill(out: list[int]):
         level += 1
 
 
-def run_events(experiment, requests, policy, service, streams, progress: bool = False) -> EventRun:
-    """Run the general path (see the module docstring)."""
-    engine = EventEngine(experiment, requests, policy, service, streams)
+def run_events(
+    experiment, requests, policy, service, streams, progress: bool = False, fast: bool = True
+) -> EventRun:
+    """Run the general path (see the module docstring); ``fast=False`` keeps even its common case
+    (:mod:`simlat.engine.routed`) on the general event loop, to compare the two."""
+    engine = EventEngine(experiment, requests, policy, service, streams, fast=fast)
     total = len(requests) if requests is not None else (experiment.run.n_requests or 0)
     engine.progress = RunProgress(total, progress and requests is not None)
     try:

@@ -1,0 +1,222 @@
+"""Per-replica queues routed by their state, without admission control: the event path's fast loop.
+
+:mod:`simlat.engine.event_queue` hands this module the common case of its path: an open loop over
+per-replica queues (one replica each), ``dynamic`` (or no) batching dispatched ``on_free`` with a
+fixed window, no queue capacity and no timeout, whatever the balancer (join-shortest-queue and
+power-of-two read the replicas' state; round robin and random come here only when something else
+asked for the event path). The semantics are the event path's:
+
+- a queue holds its admitted requests (ids, arrival times, cumulative items) and a dispatch head;
+  its replica is busy until its batch's completion, or free since its last completion;
+- a queue has at most one pending server event: its batch's completion while its replica is busy,
+  or its batch timer (oldest waiting arrival + W) while the replica is free and requests wait.
+  At the event, a free replica takes up to B waiting requests if B wait or the oldest has waited W;
+  an arrival to a free replica dispatches at once only if it makes B waiting;
+- queues interact only through the outstanding counts (waiting + in service) that routing reads at
+  arrivals, so no event calendar is needed: before an arrival at ``a``, every queue whose next
+  event is due before ``a`` is advanced to ``a`` on its own, event after event. Arrivals at an
+  instant come before the server events of that instant (a batch holds the requests that arrived
+  by its dispatch), as in the event path;
+- each queue logs its batches as slices of its admitted requests, as
+  :mod:`simlat.engine.static_queue` does; the time its replica became free (the wait split's
+  reference) is the previous batch's completion, filled in after the run.
+
+Per batch the loop does a few list operations and one service draw; per arrival, a routing pick
+and two appends. One SimPy process runs the loop and advances the SimPy clock every ``CHUNK``
+arrivals.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+from simlat.engine.balancer import pair_draws, route_static
+from simlat.engine.batching import BatchPolicy
+from simlat.engine.log import BatchLog
+from simlat.engine.service import Sampler
+
+INF = float("inf")
+CHUNK = 65536
+"""Arrivals handled between two advances of the SimPy clock (and progress reports)."""
+
+
+def handles(policy: BatchPolicy, per_replica: bool, closed_loop: bool, cap, timeout) -> bool:
+    """True when the event path's run can use this loop (see the module docstring)."""
+    return (
+        per_replica
+        and not closed_loop
+        and cap is None
+        and timeout is None
+        and not policy.on_close
+        and not policy.adaptive
+    )
+
+
+class RoutedQueues:
+    """``R`` per-replica queues fed by one balancer (see the module docstring).
+
+    ``arrival``: sorted arrival times (an ``array('d')``, copied); ``items``: items per request (a list),
+    or None when every request has one; ``samplers``: one service sampler per replica;
+    ``rng``: the balancer's stream (random and power-of-two picks).
+    """
+
+    def __init__(
+        self,
+        arrival: array,
+        items: list[int] | None,
+        replicas: int,
+        policy: BatchPolicy,
+        samplers: list[Sampler],
+        balancer: str,
+        rng: np.random.Generator,
+    ):
+        self.arr = array("d", arrival)
+        self.arr.append(INF)  # sentinel: see process()
+        self.items = items
+        self.R = replicas
+        self.policy = policy
+        self.samplers = samplers
+        self.balancer = balancer
+        self.rng = rng
+        self.pad = policy.padder()
+        self.progress = None  # a RunProgress, if the run shows one
+        self.end_ms = 0.0
+        R = replicas
+        self.q_ids = [array("q") for _ in range(R)]  # admitted requests, per queue
+        self.q_arr = [array("d") for _ in range(R)]
+        self.q_cum = None if items is None else [[0] for _ in range(R)]  # cumulative items
+        self.starts = [array("q") for _ in range(R)]  # per batch: head position, dispatch, service
+        self.disp = [array("d") for _ in range(R)]
+        self.serv = [array("d") for _ in range(R)]
+
+    # -- SimPy process -------------------------------------------------------------------------
+    def process(self, env):
+        """The balancer, batchers and servers: arrivals in time order, queues advanced lazily."""
+        arr, items, R = self.arr, self.items, self.R
+        n = len(arr) - 1
+        B, W = self.policy.max_batch, self.policy.max_wait_ms
+        pad, samplers = self.pad, self.samplers
+        q_ids, q_arr, q_cum = self.q_ids, self.q_arr, self.q_cum
+        starts, disp, serv = self.starts, self.disp, self.serv
+        head = [0] * R
+        insvc = [0] * R  # requests in service (0: the replica is free)
+        nxt = [INF] * R  # the queue's pending event: completion if busy, else batch timer
+        out = [0] * R  # outstanding: waiting + in service
+        bal = self.balancer
+        jsq, p2c = bal == "join_shortest_queue", bal == "power_of_two"
+        route = None if jsq or p2c else route_static(bal, n, R, self.rng).tolist()
+        first, second, pos = [], [], 0
+        progress = self.progress
+        hz = INF  # min(nxt), or earlier
+        end = 0.0
+        for i0 in range(0, n + 1, CHUNK):
+            for i in range(i0, min(n + 1, i0 + CHUNK)):
+                a = arr[i]  # arr[n] is an infinite sentinel: the last pass drains every queue
+                if hz < a:  # server events due before this arrival, queue by queue
+                    for r in range(R):
+                        t = nxt[r]
+                        if t >= a:
+                            continue
+                        qa = q_arr[r]
+                        h = head[r]
+                        L = len(qa)
+                        while t < a:
+                            if insvc[r]:  # completion
+                                out[r] -= insvc[r]
+                                insvc[r] = 0
+                                if t > end:
+                                    end = t
+                            w = L - h
+                            if w == 0:
+                                t = INF
+                                break
+                            dl = qa[h] + W
+                            if w < B and t < dl:
+                                t = dl  # the batch timer
+                                continue
+                            m = B if w > B else w
+                            if q_cum is None:
+                                k = m
+                            else:
+                                cum = q_cum[r]
+                                k = cum[h + m] - cum[h]
+                            s = samplers[r](k if pad is None else pad(k))
+                            starts[r].append(h)
+                            disp[r].append(t)
+                            serv[r].append(s)
+                            h += m
+                            insvc[r] = m
+                            t += s
+                        head[r] = h
+                        nxt[r] = t
+                    hz = min(nxt)
+                if i == n:
+                    break
+                if jsq:
+                    r = out.index(min(out))
+                elif p2c:
+                    if pos >= len(first):
+                        first, second = pair_draws(R, self.rng)
+                        pos = 0
+                    r1, r2 = first[pos], second[pos]
+                    pos += 1
+                    r = r2 if out[r2] < out[r1] else r1
+                else:
+                    r = route[i]
+                qa = q_arr[r]
+                qa.append(a)
+                q_ids[r].append(i)
+                if q_cum is not None:
+                    cum = q_cum[r]
+                    cum.append(cum[-1] + items[i])
+                out[r] += 1
+                if insvc[r]:
+                    continue  # busy: its completion takes the queue on
+                h = head[r]
+                w = len(qa) - h
+                if w >= B:  # a full batch goes at once (w == B: a free replica leaves fewer waiting)
+                    if q_cum is None:
+                        k = w
+                    else:
+                        cum = q_cum[r]
+                        k = cum[h + w] - cum[h]
+                    s = samplers[r](k if pad is None else pad(k))
+                    starts[r].append(h)
+                    disp[r].append(a)
+                    serv[r].append(s)
+                    head[r] = h + w
+                    insvc[r] = w
+                    dl = a + s
+                else:  # the batch timer; at a deadline that is now, it fires after this instant's arrivals
+                    dl = qa[h] + W
+                nxt[r] = dl
+                if dl < hz:
+                    hz = dl
+            if progress is not None:
+                progress.advance(min(n, i0 + CHUNK) - progress.done)
+            if i0 + CHUNK <= n:
+                yield env.timeout(max(0.0, arr[i0 + CHUNK - 1] - env.now))
+        self.end_ms = end
+        if end > env.now:
+            yield env.timeout(end - env.now)
+
+    # -- results -------------------------------------------------------------------------------
+    def log_into(self, log: BatchLog) -> None:
+        """Append every queue's batches to ``log``, queue by queue."""
+        for r in range(self.R):
+            st = np.frombuffer(self.starts[r], dtype=np.int64) if len(self.starts[r]) else None
+            if st is None:
+                continue
+            disp = np.frombuffer(self.disp[r], dtype=np.float64)
+            serv = np.frombuffer(self.serv[r], dtype=np.float64)
+            done = disp + serv
+            log.add(
+                members=np.frombuffer(self.q_ids[r], dtype=np.int64),
+                sizes=np.diff(np.append(st, len(self.q_ids[r]))),
+                dispatch=disp,
+                service=serv,
+                replica=np.full(len(st), r, dtype=np.int64),
+                tref=np.concatenate(([0.0], done[:-1])),  # the replica was free since the last done
+            )
