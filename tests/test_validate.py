@@ -166,6 +166,14 @@ def test_short_real_validate(tmp_path: Path):
         assert lv["measured"]["p99"][1] <= lv["measured"]["p99"][0] <= lv["measured"]["p99"][2]
     else:
         assert "error" not in lv  # an invalid level is never reported as a result
+    # offline replay of the saved file: the same fit and simulation give the same prediction
+    from simlat.validate.replay import replay
+
+    lines, errors = replay(tmp_path)
+    assert len(errors) == int(lv["valid"])
+    if lv["valid"]:
+        row = [c.strip() for c in lines[-1].strip("|").split("|")]
+        assert float(row[5]) == pytest.approx(lv["predicted"]["p50"][0], rel=0.05)
 
 
 @pytest.mark.parametrize(
