@@ -50,3 +50,4 @@ class SweepResult:
     # Added by the sweep: how many configurations came from the result cache, and where they ran.
     cached_configs: int = 0
     executor: str = ""
+    cpu_s: float = 0.0  # CPU seconds the workers spent on the configurations computed (not cached)

@@ -219,6 +219,7 @@ def run_sweep(
         profiles=_profiles(configs),
         attribution=_attribution(configs),
         cached_configs=cached,
+        cpu_s=sum(o.cpu_s for o in outcomes.values()),
         executor=f"Dask cluster at {cluster}" if cluster else f"{workers or default_workers()} local worker(s)",
     )
     if chosen is not None:

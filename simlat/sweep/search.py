@@ -9,6 +9,7 @@ The fleet's capacity estimate bounds the search from above, so hopeless rates ar
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 from simlat.config import Experiment
@@ -37,6 +38,7 @@ class Outcome:
     max_rate_rps: float
     evaluations: list[Evaluation] = field(default_factory=list)
     note: str = ""
+    cpu_s: float = 0.0  # CPU time the search took in its worker (0 when read from the cache)
 
 
 def search(task: SearchTask) -> Outcome:
@@ -45,11 +47,14 @@ def search(task: SearchTask) -> Outcome:
     A configuration the simulator rejects (say, a batch larger than its profile measured) gives an
     outcome with verdict "error" and the message in ``note``, so one bad point does not stop a sweep.
     """
+    t0 = time.process_time()
     try:
-        return _search(task)
+        out = _search(task)
     except SimlatError as err:
         ev = failed(task.target_rps, str(err))
-        return Outcome(task.config_id, ev, math.nan, [ev], f"error: {err}")
+        out = Outcome(task.config_id, ev, math.nan, [ev], f"error: {err}")
+    out.cpu_s = time.process_time() - t0
+    return out
 
 
 def _search(task: SearchTask) -> Outcome:
