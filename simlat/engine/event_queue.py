@@ -525,7 +525,6 @@ class EventEngine:
             overhead=overhead,
         )
 
-
     def _run_routed(self) -> EventRun:
         """The common case, through :class:`simlat.engine.routed.RoutedQueues`."""
         rq = fast_loop.RoutedQueues(

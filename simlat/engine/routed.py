@@ -17,13 +17,14 @@ asked for the event path). The semantics are the event path's:
   event is due before ``a`` is advanced to ``a`` on its own, event after event. Arrivals at an
   instant come before the server events of that instant (a batch holds the requests that arrived
   by its dispatch), as in the event path;
-- each queue logs its batches as slices of its admitted requests, as
-  :mod:`simlat.engine.static_queue` does; the time its replica became free (the wait split's
-  reference) is the previous batch's completion, filled in after the run.
+- the loop logs each batch (queue, size, dispatch, service) and each request's queue in typed
+  arrays; after the run every queue's batches become slices of its requests in arrival order, as in
+  :mod:`simlat.engine.static_queue`, and the time a replica became free (the wait split's
+  reference) is its previous batch's completion.
 
-Per batch the loop does a few list operations and one service draw; per arrival, a routing pick
-and two appends. One SimPy process runs the loop and advances the SimPy clock every ``CHUNK``
-arrivals.
+Per batch the loop does a few list operations, four appends and one service draw; per arrival, a
+routing pick and two or three appends. One SimPy process runs the loop and advances the SimPy
+clock every ``CHUNK`` arrivals.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class RoutedQueues:
     ):
         self.arr = array("d", arrival)
         self.arr.append(INF)  # sentinel: see process()
+        self.unit = 1  # items per request when they are all equal (then ``items`` is None)
+        if items is not None and len(items) and min(items) == max(items):
+            self.unit, items = items[0], None
         self.items = items
         self.R = replicas
         self.policy = policy
@@ -84,12 +88,14 @@ class RoutedQueues:
         self.progress = None  # a RunProgress, if the run shows one
         self.end_ms = 0.0
         R = replicas
-        self.q_ids = [array("q") for _ in range(R)]  # admitted requests, per queue
-        self.q_arr = [array("d") for _ in range(R)]
+        self.routes = array("q")  # the queue of every request
+        self.q_arr = [array("d") for _ in range(R)]  # arrival times, per queue
         self.q_cum = None if items is None else [[0] for _ in range(R)]  # cumulative items
-        self.starts = [array("q") for _ in range(R)]  # per batch: head position, dispatch, service
-        self.disp = [array("d") for _ in range(R)]
-        self.serv = [array("d") for _ in range(R)]
+        # per batch, in the order made: queue, batch size, dispatch, service
+        self.b_queue = array("q")
+        self.b_size = array("q")
+        self.b_disp = array("d")
+        self.b_serv = array("d")
 
     # -- SimPy process -------------------------------------------------------------------------
     def process(self, env):
@@ -98,8 +104,14 @@ class RoutedQueues:
         n = len(arr) - 1
         B, W = self.policy.max_batch, self.policy.max_wait_ms
         pad, samplers = self.pad, self.samplers
-        q_ids, q_arr, q_cum = self.q_ids, self.q_arr, self.q_cum
-        starts, disp, serv = self.starts, self.disp, self.serv
+        q_arr, q_cum, unit = self.q_arr, self.q_cum, self.unit
+        log_q, log_m, log_d, log_s = (
+            self.b_queue.append,
+            self.b_size.append,
+            self.b_disp.append,
+            self.b_serv.append,
+        )
+        route_to = self.routes.append
         head = [0] * R
         insvc = [0] * R  # requests in service (0: the replica is free)
         nxt = [INF] * R  # the queue's pending event: completion if busy, else batch timer
@@ -110,13 +122,11 @@ class RoutedQueues:
         first, second, pos = [], [], 0
         progress = self.progress
         hz = INF  # min(nxt), or earlier
-        end = 0.0
         for i0 in range(0, n + 1, CHUNK):
             for i in range(i0, min(n + 1, i0 + CHUNK)):
                 a = arr[i]  # arr[n] is an infinite sentinel: the last pass drains every queue
                 if hz < a:  # server events due before this arrival, queue by queue
-                    for r in range(R):
-                        t = nxt[r]
+                    for r, t in enumerate(nxt):
                         if t >= a:
                             continue
                         qa = q_arr[r]
@@ -126,8 +136,6 @@ class RoutedQueues:
                             if insvc[r]:  # completion
                                 out[r] -= insvc[r]
                                 insvc[r] = 0
-                                if t > end:
-                                    end = t
                             w = L - h
                             if w == 0:
                                 t = INF
@@ -138,14 +146,15 @@ class RoutedQueues:
                                 continue
                             m = B if w > B else w
                             if q_cum is None:
-                                k = m
+                                k = m * unit
                             else:
                                 cum = q_cum[r]
                                 k = cum[h + m] - cum[h]
                             s = samplers[r](k if pad is None else pad(k))
-                            starts[r].append(h)
-                            disp[r].append(t)
-                            serv[r].append(s)
+                            log_q(r)
+                            log_m(m)
+                            log_d(t)
+                            log_s(s)
                             h += m
                             insvc[r] = m
                             t += s
@@ -165,9 +174,9 @@ class RoutedQueues:
                     r = r2 if out[r2] < out[r1] else r1
                 else:
                     r = route[i]
+                route_to(r)
                 qa = q_arr[r]
                 qa.append(a)
-                q_ids[r].append(i)
                 if q_cum is not None:
                     cum = q_cum[r]
                     cum.append(cum[-1] + items[i])
@@ -178,14 +187,15 @@ class RoutedQueues:
                 w = len(qa) - h
                 if w >= B:  # a full batch goes at once (w == B: a free replica leaves fewer waiting)
                     if q_cum is None:
-                        k = w
+                        k = w * unit
                     else:
                         cum = q_cum[r]
                         k = cum[h + w] - cum[h]
                     s = samplers[r](k if pad is None else pad(k))
-                    starts[r].append(h)
-                    disp[r].append(a)
-                    serv[r].append(s)
+                    log_q(r)
+                    log_m(w)
+                    log_d(a)
+                    log_s(s)
                     head[r] = h + w
                     insvc[r] = w
                     dl = a + s
@@ -198,25 +208,30 @@ class RoutedQueues:
                 progress.advance(min(n, i0 + CHUNK) - progress.done)
             if i0 + CHUNK <= n:
                 yield env.timeout(max(0.0, arr[i0 + CHUNK - 1] - env.now))
-        self.end_ms = end
-        if end > env.now:
-            yield env.timeout(end - env.now)
+        if len(self.b_disp):
+            self.end_ms = max(map(float.__add__, self.b_disp, self.b_serv))  # the last completion
+            yield env.timeout(max(0.0, self.end_ms - env.now))
 
     # -- results -------------------------------------------------------------------------------
     def log_into(self, log: BatchLog) -> None:
         """Append every queue's batches to ``log``, queue by queue."""
-        for r in range(self.R):
-            st = np.frombuffer(self.starts[r], dtype=np.int64) if len(self.starts[r]) else None
-            if st is None:
-                continue
-            disp = np.frombuffer(self.disp[r], dtype=np.float64)
-            serv = np.frombuffer(self.serv[r], dtype=np.float64)
-            done = disp + serv
-            log.add(
-                members=np.frombuffer(self.q_ids[r], dtype=np.int64),
-                sizes=np.diff(np.append(st, len(self.q_ids[r]))),
-                dispatch=disp,
-                service=serv,
-                replica=np.full(len(st), r, dtype=np.int64),
-                tref=np.concatenate(([0.0], done[:-1])),  # the replica was free since the last done
-            )
+        if not len(self.b_queue):
+            return
+        routes = np.frombuffer(self.routes, dtype=np.int64)
+        queue = np.frombuffer(self.b_queue, dtype=np.int64)
+        size = np.frombuffer(self.b_size, dtype=np.int64)
+        disp = np.frombuffer(self.b_disp, dtype=np.float64)
+        serv = np.frombuffer(self.b_serv, dtype=np.float64)
+        by_queue = np.argsort(routes, kind="stable")  # each queue's requests, in arrival order
+        order = np.argsort(queue, kind="stable")  # each queue's batches, in dispatch order
+        done = disp + serv
+        first = np.r_[True, queue[order][1:] != queue[order][:-1]]
+        prev_done = np.r_[0.0, done[order][:-1]]
+        log.add(
+            members=by_queue,
+            sizes=size[order],
+            dispatch=disp[order],
+            service=serv[order],
+            replica=queue[order],
+            tref=np.where(first, 0.0, prev_done),  # the replica was free since its last done
+        )
