@@ -1,14 +1,21 @@
-"""Engine speed: simulated requests per CPU-second, fast engine vs the naive per-request model.
+"""Engine speed: simulated requests per CPU-second, against the issues' targets, in one run.
 
-Runs, in one process, the naive one-process-per-request SimPy model
-(:mod:`simlat.engine.reference`) and the engine on the same experiment and the same arrivals,
-checks that they give identical latencies, and prints both rates and their ratio (medians of
-``--repeat`` alternating runs after one warm-up run each; CPU time, user + system, from
-``time.process_time``). Cases, each at utilisation about 0.8:
+Cases (a-c at utilisation about 0.8):
 
-a. dynamic batching (on_free, B=32, W=2 ms, 1 ms + 0.05 ms/item), one replica;
-b. 8 replicas, per-replica queues, join-shortest-queue, same batching;
-c. no batching, one replica, exponential service (M/M/1).
+a. dynamic batching (on_free, B=32, W=2 ms, 1 ms + 0.05 ms/item), one replica:
+   target >= 3 M requests per CPU-second and >= 50x the naive per-request model;
+b. 8 replicas, per-replica queues, join-shortest-queue, same batching: target >= 1 M;
+c. no batching, one replica, exponential service (M/M/1): no target, for reference;
+d. the feed pipeline with the cache on (experiments/feed_cache.yaml: Zipf keys, an L1 LRU per
+   replica + a calibrated Redis L2 warmed up first, 500 items per request, 8 replicas, JSQ,
+   B=16, W=2 ms): target >= 1 M. Its requests count whether the cache or the model served them.
+
+a-c also run the naive one-process-per-request SimPy model (:mod:`simlat.engine.reference`) on
+the same experiment and check that it gives identical latencies; d (which the naive model cannot
+run: it has no cache) checks instead that the engine's fast event loop and its general event loop
+give identical records. Every repetition runs every case once (engine, then naive), so a busy
+machine slows all of them alike; rates are medians over ``--repeat`` repetitions after one warm-up
+run of each, in CPU time (user + system, ``time.process_time``).
 
 Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [--repeat K]``
 """
@@ -16,30 +23,35 @@ Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
-from simlat.config import parse_experiment
+from simlat.config import load_experiment, parse_experiment
 from simlat.engine import simulate
 from simlat.engine.reference import simulate_naive
-from simlat.workload import Requests
+from simlat.workload import Requests, generate
 
+ROOT = Path(__file__).resolve().parents[1]
 BATCHING = {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2.0, "dispatch": "on_free"}
 AFFINE = {"kind": "affine", "base_ms": 1.0, "per_item_ms": 0.05}
 
 CASES = {
     "a. dynamic batching, 1 replica": dict(
-        batching=BATCHING, service=AFFINE, fleet={"replicas": 1}, rate=8.0
+        batching=BATCHING, service=AFFINE, fleet={"replicas": 1}, rate=8.0, target=3e6, ratio=50.0
     ),
     "b. 8 replicas, JSQ, dynamic batching": dict(
         batching=BATCHING,
         service=AFFINE,
         fleet={"replicas": 8, "queue": "per_replica", "balancer": "join_shortest_queue"},
         rate=8 * 8.0,
+        target=1e6,
     ),
     "c. no batching, M/M/1": dict(
         batching={"kind": "none"},
@@ -47,6 +59,7 @@ CASES = {
         fleet={"replicas": 1},
         rate=0.8,
     ),
+    "d. feed + cache (L1 x8, Redis L2), 8x JSQ": dict(feed_cache=True, target=1e6),
 }
 
 
@@ -89,6 +102,65 @@ def cpu_seconds(fn) -> tuple[float, object]:
     return time.process_time() - t0, out
 
 
+def general_loop_records(exp, requests, seed):
+    """Records from the general event loop (the fast loop switched off), for the identity check."""
+    event_queue = importlib.import_module("simlat.engine.event_queue")
+    fast = event_queue.run_events
+    event_queue.run_events = functools.partial(fast, fast=False)
+    try:
+        return simulate(exp, requests, seed=seed).records
+    finally:
+        event_queue.run_events = fast
+
+
+def same_records(a, b) -> bool:
+    cols_b = b.columns()
+    return all(
+        np.allclose(v, cols_b[k], rtol=1e-12, atol=1e-12, equal_nan=True) for k, v in a.columns().items()
+    )
+
+
+class Case:
+    """One benchmark case: its experiment, inputs, and the rates measured so far."""
+
+    def __init__(self, name: str, spec: dict, n: int, n_naive: int):
+        self.name, self.spec = name, spec
+        self.seed = np.random.SeedSequence(1)
+        self.fast_rates: list[float] = []
+        self.naive_rates: list[float] = []
+        if spec.get("feed_cache"):
+            self.exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
+            self.big = generate(self.exp.workload, n=n, duration_s=None, seed=np.random.SeedSequence(1))
+            self.small = generate(
+                self.exp.workload, n=n_naive, duration_s=None, seed=np.random.SeedSequence(2)
+            )
+            self.naive = False
+        else:
+            self.exp = experiment(spec["batching"], spec["service"], spec["fleet"], spec["rate"])
+            self.big = poisson(spec["rate"], n)
+            self.small = poisson(spec["rate"], n_naive)
+            self.naive = True
+
+    def run_engine(self):
+        return simulate(self.exp, self.big, seed=self.seed)
+
+    def run_naive(self):
+        return simulate_naive(self.exp, self.small, seed=self.seed)
+
+    def once(self) -> None:
+        t, self.result = cpu_seconds(self.run_engine)
+        self.fast_rates.append(len(self.big) / t)
+        if self.naive:
+            t, _ = cpu_seconds(self.run_naive)
+            self.naive_rates.append(len(self.small) / t)
+
+    def identical(self) -> bool:
+        fast = simulate(self.exp, self.small, seed=self.seed).records
+        if self.naive:
+            return bool(np.allclose(fast.latency_ms, self.run_naive(), rtol=1e-12, atol=0))
+        return same_records(fast, general_loop_records(self.exp, self.small, self.seed))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2_000_000, help="requests per engine run")
@@ -96,34 +168,57 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     print(
-        f"python {platform.python_version()}, {cpu_name()}, {os.cpu_count()} logical CPUs; rates in CPU time"
+        f"python {platform.python_version()}, {cpu_name()}, {os.cpu_count()} logical CPUs; rates in CPU time, "
+        f"medians of {args.repeat} alternating repetitions; engine runs of {args.requests:,} requests, "
+        f"naive runs of {args.naive_requests:,}",
+        flush=True,
     )
+    cases = [Case(name, spec, args.requests, args.naive_requests) for name, spec in CASES.items()]
+    for case in cases:  # warm-up: imports, compiled kernels, first touch of the memory
+        case.run_engine()
+        if case.naive:
+            case.run_naive()
+    for _ in range(args.repeat):
+        for case in cases:
+            case.once()
+
     print(
-        f"{'case':40s} {'util':>5s} {'engine req/CPU-s':>17s} {'naive req/CPU-s':>16s} {'ratio':>6s}  identical"
+        f"{'case':44s} {'util':>5s} {'engine req/CPU-s':>17s} {'naive req/CPU-s':>16s} {'ratio':>6s} "
+        f"{'identical':>9s}  target"
     )
-    for name, case in CASES.items():
-        exp = experiment(case["batching"], case["service"], case["fleet"], case["rate"])
-        seed = np.random.SeedSequence(1)
-        big = poisson(case["rate"], args.requests)
-        small = poisson(case["rate"], args.naive_requests)
-        # one warm-up run each (imports, first touch of the memory), then engine and naive runs
-        # alternate, so that a busy machine slows both alike
-        simulate(exp, big, seed=seed)
-        simulate_naive(exp, small, seed=seed)
-        fast_rates, naive_rates, ratios = [], [], []
-        for _ in range(args.repeat):
-            t_fast, res = cpu_seconds(lambda e=exp, r=big, s=seed: simulate(e, r, seed=s))
-            t_naive, naive_lat = cpu_seconds(lambda e=exp, r=small, s=seed: simulate_naive(e, r, seed=s))
-            fast_rates.append(len(big) / t_fast)
-            naive_rates.append(len(small) / t_naive)
-            ratios.append(fast_rates[-1] / naive_rates[-1])
-        fast_rate, naive_rate = statistics.median(fast_rates), statistics.median(naive_rates)
+    all_met = True
+    for case in cases:
+        res, spec = case.result, case.spec
+        fast = statistics.median(case.fast_rates)
         util = float(np.mean(res.busy_ms) / res.end_ms)
-        same = np.allclose(simulate(exp, small, seed=seed).records.latency_ms, naive_lat, rtol=1e-12, atol=0)
-        print(
-            f"{name:40s} {util:5.2f} {fast_rate:17,.0f} {naive_rate:16,.0f} {statistics.median(ratios):6.1f}  "
-            f"{'yes' if same else 'NO'}"
-        )
+        if case.naive:
+            naive = statistics.median(case.naive_rates)
+            ratio = statistics.median(f / s for f, s in zip(case.fast_rates, case.naive_rates, strict=True))
+            naive_s, ratio_s = f"{naive:16,.0f}", f"{ratio:6.1f}"
+        else:
+            ratio = None
+            naive_s, ratio_s = f"{'-':>16s}", f"{'-':>6s}"
+        goals, met = [], True
+        if "target" in spec:
+            goals.append(f">= {spec['target'] / 1e6:g} M/CPU-s")
+            met &= fast >= spec["target"]
+        if "ratio" in spec:
+            goals.append(f">= {spec['ratio']:g}x naive")
+            met &= ratio is not None and ratio >= spec["ratio"]
+        target = f"{' and '.join(goals)}: {'MET' if met else 'NOT MET'}" if goals else "-"
+        all_met &= met
+        same = "yes" if case.identical() else "NO"
+        print(f"{case.name:44s} {util:5.2f} {fast:17,.0f} {naive_s} {ratio_s} {same:>9s}  {target}")
+        if spec.get("feed_cache"):
+            rec = res.records
+            served = rec.l1_hit | rec.l2_hit
+            spread = f"{min(case.fast_rates):,.0f} to {max(case.fast_rates):,.0f}"
+            print(
+                f"{'':44s} served by the cache {served.mean():.1%}; {int((~served).sum()):,} requests reached the "
+                f"fleet in {len(np.unique(rec.batch_id[~served])):,} batches (mean size "
+                f"{rec.batch_size[~served].mean():.2f}); engine runs ranged {spread} req/CPU-s"
+            )
+    print(f"all targets {'met' if all_met else 'NOT all met'}")
 
 
 if __name__ == "__main__":

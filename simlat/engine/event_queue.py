@@ -152,9 +152,12 @@ class EventEngine:
         else:
             self.arr = array("d")
             self.arr.frombytes(np.ascontiguousarray(requests.arrival_ms, dtype=np.float64).tobytes())
-            self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
             self.requests = requests
-            self.dropped = [False] * len(requests)
+            if self.fast and fast_loop.handles(policy, self.per_replica, False, self.cap, self.T):
+                self.items = np.asarray(requests.items)  # the fast loop's input (see _run_routed)
+            else:
+                self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
+                self.dropped = [False] * len(requests)
         self.routed: list[int] | None = None
         self.progress = None
 

@@ -58,15 +58,15 @@ def handles(policy: BatchPolicy, per_replica: bool, closed_loop: bool, cap, time
 class RoutedQueues:
     """``R`` per-replica queues fed by one balancer (see the module docstring).
 
-    ``arrival``: sorted arrival times (an ``array('d')``, copied); ``items``: items per request (a list),
-    or None when every request has one; ``samplers``: one service sampler per replica;
+    ``arrival``: sorted arrival times (an ``array('d')``, copied); ``items``: items per request;
+    ``samplers``: one service sampler per replica;
     ``rng``: the balancer's stream (random and power-of-two picks).
     """
 
     def __init__(
         self,
         arrival: array,
-        items: list[int] | None,
+        items: np.ndarray,
         replicas: int,
         policy: BatchPolicy,
         samplers: list[Sampler],
@@ -76,9 +76,10 @@ class RoutedQueues:
         self.arr = array("d", arrival)
         self.arr.append(INF)  # sentinel: see process()
         self.unit = 1  # items per request when they are all equal (then ``items`` is None)
-        if items is not None and len(items) and min(items) == max(items):
-            self.unit, items = items[0], None
-        self.items = items
+        if not len(items) or items.min() == items.max():
+            self.unit, self.items = (int(items[0]) if len(items) else 1), None
+        else:
+            self.items = items.tolist()
         self.R = replicas
         self.policy = policy
         self.samplers = samplers
@@ -90,7 +91,7 @@ class RoutedQueues:
         R = replicas
         self.routes = array("q")  # the queue of every request
         self.q_arr = [array("d") for _ in range(R)]  # arrival times, per queue
-        self.q_cum = None if items is None else [[0] for _ in range(R)]  # cumulative items
+        self.q_cum = None if self.items is None else [[0] for _ in range(R)]  # cumulative items
         # per batch, in the order made: queue, batch size, dispatch, service
         self.b_queue = array("q")
         self.b_size = array("q")
