@@ -63,6 +63,13 @@ Sample-size warnings
       rough and its interval approximate (the short-run coverage figures above), and the warning says
       how many requests would give 2 * MIN_EFFECTIVE_TAIL.
 
+Caches
+    With a cache, ``cache_hit_ratio`` is the fraction of cache lookups (a request's items with
+    ``per_item``, else one per request) answered by either level, over the measured requests (after
+    warm-up, pooled over replications); ``cache_l1_hit_ratio`` the fraction answered by L1;
+    ``cache_l2_hit_ratio`` the fraction of the lookups that reached L2 (missed L1) that it
+    answered. The cache stage's warnings (caches still warming up) join the summary's.
+
 Stability
     A run is unstable (percentiles None, never a finite p99) when either the offered rate is at or
     above the engine's capacity estimate with nothing bounding the queue (no queue capacity or
@@ -145,6 +152,9 @@ class Summary(BaseModel):
     service_mean_ms: float | None
     overhead_mean_ms: float | None
     cache_mean_ms: float | None
+    cache_hit_ratio: float | None = None
+    cache_l1_hit_ratio: float | None = None
+    cache_l2_hit_ratio: float | None = None
     ci_method: str = CI_METHOD
     ci_sections: int = 0
 
@@ -348,6 +358,7 @@ class _Measured:
     window_ms: float
     sums: dict[str, float]  # sums over completed rows of the decomposition columns
     batch_sizes: np.ndarray  # one entry per batch with a measured request
+    cache: tuple[int, int, int] | None = None  # measured cache lookups, L1 answers, L2 answers
 
     @property
     def completed(self) -> int:
@@ -398,7 +409,31 @@ def _measure(result: Any, warmup_fraction: float) -> _Measured:
         window_ms=window,
         sums=sums,
         batch_sizes=sizes,
+        cache=_cache_sums(getattr(result, "cache", None), idx),
     )
+
+
+def _cache_sums(counts: Any, idx) -> tuple[int, int, int] | None:
+    """(lookups, L1 answers, L2 answers) of the measured requests ``idx``, or None without a cache."""
+    if counts is None:
+        return None
+    return tuple(int(np.asarray(getattr(counts, name))[idx].sum()) for name in ("lookups", "l1_items", "l2_items"))
+
+
+def _hit_ratios(measured: list[_Measured], cache: Any) -> dict[str, float | None]:
+    """The summary's cache hit ratios (see the module doc), pooled over replications; a level
+    that ``cache`` (the experiment's config) does not have gets None."""
+    sums = [m.cache for m in measured if m.cache is not None]
+    if not sums:
+        return {}
+    lookups, l1, l2 = (sum(col) for col in zip(*sums, strict=True))
+    has_l1 = cache is None or cache.l1 is not None
+    has_l2 = cache is None or cache.l2 is not None
+    return {
+        "cache_hit_ratio": (l1 + l2) / lookups if lookups else None,
+        "cache_l1_hit_ratio": l1 / lookups if lookups and has_l1 else None,
+        "cache_l2_hit_ratio": l2 / (lookups - l1) if lookups > l1 and has_l2 else None,
+    }
 
 
 def _fmt_n(n: float) -> str:
@@ -501,6 +536,8 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
 
     stable, notes = _stability(results, measured, experiment)
     warnings.extend(notes)
+    for r in results:  # the engine's own notes (a cache still warming up), once each
+        warnings.extend(w for w in getattr(r, "warnings", None) or [] if w not in warnings)
 
     lat = Sample([m.latency for m in measured])
     values: dict[str, Any] = {}
@@ -573,5 +610,6 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
         service_mean_ms=decomp("service_ms"),
         overhead_mean_ms=decomp("overhead_ms"),
         cache_mean_ms=decomp("cache_ms"),
+        **_hit_ratios(measured, getattr(experiment, "cache", None)),
         ci_sections=sections,
     )

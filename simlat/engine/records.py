@@ -18,7 +18,7 @@ One row per request (Ciw's DataRecord, as numpy columns). Times are ms from the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,16 @@ class Records:
         return pd.DataFrame(self.columns())
 
 
+@dataclass(frozen=True)
+class CacheCounts:
+    """Per request (arrays in request order): cache lookups made (its items with ``per_item``,
+    else 1) and how many of them L1 and L2 answered. Hit ratios are sums of these."""
+
+    lookups: np.ndarray
+    l1_items: np.ndarray
+    l2_items: np.ndarray
+
+
 @dataclass
 class SimResult:
     """One simulated run: the per-request records and fleet-level facts.
@@ -88,7 +98,8 @@ class SimResult:
     ``capacity_rps``: the engine's estimate of the fleet's maximum throughput, in arriving requests
     per second (see :func:`simlat.engine.simulation.capacity_rps`; with a cache, divided by the
     fraction of requests that miss it). ``offered_rps``: the arrival rate of the requests
-    (None for a closed loop). ``n_replicas``: replicas in the fleet.
+    (None for a closed loop). ``n_replicas``: replicas in the fleet. ``cache``: lookup counts per
+    request (None without a cache). ``warnings``: notes for the summary (a cache still warming up).
     """
 
     records: Records
@@ -97,6 +108,8 @@ class SimResult:
     capacity_rps: float
     offered_rps: float | None
     n_replicas: int
+    cache: CacheCounts | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def write_records(results: list[SimResult], path: str | Path) -> None:

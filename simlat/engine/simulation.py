@@ -32,7 +32,7 @@ from simlat.engine.balancer import STATIC, route_static
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.log import BatchLog
 from simlat.engine.progress import RunProgress
-from simlat.engine.records import Records, SimResult
+from simlat.engine.records import CacheCounts, Records, SimResult
 from simlat.engine.service import ServiceModel, build_service
 from simlat.engine.static_queue import StaticQueue
 from simlat.errors import SimlatError
@@ -318,6 +318,8 @@ def simulate(
         capacity_rps=capacity_rps(service, policy, fleet.replicas, mean_items) * n / max(1, len(queued.ids)),
         offered_rps=None if closed else _offered_rps(arrival),
         n_replicas=fleet.replicas,
+        cache=None if cache is None else cache.counts,
+        warnings=[] if cache is None else list(cache.warnings),
     )
 
 
@@ -353,6 +355,8 @@ class _CacheStage:
     l1_hit: np.ndarray
     l2_hit: np.ndarray
     queued: _Queued
+    counts: CacheCounts
+    warnings: tuple[str, ...]
 
 
 def _apply_cache(experiment, requests, streams) -> _CacheStage:
@@ -376,4 +380,6 @@ def _apply_cache(experiment, requests, streams) -> _CacheStage:
         l1_hit=np.asarray(out.l1_hit, dtype=bool),
         l2_hit=np.asarray(out.l2_hit, dtype=bool),
         queued=_Queued(Requests(arrival_ms=q_arr[order], items=q_items), miss),
+        counts=CacheCounts(lookups=out.lookups, l1_items=out.l1_items, l2_items=out.l2_items),
+        warnings=tuple(out.warnings),
     )
