@@ -121,3 +121,40 @@ def test_a_cache_still_warming_up_warns_in_the_summary_json_and_table():
     warm = experiment({**cache, "warmup_s": "auto"}, keys=exp.workload.keys.model_dump(), requests=40_000)
     (res_warm,), summary_warm = run(warm)
     assert not res_warm.warnings and not any("still rising" in w for w in summary_warm.warnings)
+
+
+def test_sweep_points_get_a_hit_ratio_column_and_readable_cache_settings():
+    from simlat.sweep.runner import run_sweep
+
+    base = {
+        "name": "cache-sweep",
+        "workload": {
+            "arrivals": {"kind": "poisson", "rate_rps": 2000.0},
+            "keys": {"kind": "zipf", "exponent": 1.0, "key_space": 50_000},
+        },
+        "fleet": {"replicas": 2, "queue": "per_replica", "balancer": "join_shortest_queue"},
+        "batching": {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 1.0},
+        "service": {"kind": "affine", "base_ms": 0.5, "per_item_ms": 0.01},
+        "cache": {**TWO_LEVELS, "warmup_s": 0},
+        "slo": {"latency_ms": 20.0, "target_rate_rps": 2000.0},
+        "run": {"seed": 5},
+        "sweep": {
+            "grid": {"cache.l2.capacity": [500, 20_000]},
+            "cost_per_replica_hour": 1.0,
+            "min_requests": 8000,
+            "max_requests": 8000,
+            "rate_search": None,
+        },
+    }
+    result = run_sweep(parse_experiment(base), cache_dir=None, workers=1, details=False)
+    pts = result.points.sort_values("cache.l2.capacity")
+    assert "hit_ratio" in pts.columns
+    small, large = pts["hit_ratio"].to_numpy()
+    assert 0 < small < large < 1  # a larger L2 answers more lookups
+    assert "L2 20k entries" in result.recommendation or "L2 500 entries" in result.recommendation
+    assert "{" not in result.recommendation and "Path" not in result.recommendation
+
+    plain = {k: v for k, v in base.items() if k != "cache"}
+    plain["sweep"] = {**base["sweep"], "grid": {"fleet.replicas": [2]}}
+    result = run_sweep(parse_experiment(plain), cache_dir=None, workers=1, details=False)
+    assert "hit_ratio" not in result.points.columns

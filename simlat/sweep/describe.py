@@ -54,6 +54,36 @@ def batching_text(experiment: Experiment) -> str:
     return f"adaptive batching up to {b.max_batch_size}, wait {_ms(b.min_wait_ms)}-{_ms(b.max_wait_ms)} ms"
 
 
+def _count(n: float) -> str:
+    """400000 -> '400k', 1500000 -> '1.5M', 750 -> '750'."""
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:g}"
+
+
+def _ttl(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f" (TTL {_ms(ms / 1000)} s)" if ms >= 1000 else f" (TTL {_ms(ms)} ms)"
+
+
+def cache_text(cache) -> str:
+    """'cache L1 20k entries per replica (TTL 10 s), L2 400k entries (TTL 60 s)'."""
+    fixed = cache.fixed_hit_ratios()
+    if fixed is not None:
+        shown = [f"L{i} {h:.0%}" for i, h in enumerate(fixed, start=1) if h > 0] or ["0%"]
+        return f"cache with fixed hit ratio {', '.join(shown)}"
+    levels = []
+    if cache.l1 is not None:
+        copies = cache.l1.copies
+        each = " per replica" if copies == "replicas" else f" in each of {copies} processes" if copies > 1 else ""
+        levels.append(f"L1 {_count(cache.l1.capacity)} entries{each}{_ttl(cache.l1.ttl_ms)}")
+    if cache.l2 is not None:
+        levels.append(f"L2 {_count(cache.l2.capacity)} entries{_ttl(cache.l2.ttl_ms)}")
+    return f"cache{' per item' if cache.per_item else ''} " + ", ".join(levels)
+
+
 def config_text(experiment: Experiment, params: list[str]) -> str:
     """'4 replicas of mlp_ranker bf16 on h100, max batch 64, max wait 2 ms' (+ swept extras)."""
     r = experiment.fleet.replicas
@@ -62,7 +92,7 @@ def config_text(experiment: Experiment, params: list[str]) -> str:
         f = experiment.fleet
         parts.append(f"{f.queue.replace('_', '-')} queue" + (f", {f.balancer.replace('_', ' ')}" if f.queue != "shared" else ""))
     if experiment.cache is not None and any(p.startswith("cache") for p in params):
-        parts.append(f"cache {experiment.cache.model_dump(exclude_defaults=True)}")
+        parts.append(cache_text(experiment.cache))
     return ", ".join(parts)
 
 

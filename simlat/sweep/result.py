@@ -25,7 +25,8 @@ class SweepResult:
     ``slo_met_probability``, ``meets_slo`` (with >= 95% confidence), ``utilization`` (mean over
     replicas), ``mean_batch_size``, decomposition means ``queue_ms``, ``batch_wait_ms``,
     ``service_ms``, ``overhead_ms``, ``cache_ms``, ``headroom`` (max_rate / target - 1),
-    ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``.
+    ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``; with a cache,
+    ``hit_ratio`` (of lookups, after warm-up, at the simulated rate nearest the target).
 
     ``load_curves``: one row per (config_id, rate_rps) evaluated by the rate search: ``config_id``,
     ``rate_rps``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``, ``p99_ms``, ``stable``.

@@ -46,6 +46,16 @@ def _param_value(v):
     return v if isinstance(v, (int, float, str, bool)) and not (isinstance(v, str) and "/" in v) else short_value(v)
 
 
+def _hit_ratio(outcome: Outcome, target: float) -> float:
+    """The cache hit ratio of the simulated evaluation nearest the target rate (NaN if none)."""
+    sims = [e for e in outcome.evaluations if e.simulated]
+    for e in sorted(sims, key=lambda e: abs(e.rate_rps - target)):
+        value = json.loads(e.summary_json or "{}").get("cache_hit_ratio")
+        if value is not None:
+            return float(value)
+    return math.nan
+
+
 def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
     sweep = experiment.sweep
     rows = []
@@ -82,6 +92,8 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             evaluations=len(o.evaluations),
             note=o.note,
         )
+        if c.experiment.cache is not None:
+            row["hit_ratio"] = _hit_ratio(o, target)
         rows.append(row)
     df = pd.DataFrame(rows)
     df["pareto"] = pareto_mask(df) if len(df) else []
