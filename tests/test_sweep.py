@@ -19,6 +19,7 @@ from simlat.config import parse_experiment
 from simlat.errors import SimlatError
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
+from simlat.sweep.describe import lat
 from simlat.sweep.evaluate import MEETS, UNSTABLE, evaluate
 from simlat.sweep.grid import expand
 from simlat.sweep.hashing import config_hash
@@ -246,11 +247,12 @@ def test_sweep_chooses_the_cheapest_configuration_meeting_the_slo(tmp_path):
     # the recommendation states the decision in plain words with the chosen point's numbers
     text = result.recommendation
     assert f"{int(best['replicas'])} replica" in text and "at 2,000 req/s" in text
-    assert f"p99 {best['slo_estimate_ms']:.1f} ms [{best['slo_lo_ms']:.1f}, {best['slo_hi_ms']:.1f}]" in text
+    est, lo, hi = (lat(best[k]) for k in ("slo_estimate_ms", "slo_lo_ms", "slo_hi_ms"))
+    assert f"p99 {est} ms [{lo}, {hi}]" in text
     # chosen-point details come from the records of that point at the target rate
-    lat = result.chosen_latencies_ms
-    assert lat is not None and len(lat) > 1000 and np.all(np.diff(lat) >= 0)
-    assert np.quantile(lat, 0.99) == pytest.approx(best["p99_ms"], rel=0.05)
+    lats = result.chosen_latencies_ms
+    assert lats is not None and len(lats) > 1000 and np.all(np.diff(lats) >= 0)
+    assert np.quantile(lats, 0.99) == pytest.approx(best["p99_ms"], rel=0.05)
     assert sum(result.chosen_batch_hist) > 0 and max(result.chosen_batch_hist) <= 16
     assert set(result.chosen_decomposition_ms) >= {"queue_ms", "batch_wait_ms", "service_ms"}
     # load curves: every configuration has its target-rate point

@@ -96,6 +96,11 @@ def config_text(experiment: Experiment, params: list[str]) -> str:
     return ", ".join(parts)
 
 
+def lat(x: float) -> str:
+    """A latency in ms with the precision its size needs: 1.53, 21.3."""
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+
 def _rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:,.3g}"
 
@@ -121,14 +126,14 @@ def recommendation(
             return head + " Every configuration is above capacity at that rate."
         row = cand.iloc[0]
         best = points["max_rate_rps"].max()
-        tail = f" The closest is {config_text(experiments[row['config_id']], params)}: {p} {row['slo_estimate_ms']:.1f} ms [{row['slo_lo_ms']:.1f}, {row['slo_hi_ms']:.1f}]"
+        tail = f" The closest is {config_text(experiments[row['config_id']], params)}: {p} {lat(row['slo_estimate_ms'])} ms [{lat(row['slo_lo_ms'])}, {lat(row['slo_hi_ms'])}]"
         if not math.isnan(best):
             tail += f"; the best configuration sustains {_rate(best)} req/s within the SLO"
         return head + tail + "."
     row = points.set_index("config_id").loc[chosen]
     text = (
-        f"{config_text(experiments[chosen], params)}: {p} {row['slo_estimate_ms']:.1f} ms "
-        f"[{row['slo_lo_ms']:.1f}, {row['slo_hi_ms']:.1f}] at {_rate(target_rps)} req/s, "
+        f"{config_text(experiments[chosen], params)}: {p} {lat(row['slo_estimate_ms'])} ms "
+        f"[{lat(row['slo_lo_ms'])}, {lat(row['slo_hi_ms'])}] at {_rate(target_rps)} req/s, "
         f"SLO met with probability {row['slo_met_probability']:.2f}"
     )
     if not math.isnan(row["headroom"]):
