@@ -20,7 +20,13 @@ Semantics specific to this path:
 - Closed loop: each client sends a request at ``think`` after the previous answer (answer =
   ``done + overhead``, or the drop instant); the first request of each client goes out after
   one think time. The run ends after ``run.requests`` requests or when ``run.duration_s`` passed.
-- Events at the same instant are processed in the order they were scheduled.
+- Arrivals come before the server events of the same instant (a batch holds the requests that
+  arrived by its dispatch, as on the static path): at an arrival, ``on_free`` dispatches at once
+  only a full batch, and a deadline that falls on the arrival fires as a timer after it. Server
+  events at one instant are processed in the order they were scheduled.
+- The common case (open loop, per-replica queues, ``on_free`` with a fixed window, no admission
+  control) runs in :mod:`simlat.engine.routed`, a loop without an event calendar that gives the
+  same records (``run_events(..., fast=False)`` keeps it here, to compare).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ Two ways through the same semantics (:mod:`simlat.engine.batching` defines them)
   one process per queue, one event per batch, no per-request Python work.
 - :mod:`simlat.engine.event_queue` otherwise (join-shortest-queue, power-of-two, queue capacity,
   timeouts, closed-loop clients): arrivals are walked in time order and routed from the
-  replicas' state, with server events (dispatches, completions) processed between them.
+  replicas' state, with server events (dispatches, completions) processed between them; its
+  common case (per-replica queues, on_free, no admission control) in
+  :mod:`simlat.engine.routed`.
 
 Service draws come from one stream per queue (the shared queue, or each replica's own queue), in
 dispatch order, so both paths and the naive reference (:mod:`simlat.engine.reference`) see the
