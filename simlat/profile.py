@@ -484,26 +484,19 @@ def warn_device_mismatch(cfg, device: str | None, source: str = "experiment") ->
         warnings.warn(f"{source}: service profile {path.name}: {msg}", ProfileDeviceWarning, stacklevel=3)
 
 
-def build_profile_service(cfg, *, device: str | None = None):
-    """The engine's ``ServiceModel`` for a ``kind: profile`` service config.
+def profile_curves(cfg, *, device: str | None = None) -> list[Curve]:
+    """The measured curves a ``kind: profile`` service config draws from (model, then components).
 
     ``cfg`` is a :class:`simlat.config.service.ProfileService`. ``device`` (the experiment's) is
     checked against the profile's device: a mismatch warns (:class:`ProfileDeviceWarning`).
+    The engine turns the curves into its service model (:mod:`simlat.engine.service`).
     """
-    from simlat.engine.service import ServiceModel
-
     path = resolve_profile_path(cfg.path)
     if not path.is_file():
         raise SimlatError(f"service.path: {str(cfg.path)!r} is not a profile file (looked in the working directory and the project root)")
     profile = _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
     msg = device_mismatch(profile, device)
     if msg:
-        warnings.warn(f"{path.name}: {msg}", ProfileDeviceWarning, stacklevel=2)
+        warnings.warn(f"{path.name}: {msg}", ProfileDeviceWarning, stacklevel=3)
     components = list(getattr(cfg, "add_components", []) or [])
-    curves = select_curves(profile, cfg.model, cfg.variant, cfg.condition, components, path.name)
-    max_items = min(c.max_items for c in curves)
-
-    def mean(items: float) -> float:
-        return sum(c.mean(items) for c in curves)
-
-    return ServiceModel(make_sampler=lambda rng: make_sampler(curves, rng), mean=mean, max_items=max_items)
+    return select_curves(profile, cfg.model, cfg.variant, cfg.condition, components, path.name)

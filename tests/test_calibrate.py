@@ -21,8 +21,9 @@ from simlat.calibrate.plan import buckets, default_batch_sizes, parse_batch_size
 from simlat.calibrate.variants import select_variants
 from simlat.cli import app
 from simlat.config.service import ProfileService
+from simlat.engine.service import build_profile_service
 from simlat.errors import SimlatError
-from simlat.profile import build_profile_service, load_profile
+from simlat.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_CPU = ["fp32", "bf16", "int8_dynamic", "int8_static", "torchscript", "onnxruntime"]

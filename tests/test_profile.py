@@ -15,12 +15,12 @@ import pytest
 
 from simlat.calibrate.stats import median_ci, summarize
 from simlat.config.service import ProfileService
+from simlat.engine.service import build_profile_service
 from simlat.errors import SimlatError
 from simlat.profile import (
     SCHEMA_VERSION,
     Curve,
     ProfileDeviceWarning,
-    build_profile_service,
     default_quantile_levels,
     load_profile,
     parse_profile,

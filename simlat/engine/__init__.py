@@ -4,7 +4,23 @@ Requests are rows of numpy arrays, never SimPy processes; SimPy processes model 
 (batcher and servers), and events happen per batch. See :mod:`simlat.engine.simulation`.
 """
 
+from __future__ import annotations
+
+import numpy as np
+
+from simlat.engine import simulation
+from simlat.engine.frontend import simulate_with_frontend
 from simlat.engine.records import Records, SimResult, write_records
-from simlat.engine.simulation import simulate
 
 __all__ = ["Records", "SimResult", "simulate", "write_records"]
+
+
+def simulate(experiment, requests, *, seed: np.random.SeedSequence, progress: bool = False, service=None) -> SimResult:
+    """Simulate one replication: the serving stack (``experiment.frontend``) when the experiment has
+    one (:mod:`simlat.engine.frontend`), else the batcher and servers alone
+    (:func:`simlat.engine.simulation.simulate`, whose arguments these are)."""
+    if experiment.frontend is not None:
+        if service is not None:
+            raise ValueError("service override is not supported together with a frontend")
+        return simulate_with_frontend(experiment, requests, seed=seed, progress=progress)
+    return simulation.simulate(experiment, requests, seed=seed, progress=progress, service=service)

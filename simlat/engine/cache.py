@@ -156,7 +156,7 @@ def _lookup_hits(
 @lru_cache(maxsize=64)
 def _che_time(keys, capacity: float) -> float:
     """Che's characteristic time (in requests) of an LRU of ``capacity`` keys under Zipf ``keys``."""
-    from simlat.engine.cache_curve import che_characteristic_time
+    from simlat.engine.che import che_characteristic_time
     from simlat.workload.keys import zipf_groups
 
     p, count = zipf_groups(keys)

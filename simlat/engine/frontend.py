@@ -33,6 +33,7 @@ import numpy as np
 from simlat import dists
 from simlat.engine.records import SimResult
 from simlat.engine.service import ServiceModel, build_service
+from simlat.engine.simulation import simulate
 from simlat.errors import SimlatError
 from simlat.workload import Requests
 
@@ -95,8 +96,6 @@ class _InServerModel:
 def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.random.SeedSequence,
                            progress: bool = False) -> SimResult:
     """Simulate the event loop, the batcher and the model together (see the module doc)."""
-    from simlat.engine.simulation import simulate
-
     fe = experiment.frontend
     if requests is None:
         raise SimlatError("frontend: a closed-loop workload cannot be combined with a frontend stage (yet)")

@@ -2,8 +2,8 @@
 
 :func:`build_service` turns a ``config.ServiceTime`` into a :class:`ServiceModel`. One
 implementation per config class lives in ``SERVICE_MODELS`` beside the union; the calibrated
-``kind: profile`` is built by :func:`simlat.profile.build_profile_service` (imported lazily so that
-plain simulations never import the calibration stack).
+``kind: profile`` is built by :func:`build_profile_service` from the curves of :mod:`simlat.profile`
+(imported lazily so that plain simulations never load profile files).
 
 A sampler is a plain closure ``items -> ms``: the engine calls it once per batch, so it must be
 cheap. Random draws are made ``BUFFER`` at a time with numpy and handed out one by one.
@@ -125,10 +125,18 @@ def _affine(cfg: cs.AffineService) -> ServiceModel:
     return ServiceModel(make_sampler=make_add, mean=lambda items: a + b * items + noise_mean)
 
 
-def _profile(cfg: cs.ProfileService) -> ServiceModel:
-    from simlat.profile import build_profile_service  # calibration stack: only when asked for
+def build_profile_service(cfg: cs.ProfileService, *, device: str | None = None) -> ServiceModel:
+    """``kind: profile``: the sum of the profile's measured curves (model plus added components),
+    each drawn from its quantile function at the batch's items (see :mod:`simlat.profile`)."""
+    from simlat.profile import make_sampler, profile_curves  # calibration stack: only when asked for
 
-    return build_profile_service(cfg)
+    curves = profile_curves(cfg, device=device)
+    max_items = min(c.max_items for c in curves)
+
+    def mean(items: float) -> float:
+        return sum(c.mean(items) for c in curves)
+
+    return ServiceModel(make_sampler=lambda rng: make_sampler(curves, rng), mean=mean, max_items=max_items)
 
 
 SERVICE_MODELS: dict[type, Callable[..., ServiceModel]] = {
@@ -137,7 +145,7 @@ SERVICE_MODELS: dict[type, Callable[..., ServiceModel]] = {
     cs.LognormalService: _lognormal,
     cs.EmpiricalService: _empirical,
     cs.AffineService: _affine,
-    cs.ProfileService: _profile,
+    cs.ProfileService: build_profile_service,
 }
 """One implementation per ``config.service.ServiceTime`` class."""
 

@@ -189,8 +189,9 @@ def simulate(
 ) -> SimResult:
     """Simulate ``requests`` (None for a closed-loop workload) through the experiment's service.
 
-    ``service`` replaces the model built from ``experiment.service``; with ``experiment.frontend``
-    set, the serving stack around the batcher is simulated too (:mod:`simlat.engine.frontend`).
+    ``service`` replaces the model built from ``experiment.service``. This is the batcher and the
+    servers alone; :func:`simlat.engine.simulate` adds the serving stack (``experiment.frontend``,
+    :mod:`simlat.engine.frontend`) around it when the experiment has one.
 
     Every request ends exactly once: served (``done_ms`` set) or dropped (``dropped`` True,
     latency NaN). ``latency_ms = done_ms - arrival_ms + overhead_ms``. With a cache, requests it
@@ -198,9 +199,7 @@ def simulate(
     ``arrival + cache_ms`` with the items the cache could not answer.
     """
     if experiment.frontend is not None:
-        from simlat.engine.frontend import simulate_with_frontend
-
-        return simulate_with_frontend(experiment, requests, seed=seed, progress=progress)
+        raise SimlatError("frontend: simulate through simlat.engine.simulate, which models the serving stack")
     streams = Streams.spawn(seed)
     service = service or build_service(experiment.service)
     policy = BatchPolicy.from_config(experiment.batching)
