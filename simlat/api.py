@@ -13,7 +13,7 @@ from simlat.config import Experiment
 class RunResult:
     """Summary of all replications, plus the per-request records when asked for."""
 
-    summary: "object"  # simlat.metrics.Summary
+    summary: object  # simlat.metrics.Summary
     records: list = field(default_factory=list)  # one simlat.engine.SimResult per replication
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,10 +36,10 @@ def _fail(err: SimlatError) -> None:
 @app.command()
 def simulate(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    requests: Annotated[Optional[int], typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides run.seed).")] = None,
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-    records: Annotated[Optional[Path], typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+    records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run

@@ -63,3 +63,12 @@ def format_validation_error(err: ValidationError, data: Any) -> list[str]:
             seen.add(line)
             lines.append(line)
     return lines
+
+
+def validate_as(model_cls, data: Any, message: str):
+    """``model_cls.model_validate(data)``, or a :class:`SimlatError` with ``message`` and one bullet
+    per invalid field."""
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as err:
+        raise SimlatError(message, format_validation_error(err, data)) from None

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from simlat.config.base import StrictModel
-from simlat.errors import SimlatError, format_validation_error
+from simlat.errors import SimlatError, validate_as
 
 SCHEMA_VERSION = 1
 """The newest profile schema this simlat reads and writes."""
@@ -255,10 +255,7 @@ def parse_profile(data: object, source: str = "profile") -> Profile:
         raise SimlatError(
             f"{source}: schema_version {version} is unknown (known: {sorted(KNOWN_SCHEMA_VERSIONS)})"
         )
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as err:
-        raise SimlatError(f"{source} is not a valid profile:", format_validation_error(err, data)) from None
+    return validate_as(Profile, data, f"{source} is not a valid profile:")
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from simlat.config.base import StrictModel
-from simlat.errors import SimlatError, format_validation_error
+from simlat.errors import SimlatError, validate_as
 
 FORMAT = "simlat.redis_profile"
 VERSION = 1
@@ -116,10 +116,7 @@ def _load(resolved: Path, mtime_ns: int) -> RedisProfile:
         raise SimlatError(
             f"{resolved}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
         )
-    try:
-        return RedisProfile.model_validate(data)
-    except ValidationError as err:
-        raise SimlatError(f"{resolved} is not a valid Redis profile:", format_validation_error(err, data)) from None
+    return validate_as(RedisProfile, data, f"{resolved} is not a valid Redis profile:")
 
 
 def load_redis_profile(path: str | Path, field: str = "path") -> RedisProfile:

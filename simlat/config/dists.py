@@ -6,7 +6,7 @@ Samplers live in :mod:`simlat.dists`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, field_validator
 
@@ -78,7 +78,7 @@ class DiscreteChoice(StrictModel):
 
 
 Dist = Annotated[
-    Union[Constant, Exponential, Gamma, Lognormal, Uniform, Empirical, DiscreteChoice],
+    Constant | Exponential | Gamma | Lognormal | Uniform | Empirical | DiscreteChoice,
     Field(discriminator="kind"),
 ]
 

@@ -7,8 +7,8 @@ from pydantic import Field
 from simlat.config.base import StrictModel
 from simlat.config.cache import Cache
 from simlat.config.frontend import Frontend
-from simlat.config.serving import SLO, Admission, Batching, Fleet, NoBatching, Overheads, Run
 from simlat.config.service import ServiceTime
+from simlat.config.serving import SLO, Admission, Batching, Fleet, NoBatching, Overheads, Run
 from simlat.config.sweep import Sweep
 from simlat.config.workload import Workload
 

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from simlat.config.experiment import Experiment
-from simlat.errors import SimlatError, format_validation_error
+from simlat.errors import SimlatError, validate_as
 
 _PATH_FIELDS = {"path"}
 
@@ -37,10 +36,7 @@ def parse_experiment(data: Any, base_dir: Path | None = None, source: str = "exp
         raise SimlatError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
     if base_dir is not None:
         data = _resolve_paths(data, base_dir)
-    try:
-        exp = Experiment.model_validate(data)
-    except ValidationError as err:
-        raise SimlatError(f"{source} is not a valid experiment:", format_validation_error(err, data)) from None
+    exp = validate_as(Experiment, data, f"{source} is not a valid experiment:")
     if exp.device and exp.service.kind == "profile":
         from simlat.profile import warn_device_mismatch  # reads the profile only for kind: profile
 

@@ -7,7 +7,7 @@ profile schema (:mod:`simlat.profile`) and joins the union here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
@@ -75,6 +75,6 @@ class ProfileService(StrictModel):
 
 
 ServiceTime = Annotated[
-    Union[DeterministicService, ExponentialService, LognormalService, EmpiricalService, AffineService, ProfileService],
+    DeterministicService | ExponentialService | LognormalService | EmpiricalService | AffineService | ProfileService,
     Field(discriminator="kind"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -36,7 +36,7 @@ class _BucketsMixin(StrictModel):
     @model_validator(mode="after")
     def _sorted_buckets(self):
         b = self.buckets
-        if b is not None and any(y <= x for x, y in zip(b, b[1:])):
+        if b is not None and any(y <= x for x, y in zip(b, b[1:], strict=False)):
             raise ValueError("buckets must be strictly increasing")
         return self
 
@@ -78,7 +78,7 @@ class AdaptiveBatching(_BucketsMixin):
         return self
 
 
-Batching = Annotated[Union[NoBatching, DynamicBatching, AdaptiveBatching], Field(discriminator="kind")]
+Batching = Annotated[NoBatching | DynamicBatching | AdaptiveBatching, Field(discriminator="kind")]
 
 
 class Admission(StrictModel):
