@@ -419,3 +419,13 @@ def test_rate_curve_steps():
         wl({"kind": "rate_curve", "points": [[0.0, 1.0], [5.0, 1.0], [4.0, 2.0]]})
     with pytest.raises(ValidationError, match="at most two"):
         wl({"kind": "rate_curve", "points": [[0.0, 1.0], [5.0, 1.0], [5.0, 2.0], [5.0, 3.0]]})
+
+
+def test_spike_with_a_subnormal_ramp_is_a_step():
+    """Found by hypothesis: a ramp of 1e-308 s made the slope overflow to -inf."""
+    w = Workload.model_validate(
+        {"arrivals": {"kind": "spike", "base_rate_rps": 3.0, "spike_rate_rps": 1.0, "start_s": 0.0,
+                      "duration_s": 1.0, "ramp_s": 1.1125369292536007e-308}}
+    )
+    r = generate(w, n=50, duration_s=None, seed=np.random.SeedSequence(0))
+    assert len(r) == 50 and np.all(np.isfinite(r.arrival_ms))

@@ -110,7 +110,8 @@ def calibrate(
         if env.get("status") == "skipped":
             raise SimlatError(f"could not read the device: {env.get('reason')}")
         left = None if time_limit_s is None else max(time_limit_s - (time.time() - t0), 1.0)
-        rest = run_tasks(tasks[1:], budget=bud, threads=threads, time_limit_s=left, on_progress=on_progress, on_task_done=on_done)
+        rest = run_tasks(tasks[1:], budget=bud, threads=threads, time_limit_s=left, on_progress=on_progress, on_task_done=on_done,
+                         skip_reasons=_known_skips(device, env))
     cmd = command or shlex.join(["simlat", *sys.argv[1:]])
     data = build_profile_dict(env_out + rest, device=device, variants=names, levels=default_quantile_levels(), budget=bud,
                               command=cmd, simlat_version=__version__, threads=threads, shared=shared_machine,
@@ -119,6 +120,15 @@ def calibrate(
     profile = parse_profile(data, source="calibration result")
     save_profile(profile, out)
     return profile
+
+
+def _known_skips(device: str, env: dict) -> dict[str, str]:
+    """Variants the device check already shows cannot run here (no worker process is started for them)."""
+    providers = env.get("onnxruntime_providers")
+    want = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if providers is None or want in providers:
+        return {}
+    return {"onnxruntime": f"onnxruntime {env.get('onnxruntime')} has no {want} (providers: {', '.join(providers)})"}
 
 
 def summary_rows(profile) -> list[tuple[str, str, str, str, str, str]]:

@@ -2,9 +2,12 @@
 
 Default batch sizes are powers of two up to a per-model, per-device maximum. Fixed-shape
 variants (compiled per shape, CUDA graphs) measure every other size (their buckets) plus the
-largest. Tasks run cheap variants for every model first, then the compiling ones, then the
-overhead components, then the repeat processes (each re-measures a few sizes for the spread
-between processes), so a time limit cuts the least important work.
+largest. Tasks run the shareable variants (eager, TorchScript) of each model first, in one worker
+process per model (task ``group``), then the isolated ones (torchao, torch.ao quantization,
+onnxruntime: one process each), then the compiling ones (one process each), then per model the
+overhead components and the repeats of its shareable variants (one further process per model and
+repeat), then the repeats of the isolated ones (each re-measures a few sizes for the spread between
+processes), so a time limit cuts the least important work.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class Task:
     idle_sizes: list[int] = field(default_factory=list)
     repeat: int = 0  # 0: the primary process of a variant
     weight: float = 1.0
+    group: str | None = None  # consecutive tasks of one group run in one worker process
 
     @property
     def label(self) -> str:
@@ -93,9 +97,10 @@ class Task:
 def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: list[int] | None, budget: Budget,
                *, overheads: bool = True) -> list[Task]:
     """All tasks of a run, in measuring order (see the module docstring)."""
-    primary: list[Task] = []
+    shared: list[Task] = []
+    isolated: list[Task] = []
+    shared_repeats: list[Task] = []
     repeats: list[Task] = []
-    comps: list[Task] = []
     heavy_last = sorted(variants, key=lambda v: VARIANTS[v].heavy)
     for v in heavy_last:
         spec = VARIANTS[v]
@@ -103,11 +108,17 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
             base = sizes or default_batch_sizes(device, m)
             vs = buckets(base, spec.bucket_step) if spec.fixed_shape(device) and not sizes else list(base)
             idle = _spread(vs, budget.idle_sizes)
-            primary.append(Task("variant", device, m, v, vs, idle, 0, 3.0 if spec.heavy else 1.0))
+            group = f"{m.name}/0" if spec.shares_process else None
+            (shared if group else isolated).append(Task("variant", device, m, v, vs, idle, 0, 3.0 if spec.heavy else 1.0, group))
             for r in range(1, budget.processes):
                 rs = _spread(vs, budget.repeat_sizes)
-                repeats.append(Task("variant", device, m, v, rs, [], r, (1.5 if spec.heavy else 0.3)))
+                t = Task("variant", device, m, v, rs, [], r, (1.5 if spec.heavy else 0.3), f"{m.name}/{r}" if group else None)
+                (shared_repeats if group else repeats).append(t)
+    comps = []
     for m in models if overheads else []:
         base = sizes or default_batch_sizes(device, m)
-        comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5))
-    return [Task("env", device, weight=0.3), *primary, *comps, *repeats]
+        comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5, f"{m.name}/{max(budget.processes - 1, 1)}"))
+    order = {m.name: i for i, m in enumerate(models)}
+    shared.sort(key=lambda t: order[t.model.name])  # stable: variant order kept within a model
+    tail = sorted(comps + shared_repeats, key=lambda t: (order[t.model.name], t.repeat, t.kind == "variant"))
+    return [Task("env", device, weight=0.3), *shared, *isolated, *tail, *repeats]

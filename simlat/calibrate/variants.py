@@ -43,6 +43,12 @@ class VariantSpec:
     bytes_per_param: float = 4.0
     heavy: bool = False  # compiles: give it more of the time budget
     bucket_step: int = 2  # fixed-shape variants measure every bucket_step-th default batch size (and the largest)
+    isolate: bool = False  # may crash or leave the process in a bad state: always its own worker process
+
+    @property
+    def shares_process(self) -> bool:
+        """Whether it may run in one worker process with the other shareable variants of its model."""
+        return not (self.isolate or self.heavy)
 
     def fixed_shape(self, device: str) -> bool:
         """Whether the variant runs only the shapes it was prepared for on ``device``."""
@@ -344,15 +350,15 @@ VARIANTS: dict[str, VariantSpec] = {
         VariantSpec("tf32", ("cuda",), "eager fp32 weights, TF32 matmuls", prep_tf32, peak="tf32"),
         VariantSpec("bf16", _ALL, "eager bfloat16", prep_bf16, peak="bf16", bytes_per_param=2),
         VariantSpec("fp16", ("cuda",), "eager float16", prep_fp16, peak="bf16", bytes_per_param=2),
-        VariantSpec("int8_dynamic", ("cpu",), "torch.ao dynamic int8 quantization of Linear", prep_int8_dynamic, bytes_per_param=1),
-        VariantSpec("int8_static", ("cpu",), "torch.ao FX static int8 quantization (x86 backend)", prep_int8_static, bytes_per_param=1),
-        VariantSpec("ao_int8_weight_only", ("cuda",), "torchao weight-only int8, bf16 activations", prep_ao_int8_weight_only, peak="bf16", bytes_per_param=1),
-        VariantSpec("ao_fp8_weight_only", ("cuda",), "torchao weight-only float8, bf16 activations", prep_ao_fp8_weight_only, peak="bf16", bytes_per_param=1),
+        VariantSpec("int8_dynamic", ("cpu",), "torch.ao dynamic int8 quantization of Linear", prep_int8_dynamic, bytes_per_param=1, isolate=True),
+        VariantSpec("int8_static", ("cpu",), "torch.ao FX static int8 quantization (x86 backend)", prep_int8_static, bytes_per_param=1, isolate=True),
+        VariantSpec("ao_int8_weight_only", ("cuda",), "torchao weight-only int8, bf16 activations", prep_ao_int8_weight_only, peak="bf16", bytes_per_param=1, isolate=True),
+        VariantSpec("ao_fp8_weight_only", ("cuda",), "torchao weight-only float8, bf16 activations", prep_ao_fp8_weight_only, peak="bf16", bytes_per_param=1, isolate=True),
         VariantSpec("torchscript", _ALL, "torch.jit.trace + freeze + optimize_for_inference (fp32)", prep_torchscript),
         VariantSpec("compile", _ALL, "torch.compile default (fp32), automatic dynamic shapes", prep_compile, heavy=True),
         VariantSpec("compile_max_autotune", ("cuda",), "torch.compile max-autotune-no-cudagraphs (fp32), automatic dynamic shapes", prep_compile_max_autotune, heavy=True),
         VariantSpec("compile_cudagraphs", ("cuda",), "torch.compile reduce-overhead (fp32): a CUDA graph per batch size (pad to the recorded sizes)", prep_compile_cudagraphs, fixed_shape_on=("cuda",), heavy=True, bucket_step=1),
-        VariantSpec("onnxruntime", _ALL, "ONNX export + ONNX Runtime (fp32)", prep_onnxruntime),
+        VariantSpec("onnxruntime", _ALL, "ONNX export + ONNX Runtime (fp32)", prep_onnxruntime, isolate=True),
     ]
 }
 

@@ -1,15 +1,17 @@
 """One isolated measuring process: ``python -m simlat.calibrate.worker --device cpu|cuda``.
 
-The process imports torch (and initialises CUDA) first, then reads one JSON task line from stdin,
-so a parent can start the next worker while the current one measures. Tasks:
+The process imports torch (and initialises CUDA) first, then reads JSON task lines from stdin, one
+at a time until stdin closes, so a parent can start the next worker while the current one
+measures, and can run several safe variants of one model in one process. Tasks:
 
 - ``env``: provenance and the device's peaks;
 - ``variant``: one model under one variant at a list of batch sizes (cold start, warm-up until
   steady, back-to-back samples, samples after an idle gap, output error against fp32 eager);
 - ``components``: the overheads around one model (serialization, host/device copies).
 
-It prints ``@@progress <label>`` after each batch size and writes its result as JSON to the
-task's ``out`` path. A crash loses only this task: the parent records it as skipped.
+It prints ``@@progress <label>`` after each batch size, writes its result as JSON to the task's
+``out`` path and prints ``@@done``. A crash loses only the running task: the parent records it as
+skipped (and gives a group's next task a fresh process).
 """
 
 from __future__ import annotations
@@ -155,6 +157,12 @@ def run_env(task: dict) -> dict:
     info = environment.describe(task["device"])
     info["cuda_available"] = torch.cuda.is_available()
     info["peaks"] = roofline.measure_peaks(task["device"], task.get("threads"))
+    try:
+        import onnxruntime as ort
+
+        info["onnxruntime_providers"] = list(ort.get_available_providers())
+    except Exception:  # noqa: BLE001 - absent or broken: the onnxruntime variant's own worker says why
+        info["onnxruntime_providers"] = None
     return info
 
 
@@ -172,31 +180,46 @@ TASKS = {"env": run_env, "variant": run_variant, "components": run_components}
 
 
 def main() -> int:
-    """Preload torch, read one task from stdin, run it, write the result file."""
+    """Preload torch, then read tasks from stdin one line at a time until it closes.
+
+    For each task: run it, write the result file, print ``@@done``. A parent sends several tasks
+    only for variants that cannot leave the process in a bad state (see ``plan.make_tasks``).
+    """
     device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     import torch
 
     if device == "cuda" and torch.cuda.is_available():
         torch.cuda.init()
-    t_wait = time.time()
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0  # parent had no task for us
-    task = json.loads(line)
-    task["waited_ms"] = (time.time() - t_wait) * 1e3
-    threads = task.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-        os.environ["SIMLAT_THREADS"] = str(threads)
-    try:
-        result = TASKS[task["task"]](task)
-    except Exception as err:  # noqa: BLE001 - recorded as the reason
-        tb = traceback.format_exc(limit=4)
-        print(tb, file=sys.stderr)
-        result = {"status": "skipped", "reason": f"failed: {type(err).__name__}: {str(err)[:400]}"}
-    result["threads"] = torch.get_num_threads()
-    _save(task["out"], result)
-    return 0
+    import_ms = None
+    earlier: list[str] = []
+    while True:
+        t_wait = time.time()
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # no (further) task for us
+        task = json.loads(line)
+        if import_ms is None:
+            import_ms = (t_wait - task["spawn_time"]) * 1e3
+        # process_ready_ms = this process's start-up (torch import, CUDA init) + this task's model build
+        task["waited_ms"] = (time.time() - task["spawn_time"]) * 1e3 - import_ms
+        threads = task.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+            os.environ["SIMLAT_THREADS"] = str(threads)
+        try:
+            result = TASKS[task["task"]](task)
+        except Exception as err:  # noqa: BLE001 - recorded as the reason
+            tb = traceback.format_exc(limit=4)
+            print(tb, file=sys.stderr)
+            result = {"status": "skipped", "reason": f"failed: {type(err).__name__}: {str(err)[:400]}"}
+        if earlier and result.get("status") == "ok" and task["task"] == "variant":
+            result.setdefault("notes", []).append(
+                f"measured in one worker process after {', '.join(earlier)} of the same model "
+                "(process_ready_ms: that process's start-up plus this variant's model build)")
+        earlier.append(task.get("variant") or task["task"])
+        result["threads"] = torch.get_num_threads()
+        _save(task["out"], result)
+        print("@@done", flush=True)
 
 
 if __name__ == "__main__":

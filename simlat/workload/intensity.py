@@ -15,6 +15,10 @@ import numpy as np
 CHUNK = 1 << 20
 
 
+MIN_WIDTH_S = 1e-9
+"""A rate segment narrower than a nanosecond is a step."""
+
+
 @dataclass(frozen=True)
 class PiecewiseLinear:
     """Rate ``rate[k] + slope[k] * (t - start[k])`` on ``[start[k], start[k+1])``.
@@ -32,11 +36,14 @@ class PiecewiseLinear:
 
     @classmethod
     def through(cls, times, rates, periodic: bool = False) -> PiecewiseLinear:
-        """Linear interpolation through (time, rate) points; equal consecutive times make a step."""
+        """Linear interpolation through (time, rate) points; equal consecutive times make a step.
+
+        Segments shorter than ``MIN_WIDTH_S`` are steps too: their slope would overflow.
+        """
         t = np.asarray(times, dtype=np.float64)
         r = np.asarray(rates, dtype=np.float64)
         width = np.diff(t)
-        keep = width > 0
+        keep = width > MIN_WIDTH_S
         slope = np.zeros_like(width)
         slope[keep] = (r[1:][keep] - r[:-1][keep]) / width[keep]
         return cls(t[:-1][keep], r[:-1][keep], slope[keep], float(t[-1]), periodic)
