@@ -94,7 +94,9 @@ def calibrate(
         if h is not None:
             bar.update(h, advance=1, description=f"{task.label} batch {label}" if task.kind == "variant" else task.label)
 
-    def on_done(task: Task, _ok: int) -> None:
+    def on_done(task: Task, ran: int) -> None:
+        if not progress:  # a plain log line per task instead of the bar
+            print(f"[{time.time() - t0:6.1f} s] {task.label}: {'done' if ran else 'skipped'}", file=sys.stderr, flush=True)
         h = handles.get(id(task))
         if h is not None:
             bar.update(h, completed=bar.tasks[h].total, description=task.label)

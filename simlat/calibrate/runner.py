@@ -218,6 +218,7 @@ def _run_one(worker: _Worker, logdir, task, budget, threads, deadline, kill_at, 
         "model": task.model.to_json() if task.model else None, "variant": task.variant,
         "batch_sizes": task.batch_sizes, "idle_sizes": task.idle_sizes, "deadline": deadline,
         "point_s": point_s, "out": str(out), "spawn_time": worker.spawn_time, "hard_deadline": kill_at - 3.0,
+        "shared": task.group is not None,
     }
     worker.tasks_run += 1
     killed = False

@@ -191,7 +191,6 @@ def main() -> int:
     if device == "cuda" and torch.cuda.is_available():
         torch.cuda.init()
     import_ms = None
-    earlier: list[str] = []
     while True:
         t_wait = time.time()
         line = sys.stdin.readline()
@@ -212,11 +211,10 @@ def main() -> int:
             tb = traceback.format_exc(limit=4)
             print(tb, file=sys.stderr)
             result = {"status": "skipped", "reason": f"failed: {type(err).__name__}: {str(err)[:400]}"}
-        if earlier and result.get("status") == "ok" and task["task"] == "variant":
+        if task.get("shared") and result.get("status") == "ok" and task["task"] == "variant":
             result.setdefault("notes", []).append(
-                f"measured in one worker process after {', '.join(earlier)} of the same model "
+                "measured in one worker process with the other shareable variants of this model, one after another "
                 "(process_ready_ms: that process's start-up plus this variant's model build)")
-        earlier.append(task.get("variant") or task["task"])
         result["threads"] = torch.get_num_threads()
         _save(task["out"], result)
         print("@@done", flush=True)
