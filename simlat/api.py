@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simlat.config import Experiment
+
+if TYPE_CHECKING:
+    from simlat.engine import SimResult
+    from simlat.metrics import Summary
 
 
 @dataclass
 class RunResult:
     """Summary of all replications, plus the per-request records when asked for."""
 
-    summary: object  # simlat.metrics.Summary
-    records: list = field(default_factory=list)  # one simlat.engine.SimResult per replication
+    summary: Summary
+    records: list[SimResult] = field(default_factory=list)
+    """One per replication, when ``keep_records`` was asked for."""
 
 
 def run(
