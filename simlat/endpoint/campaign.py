@@ -12,8 +12,9 @@
    ``repeats`` times (with a fresh server per repeat when the campaign can restart it), so the
    run-to-run spread of p99 is measured, not assumed.
 
-**Validation** (:func:`levels`): each load level (a fraction of the calibrated capacity) repeated
-with a fresh server; its warm-up is discarded. The levels are never used to fit anything.
+**Validation** (:func:`levels`): every load level (a fraction of the calibrated capacity), in
+``repeats`` rounds, each round on a freshly started server (when the campaign can start one); each
+level's warm-up is discarded. The levels are never used to fit anything.
 
 A campaign is a plain dict (JSON-able summaries, raw arrays apart) saved as ONE ``.npz``
 (:func:`save`/:func:`load`) that replays offline. A failure mid-campaign (the server errors,
@@ -167,10 +168,12 @@ def levels(c: Campaign, loads: tuple[float, ...], *, repeats: int = 3, level_s: 
     cap = c.data["capacity_rps"]
     c.log(f"validation levels at {', '.join(f'{x:g}' for x in loads)} x {cap:.0f} req/s, {repeats} repeats")
     for rep in range(repeats):
+        c.fresh_server()
+        wait_ready(c.target)
         for f in loads:
-            c.fresh_server()
-            wait_ready(c.target)
-            c.probe(f * cap, kind="level", duration_s=level_s, warmup_s=warmup_s, load=f, repeat=rep)
+            r = c.probe(f * cap, kind="level", duration_s=level_s, warmup_s=warmup_s, load=f, repeat=rep)
+            if not r["stable"]:
+                c.recover()
     c.stop_server()
     return c.data
 

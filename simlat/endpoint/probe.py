@@ -119,7 +119,7 @@ def generator_count() -> int:
 def run_probe(target: Target, rate_rps: float, duration_s: float, *, warmup_s: float, seed: int,
               procs: int | None = None, cpus: list[int] | None = None, grace_s: float = 3.0) -> dict:
     """One probe; returns its raw arrays and derived numbers (see the module doc)."""
-    procs = procs or generator_count()
+    procs = procs or (min(len(cpus), 12) if cpus else generator_count())
     rng = np.random.default_rng(seed)
     n = max(1, int(rng.poisson(rate_rps * duration_s)))
     arrivals = np.sort(rng.uniform(0.0, duration_s, n))

@@ -70,10 +70,12 @@ class _Process:
     proc: subprocess.Popen | None = None
     target: Target
 
-    def _start(self, cmd, env=None, shell=False, start_timeout_s: float = 180.0) -> None:
+    def _start(self, cmd, env=None, shell=False, start_timeout_s: float = 180.0, cpus: str = "") -> None:
         self._log = tempfile.NamedTemporaryFile(mode="w+", prefix="simlat-server-", suffix=".log", delete=False)
+        pin = {int(c) for c in cpus.split(",") if c} if cpus else None
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, shell=shell,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None)
         try:
             deadline = time.monotonic() + start_timeout_s
             while True:
@@ -135,9 +137,7 @@ class TritonServer(_Process):
         backends = Path(binary).resolve().parents[1] / "backends"
         if backends.is_dir():
             cmd.append(f"--backend-directory={backends}")
-        if cpus:
-            cmd = ["taskset", "-c", cpus, *cmd]
-        self._start(cmd, env=child_env(), start_timeout_s=start_timeout_s)
+        self._start(cmd, env=child_env(), start_timeout_s=start_timeout_s, cpus=cpus)
 
 
 class SimlatServer(_Process):
@@ -152,14 +152,22 @@ class SimlatServer(_Process):
         cmd = [sys.executable, "-P", "-m", "simlat.validate.server", "--model", model, "--variant", variant,
                "--device", device, "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
                "--threads", str(threads), "--port", str(port)]
-        if cpus:
-            cmd += ["--cpus", cpus]
-        self._start(cmd, env=child_env(), start_timeout_s=start_timeout_s)
+        self._start(cmd, env=child_env(), start_timeout_s=start_timeout_s, cpus=cpus)
 
 
 class CommandServer(_Process):
     """Any server, started by a shell command and measured at ``target``."""
 
-    def __init__(self, command: str, target: Target, start_timeout_s: float = 240.0):
+    def __init__(self, command: str, target: Target, start_timeout_s: float = 240.0, cpus: str = ""):
         self.target = target
-        self._start(command, env=child_env(), shell=True, start_timeout_s=start_timeout_s)
+        self._start(command, env=child_env(), shell=True, start_timeout_s=start_timeout_s, cpus=cpus)
+
+
+def split_cpus() -> tuple[str, list[int] | None]:
+    """Disjoint CPU sets for the server (first half) and the load generators (the rest), on hosts with
+    at least 8 usable cores; nothing pinned on smaller ones."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 8:
+        return "", None
+    k = max(4, (len(cpus) * 3) // 8)
+    return ",".join(map(str, cpus[:k])), cpus[k:]
