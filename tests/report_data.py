@@ -170,8 +170,8 @@ def make_unstable_result() -> SweepResult:
 
 
 def write_profile(path: Path) -> Path:
-    """A valid calibration profile (two models, two variants each, one more skipped) written with simlat.profile."""
-    from simlat.profile import Profile, default_quantile_levels, save_profile
+    """A valid calibration profile (two models, two variants each, one more skipped) written with simlat.profiles."""
+    from simlat.profiles import ServiceProfile, default_quantile_levels, save_profile
 
     levels = default_quantile_levels()
     z = np.array([_norm_ppf(min(max(q, 1e-4), 1 - 1e-4)) for q in levels])
@@ -206,7 +206,7 @@ def write_profile(path: Path) -> Path:
             ],
         }],
     }
-    return save_profile(Profile.model_validate(data), path)
+    return save_profile(ServiceProfile.model_validate(data), path)
 
 
 def _norm_ppf(q: float) -> float:

@@ -1,7 +1,7 @@
 """Report: spec table, data frames, chart builders (asserted through ``chart.to_dict()``) and the writer.
 
 Input is a hand-built SweepResult with realistic numbers (tests/report_data.py) and a real
-calibration profile file written with simlat.profile.
+calibration profile file written with simlat.profiles.
 """
 
 from __future__ import annotations

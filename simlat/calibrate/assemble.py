@@ -1,4 +1,4 @@
-"""Turning the workers' raw results into a validated :class:`simlat.profile.Profile`.
+"""Turning the workers' raw results into a validated :class:`simlat.profiles.ServiceProfile`.
 
 Samples of a variant's separate processes are pooled per batch size (each process's median is
 kept for the spread); each point gets its roofline floor from the run's measured peaks.
@@ -85,7 +85,7 @@ def variant_entry(name: str, device: str, results: list[dict], levels: list[floa
 
 def build_profile_dict(outcomes: list[Outcome], *, device: str, variants: list[str], levels: list[float], budget,
                        command: str, simlat_version: str, threads: int | None, shared: bool, notes: list[str], elapsed_s: float) -> dict:
-    """The whole profile as a dict, ready for :func:`simlat.profile.parse_profile`."""
+    """The whole profile as a dict, ready for :func:`simlat.profiles.parse_profile`."""
     env = next(o.result for o in outcomes if o.task.kind == "env")
     peaks = env.get("peaks")
     models: dict[str, dict] = {}

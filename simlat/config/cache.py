@@ -23,7 +23,7 @@ from simlat.config.dists import Constant, Dist
 class RedisProfileLatency(StrictModel):
     """Draw lookups (GET) from a Redis calibration profile written by ``simlat calibrate --cache``.
 
-    ``path`` is resolved against the experiment file's folder, then the working directory.
+    ``path``: a relative path resolves against the experiment file's folder.
     """
 
     kind: Literal["redis_profile"] = "redis_profile"

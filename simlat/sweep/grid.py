@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from simlat.config import Experiment
 from simlat.config.loader import _resolve_paths
 from simlat.errors import SimlatError, format_validation_error
+from simlat.profiles.resolve import resolve_path
 from simlat.sweep.hashing import config_hash
 
 
@@ -49,8 +50,7 @@ def _resolve_value(path: str, value: Any, base_dir: Path | None) -> Any:
     if base_dir is None:
         return value
     if path.rsplit(".", 1)[-1] == "path" and isinstance(value, str) and not Path(value).is_absolute():
-        cand = (base_dir / value).resolve()
-        return str(cand) if cand.exists() else value
+        return str(resolve_path(value, base_dir))
     return _resolve_paths(value, base_dir)
 
 
