@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import Field
@@ -24,8 +24,8 @@ from simlat.errors import SimlatError, validate_as
 from simlat.profiles.resolve import ProfileKind, register
 from simlat.profiles.resolve import load as _load
 
-FORMAT = "simlat.redis_profile"
-VERSION = 1
+FORMAT: Final = "simlat.redis_profile"
+VERSION: Final = 1
 
 
 class LatencySketch(StrictModel):

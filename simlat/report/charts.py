@@ -224,7 +224,7 @@ def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -
 def decomposition_chart(df: pd.DataFrame, subtitle: str = "") -> alt.Chart:
     """Mean latency split into queue, batch wait, compute, cache and overhead, one bar per configuration."""
     v, c = spec("component_ms"), spec("component")
-    domain = [label for _, label, _ in COMPONENTS]
+    domain = [label for _, label in COMPONENTS]
     rows = list(dict.fromkeys(df.sort_values("rank")["label"])) if len(df) else []
     return (
         alt.Chart(df)

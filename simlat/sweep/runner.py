@@ -13,11 +13,12 @@ import pandas as pd
 
 from simlat.config import Experiment
 from simlat.errors import SimlatError
+from simlat.metrics import DECOMPOSITION
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
-from simlat.sweep.evaluate import DECOMPOSITION, MEETS
+from simlat.sweep.evaluate import MEETS
 from simlat.sweep.executor import default_workers, run_tasks
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
@@ -50,9 +51,8 @@ def _hit_ratio(outcome: Outcome, target: float) -> float:
     """The cache hit ratio of the simulated evaluation nearest the target rate (NaN if none)."""
     sims = [e for e in outcome.evaluations if e.simulated]
     for e in sorted(sims, key=lambda e: abs(e.rate_rps - target)):
-        value = json.loads(e.summary_json or "{}").get("cache_hit_ratio")
-        if value is not None:
-            return float(value)
+        if not math.isnan(e.cache_hit_ratio):
+            return e.cache_hit_ratio
     return math.nan
 
 
@@ -139,8 +139,7 @@ def chosen_details(config: Configuration, outcome: Outcome, seed: int) -> tuple[
     if len(lat_all) > MAX_CDF_POINTS:
         idx = np.unique(np.linspace(0, len(lat_all) - 1, MAX_CDF_POINTS).round().astype(int))
         lat_all = lat_all[idx]
-    hist = getattr(res.summary, "batch_size_hist", None) or {}
-    return lat_all, {int(k): int(v) for k, v in dict(hist).items()}
+    return lat_all, dict(res.summary.batch_size_hist)
 
 
 def _profiles(configs: list[Configuration]) -> list[Path]:
