@@ -174,8 +174,8 @@ def calibrate_redis(
         )
     try:
         pipe = client.pipeline(transaction=False)
-        for k in names:
-            pipe.set(k, value)
+        for key in names:
+            pipe.set(key, value)
         pipe.execute()
 
         def timed(count: int) -> tuple[np.ndarray, np.ndarray]:

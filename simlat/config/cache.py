@@ -31,7 +31,7 @@ class RedisProfileLatency(StrictModel):
 
 
 _DIST_MEMBERS = get_args(get_args(Dist)[0])
-LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]
+LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]  # type: ignore[valid-type]  # built from Dist's members
 """A scalar distribution in ms, or ``kind: redis_profile`` for a measured Redis GET distribution."""
 
 

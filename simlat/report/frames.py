@@ -322,6 +322,7 @@ def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> 
     if hit_col is not None:
         df["hit_ratio"] = df[hit_col].astype(float)
     else:
+        assert hit_ratios is not None
         by_cap = hit_ratios.assign(capacity=hit_ratios["capacity"].astype(float)).set_index("capacity")
         for col in ("hit_ratio", "che_hit_ratio"):
             if col in by_cap.columns:

@@ -6,7 +6,7 @@ import datetime as _dt
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import altair as alt
 
@@ -28,7 +28,7 @@ def vega_javascript() -> tuple[str, str]:
     from altair.utils._importers import vl_version_for_vl_convert
 
     version = vl_version_for_vl_convert()
-    return vlc.javascript_bundle(vl_version=version), version
+    return vlc.javascript_bundle(vl_version=version), version  # type: ignore[call-arg]  # the stub omits the default of snippet
 
 
 def chart_spec(chart: alt.TopLevelMixin) -> dict:
@@ -104,7 +104,8 @@ def write_report(
 
 
 def _render_section(sec: Section, img_dir: Path, fmt: ImageFormat) -> dict:
-    out = {"key": sec.key, "title": sec.title, "caption": sec.caption, "notes": list(sec.notes), "spec": None, "image": None}
+    notes = list(sec.notes)
+    out: dict[str, Any] = {"key": sec.key, "title": sec.title, "caption": sec.caption, "notes": notes, "spec": None, "image": None}
     if sec.chart is None:
         return out
     spec = chart_spec(sec.chart)
@@ -112,7 +113,7 @@ def _render_section(sec: Section, img_dir: Path, fmt: ImageFormat) -> dict:
     try:
         img = export_image(spec, img_dir / f"{sec.key}.{fmt}", fmt)
     except Exception as err:  # the interactive chart still works; say why the image is missing
-        out["notes"].append(f"Image export failed: {type(err).__name__}: {err}")
+        notes.append(f"Image export failed: {type(err).__name__}: {err}")
     else:
         out["image"] = f"{img_dir.name}/{img.name}"
     return out

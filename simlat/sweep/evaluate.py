@@ -130,12 +130,15 @@ def to_evaluation(
     """The row of a :class:`~simlat.metrics.Summary`: its :data:`SUMMARY_COLUMNS` by name, plus the rest."""
     slo_lo, slo_hi = _ci(summary.slo_ci_ms)
     p99_lo, p99_hi = _ci(summary.p99_ci_ms)
-    copied: dict[str, Any] = {name: getattr(summary, name) for name in SUMMARY_COLUMNS}
+    copied: dict[str, Any] = {}
+    for name in SUMMARY_COLUMNS:
+        value = getattr(summary, name)
+        copied[name] = NAN if value is None else value
     return Evaluation(
         rate_rps=float(rate),
         requests_run=int(requests_run),
         verdict=verdict,
-        **{name: NAN if value is None else value for name, value in copied.items()},
+        **copied,
         slo_lo_ms=slo_lo,
         slo_hi_ms=slo_hi,
         p99_lo_ms=p99_lo,

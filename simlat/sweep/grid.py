@@ -82,6 +82,7 @@ def _validate(data: dict, where: str, value: Any) -> Experiment:
 def _check_entries(base: dict, experiment: Experiment, base_dir: Path | None) -> None:
     """Each grid value alone must give a valid experiment, so errors name exactly one entry."""
     sweep = experiment.sweep
+    assert sweep is not None, "only a sweep has grid entries"
     for path, values in sweep.grid.items():
         for i, raw in enumerate(values):
             value = _resolve_value(path, raw, base_dir)

@@ -37,6 +37,7 @@ Progress = Callable[[int, int, int], None]  # (done, total, cached)
 
 def _tasks(configs: list[Configuration], experiment: Experiment) -> list[SearchTask]:
     sweep = experiment.sweep
+    assert sweep is not None, "a sweep needs a sweep block"
     return [
         SearchTask(c.config_id, c.experiment, sweep, target_rate_rps(c.experiment), experiment.run.seed)
         for c in configs
