@@ -9,6 +9,7 @@ from simlat.engine.records import Records
 from simlat.metrics import DECOMPOSITION, Summary
 from simlat.report.frames import COMPONENTS
 from simlat.sweep.evaluate import SUMMARY_COLUMNS, Evaluation
+from simlat.sweep.runner import TARGET_COLUMNS
 
 
 def test_decomposition_names_are_record_columns_summary_fields_and_row_columns():
@@ -23,3 +24,8 @@ def test_decomposition_names_are_record_columns_summary_fields_and_row_columns()
 def test_rows_copy_summary_fields_by_name():
     rows = {f.name for f in dataclasses.fields(Evaluation)}
     assert set(SUMMARY_COLUMNS) <= set(Summary.model_fields) & rows
+
+
+def test_points_copy_evaluation_fields_by_name():
+    rows = {f.name for f in dataclasses.fields(Evaluation)}
+    assert set(TARGET_COLUMNS) <= rows

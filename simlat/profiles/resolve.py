@@ -127,7 +127,7 @@ def load(path: str | Path, kind: str | None = None, *, base_dir: str | Path | No
     and modification time. ``kind`` requires a kind; ``field`` names the config field in errors."""
     p = resolve_path(path, base_dir)
     if not p.is_file():
-        rule = "" if Path(path).is_absolute() else "; a relative path resolves against the experiment file's folder"
-        raise SimlatError(f"{field}: {str(path)!r} is not a profile file (no file at {p}{rule})")
+        where = "" if str(p) == str(path) else f" (no file at {p}: a relative path resolves against the experiment file's folder)"
+        raise SimlatError(f"{field}: {str(path)!r} is not a profile file{where}")
     st = p.stat()
     return _load(p, st.st_mtime_ns, st.st_size, kind)

@@ -32,6 +32,23 @@ ATTRIBUTIONS = {
 }
 MAX_CDF_POINTS = 20_000
 
+TARGET_COLUMNS = (
+    "stable",
+    "p50_ms",
+    "p99_ms",
+    "p99_lo_ms",
+    "p99_hi_ms",
+    "p999_ms",
+    "slo_estimate_ms",
+    "slo_lo_ms",
+    "slo_hi_ms",
+    "slo_met_probability",
+    "utilization",
+    "mean_batch_size",
+    *DECOMPOSITION,
+)
+"""``points`` columns that are the target rate's :class:`~simlat.sweep.evaluate.Evaluation` field of the same name."""
+
 Progress = Callable[[int, int, int], None]  # (done, total, cached)
 
 
@@ -73,20 +90,8 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             replicas=c.experiment.fleet.replicas,
             target_rate_rps=target,
             max_rate_rps=o.max_rate_rps,
-            stable=t.stable,
-            p50_ms=t.p50_ms,
-            p99_ms=t.p99_ms,
-            p99_lo_ms=t.p99_lo_ms,
-            p99_hi_ms=t.p99_hi_ms,
-            p999_ms=t.p999_ms,
-            slo_estimate_ms=t.slo_estimate_ms,
-            slo_lo_ms=t.slo_lo_ms,
-            slo_hi_ms=t.slo_hi_ms,
-            slo_met_probability=t.slo_met_probability,
+            **{k: getattr(t, k) for k in TARGET_COLUMNS},
             meets_slo=t.verdict == MEETS,
-            utilization=t.utilization,
-            mean_batch_size=t.mean_batch_size,
-            **{k: getattr(t, k) for k in DECOMPOSITION},
             headroom=headroom(o.max_rate_rps, target),
             throughput_per_replica=(o.max_rate_rps / c.experiment.fleet.replicas),
             requests_simulated=int(sum(e.requests_run for e in o.evaluations)),
