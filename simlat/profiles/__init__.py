@@ -8,8 +8,10 @@
 - :mod:`~simlat.profiles.sampling`: quantile curves and the fast samplers of ``kind: profile``.
 - :mod:`~simlat.profiles.device`: the device check between an experiment and its profile.
 
-A new kind (the serving-stack profile) is one module here that defines its model and
-``parse`` function and calls :func:`~simlat.profiles.resolve.register`, plus one import line below.
+The serving-stack profile (``simlat calibrate --endpoint``) is defined in
+:mod:`simlat.endpoint.profile` and registers itself the same way. A new kind is one module that
+defines its model and ``parse`` function and calls :func:`~simlat.profiles.resolve.register`, plus
+its name in :data:`~simlat.profiles.resolve.KIND_MODULES`.
 """
 
 from simlat.profiles.device import ProfileDeviceWarning, device_mismatch, warn_device_mismatch

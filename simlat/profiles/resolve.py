@@ -9,9 +9,10 @@ The path rule
 
 Kinds
     Each profile kind (the service profile of ``simlat calibrate``, the Redis profile of
-    ``simlat calibrate --cache``, and kinds to come such as the serving-stack profile) is one
-    :class:`ProfileKind` entry in :data:`KINDS`, registered with :func:`register`. A file names its
-    kind by a top-level ``kind`` (or ``format``) string equal to one of the kind's ``tags``; files
+    ``simlat calibrate --cache``, the serving-stack profile of ``simlat calibrate --endpoint``) is
+    one :class:`ProfileKind` entry in :data:`KINDS`, registered with :func:`register` by the module
+    that defines it (listed in :data:`KIND_MODULES`). A file names its
+    kind by a top-level ``kind`` (or ``format``, or ``schema``) string equal to one of the kind's ``tags``; files
     written before kinds existed are recognised by the kind's ``legacy`` predicate (the service
     profile: a ``schema_version`` and no tag). Each kind's ``parse`` validates and versions its own
     schema.
@@ -65,6 +66,17 @@ class ProfileKind:
 KINDS: dict[str, ProfileKind] = {}
 """Registered profile kinds by name (see :func:`register`)."""
 
+KIND_MODULES = ("simlat.profiles.schema", "simlat.profiles.redis", "simlat.endpoint.profile")
+"""The modules that register the built-in kinds (the service, Redis and serving-stack profiles),
+imported on the first detection so that any profile file loads whichever module is imported."""
+
+
+def _import_kinds() -> None:
+    import importlib
+
+    for name in KIND_MODULES:
+        importlib.import_module(name)
+
 
 def register(kind: ProfileKind) -> ProfileKind:
     """Add a kind; a name or tag that is already taken is an error, never silently replaced."""
@@ -86,7 +98,8 @@ def detect_kind(data: Any, source: str = "profile") -> ProfileKind:
     """The registered kind a parsed file belongs to, from its ``kind``/``format`` tag or legacy shape."""
     if not isinstance(data, dict):
         raise SimlatError(f"{source}: not a simlat profile (the top level must be a JSON object)")
-    for key in ("kind", "format"):
+    _import_kinds()
+    for key in ("kind", "format", "schema"):
         tag = data.get(key)
         if isinstance(tag, str):
             for k in KINDS.values():
@@ -96,7 +109,7 @@ def detect_kind(data: Any, source: str = "profile") -> ProfileKind:
     for k in KINDS.values():
         if k.legacy is not None and k.legacy(data):
             return k
-    raise SimlatError(f"{source}: not a simlat profile: no 'kind' or 'format' naming one of {_known()}")
+    raise SimlatError(f"{source}: not a simlat profile: no 'kind', 'format' or 'schema' naming one of {_known()}")
 
 
 def parse(data: Any, kind: str | None = None, source: str = "profile") -> BaseModel:

@@ -238,7 +238,7 @@ def parse_profile(data: object, source: str = "profile") -> ServiceProfile:
 
 
 def _is_untagged_service(data: dict[str, Any]) -> bool:
-    return "schema_version" in data and "kind" not in data and "format" not in data
+    return "schema_version" in data and not {"kind", "format", "schema"} & data.keys()
 
 
 SERVICE = register(ProfileKind("service", frozenset(), parse_profile, legacy=_is_untagged_service))

@@ -5,8 +5,8 @@ the bytes of every file it references (profiles, traces), so re-calibrating a pr
 any field recomputes exactly the configurations it changes, wherever the project is checked out.
 
 :func:`code_fingerprint` hashes the source of the code a cached result depends on
-(:data:`FINGERPRINTED`: the engine, workloads, profiles, config, metrics and the sweep's evaluation
-and rate search); the result cache's key includes it, so an edited engine never serves results
+(:data:`FINGERPRINTED`: the engine, workloads, profiles (with the serving profile and its fitted
+stack), config, metrics and the sweep's evaluation and rate search); the result cache's key includes it, so an edited engine never serves results
 computed by the old one (an edit anywhere in those files, even a comment, recomputes: safe, not
 minimal).
 """
@@ -38,6 +38,8 @@ FINGERPRINTED = (
     "sweep/evaluate.py",
     "sweep/search.py",
     "sweep/rate.py",
+    "endpoint/profile.py",
+    "endpoint/fit.py",
 )
 """Source files and folders (relative to the package) whose code decides a cached sweep result."""
 
