@@ -169,10 +169,10 @@ def calibrate(
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis
 
-            profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
-            get, put = profile.get, profile.set
+            redis_profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
+            get, put = redis_profile.get, redis_profile.set
             typer.echo(f"GET p50 {get.p50_ms:.3f} ms, p99 {get.p99_ms:.3f} ms; SET p50 {put.p50_ms:.3f} ms, p99 {put.p99_ms:.3f} ms")
-            for warning in profile.warnings:
+            for warning in redis_profile.warnings:
                 typer.echo(f"warning: {warning}")
             typer.echo(f"profile written to {out}")
             return

@@ -92,11 +92,11 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
     if summary.mean_batch_size is not None:
         rates.add_row("mean batch size", f"{summary.mean_batch_size:.2f}")
     parts = [
-        ("queue", summary.queue_wait_mean_ms),
-        ("batch wait", summary.batch_wait_mean_ms),
-        ("service", summary.service_mean_ms),
-        ("overhead", summary.overhead_mean_ms),
-        ("cache", summary.cache_mean_ms),
+        ("queue", summary.queue_wait_ms),
+        ("batch wait", summary.batch_wait_ms),
+        ("service", summary.service_ms),
+        ("overhead", summary.overhead_ms),
+        ("cache", summary.cache_ms),
     ]
     shown = ", ".join(f"{name} {_ms(v)}" for name, v in parts if v is not None)
     if shown:

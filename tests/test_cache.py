@@ -382,7 +382,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 def test_feed_cache_experiment_runs_end_to_end_with_the_calibrated_redis_l2():
     from simlat.api import run
     from simlat.config import load_experiment
-    from simlat.redis_profile import load_redis_profile
+    from simlat.profiles.redis import load_redis_profile
 
     exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
     assert exp.cache.l2.lookup_ms.kind == "redis_profile" and exp.fleet.replicas == 8

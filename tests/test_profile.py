@@ -17,7 +17,7 @@ from simlat.calibrate.stats import median_ci, summarize
 from simlat.config.service import ProfileService
 from simlat.engine.service import build_profile_service
 from simlat.errors import SimlatError
-from simlat.profile import (
+from simlat.profiles import (
     SCHEMA_VERSION,
     Curve,
     ProfileDeviceWarning,

@@ -12,7 +12,7 @@ import pytest
 from simlat.config.cache import Cache
 from simlat.engine.cache import apply_cache
 from simlat.errors import SimlatError
-from simlat.redis_profile import load_redis_profile
+from simlat.profiles.redis import load_redis_profile
 from simlat.workload import Requests
 
 ROOT = Path(__file__).resolve().parents[1]

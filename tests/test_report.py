@@ -1,7 +1,7 @@
 """Report: spec table, data frames, chart builders (asserted through ``chart.to_dict()``) and the writer.
 
 Input is a hand-built SweepResult with realistic numbers (tests/report_data.py) and a real
-calibration profile file written with simlat.profile.
+calibration profile file written with simlat.profiles.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def test_decomposition_frame_uses_chosen_decomposition_and_points(result):
     df = frames.decomposition_frame(result, ids)
     chosen = df[df["label"].str.startswith("chosen: ")]
     parts = dict(zip(chosen["component"], chosen["component_ms"], strict=True))
-    assert parts["queue"] == pytest.approx(result.chosen_decomposition_ms["queue_ms"])
+    assert parts["queue"] == pytest.approx(result.chosen_decomposition_ms["queue_wait_ms"])
     assert parts["compute"] == pytest.approx(result.chosen_decomposition_ms["service_ms"])
     other = ids[1]
     row = result.points.set_index("config_id").loc[other]

@@ -1,7 +1,7 @@
 """The logic of ``simlat calibrate``: check the request, run the tasks with a progress bar, write the profile.
 
 Importable and testable without the CLI; imports neither torch nor the simulator (workers do the
-measuring). ``calibrate(...)`` returns the validated :class:`simlat.profile.Profile`.
+measuring). ``calibrate(...)`` returns the validated :class:`simlat.profiles.ServiceProfile`.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def calibrate(
     from simlat import __version__
     from simlat.calibrate.assemble import build_profile_dict
     from simlat.calibrate.runner import run_tasks
-    from simlat.profile import SCHEMA_VERSION, default_quantile_levels, parse_profile, save_profile
+    from simlat.profiles.schema import SCHEMA_VERSION, default_quantile_levels, parse_profile, save_profile
 
     if device not in DEVICES:
         raise SimlatError(f"--device: {device!r} is not a device; valid: {', '.join(DEVICES)}")

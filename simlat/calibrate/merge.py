@@ -20,7 +20,7 @@ import numpy as np
 
 from simlat.calibrate.stats import summarize
 from simlat.errors import SimlatError
-from simlat.profile import SCHEMA_VERSION, Profile, load_profile, parse_profile, save_profile
+from simlat.profiles.schema import SCHEMA_VERSION, ServiceProfile, load_profile, parse_profile, save_profile
 
 
 def _pseudo_samples(dist: dict, levels: list[float]) -> np.ndarray:
@@ -67,7 +67,7 @@ def _merge_variant(a: dict, b: dict, levels: list[float], replace: bool) -> dict
     return out
 
 
-def merge(base: Profile, other: Profile, replace: set[str] | frozenset[str] = frozenset()) -> Profile:
+def merge(base: ServiceProfile, other: ServiceProfile, replace: set[str] | frozenset[str] = frozenset()) -> ServiceProfile:
     """``base`` with ``other`` merged in (see the module docstring); ``replace`` names variants taken whole from ``other``."""
     pa, pb = base.provenance, other.provenance
     if (pa.device, pa.device_name) != (pb.device, pb.device_name):

@@ -109,7 +109,7 @@ def resolve_model(name_or_path: str, input_shape: str | None = None, seq_len: in
 def _mlp(sizes: list[int], last_act: bool = False):
     from torch import nn
 
-    layers = []
+    layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or last_act:

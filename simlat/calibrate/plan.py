@@ -90,6 +90,7 @@ class Task:
         """``model/variant`` (with the repeat number)."""
         if self.kind == "env":
             return "device peaks"
+        assert self.model is not None, "only the env task has no model"
         name = f"{self.model.name}/{self.variant or 'overheads'}"
         return name + (f" (repeat {self.repeat})" if self.repeat else "")
 
@@ -119,6 +120,11 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
         base = sizes or default_batch_sizes(device, m)
         comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5, f"{m.name}/{max(budget.processes - 1, 1)}"))
     order = {m.name: i for i, m in enumerate(models)}
-    shared.sort(key=lambda t: order[t.model.name])  # stable: variant order kept within a model
-    tail = sorted(comps + shared_repeats, key=lambda t: (order[t.model.name], t.repeat, t.kind == "variant"))
+
+    def rank(t: Task) -> int:
+        assert t.model is not None
+        return order[t.model.name]
+
+    shared.sort(key=rank)  # stable: variant order kept within a model
+    tail = sorted(comps + shared_repeats, key=lambda t: (rank(t), t.repeat, t.kind == "variant"))
     return [Task("env", device, weight=0.3), *shared, *isolated, *tail, *repeats]

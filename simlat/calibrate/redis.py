@@ -26,7 +26,7 @@ import numpy as np
 
 from simlat.calibrate.stats import median_ci
 from simlat.errors import SimlatError
-from simlat.redis_profile import LatencySketch, RedisProfile
+from simlat.profiles.redis import LatencySketch, RedisProfile
 
 QUANTILE_P = np.unique(np.concatenate([np.linspace(0.0, 1.0, 1001), [0.9995, 0.9999]]))
 """Probabilities of the stored quantile sketch: every 0.1%, plus 99.95% and 99.99%."""
@@ -174,8 +174,8 @@ def calibrate_redis(
         )
     try:
         pipe = client.pipeline(transaction=False)
-        for k in names:
-            pipe.set(k, value)
+        for key in names:
+            pipe.set(key, value)
         pipe.execute()
 
         def timed(count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -56,6 +56,7 @@ class _Worker:
 
     def finish(self, wait: bool = True) -> None:
         """Close its stdin (it exits after the task it runs) and reap it (``wait=False``: later, by :meth:`reap`)."""
+        assert self.proc.stdin is not None  # opened with stdin=PIPE
         try:
             self.proc.stdin.close()
         except OSError:
@@ -223,6 +224,7 @@ def _run_one(worker: _Worker, logdir, task, budget, threads, deadline, kill_at, 
     worker.tasks_run += 1
     killed = False
     item = None
+    assert proc.stdin is not None  # opened with stdin=PIPE
     try:
         proc.stdin.write(json.dumps(msg) + "\n")
         proc.stdin.flush()

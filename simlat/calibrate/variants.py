@@ -308,6 +308,7 @@ def _export_onnx(model, example) -> str:
         except Exception:  # noqa: BLE001 - fall back to the dynamo exporter
             batch = torch.export.Dim("batch", min=1, max=65536)
             prog = torch.onnx.export(m, example, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in example))
+            assert prog is not None  # the dynamo exporter returns the program
             prog.save(path)
     return path
 

@@ -23,7 +23,7 @@ from simlat.config.dists import Constant, Dist
 class RedisProfileLatency(StrictModel):
     """Draw lookups (GET) from a Redis calibration profile written by ``simlat calibrate --cache``.
 
-    ``path`` is resolved against the experiment file's folder, then the working directory.
+    ``path``: a relative path resolves against the experiment file's folder.
     """
 
     kind: Literal["redis_profile"] = "redis_profile"
@@ -31,7 +31,7 @@ class RedisProfileLatency(StrictModel):
 
 
 _DIST_MEMBERS = get_args(get_args(Dist)[0])
-LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]
+LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]  # type: ignore[valid-type]  # built from Dist's members
 """A scalar distribution in ms, or ``kind: redis_profile`` for a measured Redis GET distribution."""
 
 

@@ -9,19 +9,19 @@ import yaml
 
 from simlat.config.experiment import Experiment
 from simlat.errors import SimlatError, validate_as
+from simlat.profiles.resolve import resolve_path
 
 _PATH_FIELDS = {"path"}
 
 
 def _resolve_paths(node: Any, base: Path) -> Any:
-    """Make relative ``path`` fields absolute against the experiment file's folder (if the file exists
-    there) so an experiment runs from any working directory."""
+    """Make relative ``path`` fields absolute against the experiment file's folder (the one path rule
+    of :func:`simlat.profiles.resolve.resolve_path`), so an experiment runs from any working directory."""
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
             if k in _PATH_FIELDS and isinstance(v, str) and not Path(v).is_absolute():
-                cand = (base / v).resolve()
-                out[k] = str(cand) if cand.exists() else v
+                out[k] = str(resolve_path(v, base))
             else:
                 out[k] = _resolve_paths(v, base)
         return out
@@ -38,7 +38,7 @@ def parse_experiment(data: Any, base_dir: Path | None = None, source: str = "exp
         data = _resolve_paths(data, base_dir)
     exp = validate_as(Experiment, data, f"{source} is not a valid experiment:")
     if exp.device and exp.service.kind == "profile":
-        from simlat.profile import warn_device_mismatch  # reads the profile only for kind: profile
+        from simlat.profiles.device import warn_device_mismatch  # reads the profile only for kind: profile
 
         warn_device_mismatch(exp.service, exp.device, source)
     return exp

@@ -11,8 +11,8 @@ experiment's ``frontend: {kind: profile, path: ...}``. History of ``schema_versi
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -20,6 +20,7 @@ from pydantic import Field
 from simlat.config.base import StrictModel
 from simlat.endpoint.fit import StackParams
 from simlat.errors import SimlatError, validate_as
+from simlat.profiles.resolve import ProfileKind, load, register
 
 SCHEMA = "simlat.serving"
 SCHEMA_VERSION = 1
@@ -75,24 +76,22 @@ def write(profile: ServingProfile, path: Path) -> None:
     path.write_text(json.dumps(profile.model_dump(by_alias=True), indent=1, default=float) + "\n")
 
 
-@lru_cache(maxsize=32)
-def _read(path: str, mtime: float) -> ServingProfile:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SimlatError(f"frontend.path: {p} is not a readable serving profile ({type(e).__name__})") from None
+def parse(data: Any, source: str = "frontend.path") -> ServingProfile:
+    """Validate a parsed serving profile, refusing another schema or a newer version."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise SimlatError(f"frontend.path: {p} is not a serving profile (its schema is not {SCHEMA!r})")
+        raise SimlatError(f"{source} is not a serving profile (its schema is not {SCHEMA!r})")
     if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise SimlatError(f"frontend.path: {p} has schema_version {data['schema_version']}, newer than this simlat "
+        raise SimlatError(f"{source} has schema_version {data['schema_version']}, newer than this simlat "
                           f"reads ({SCHEMA_VERSION}); upgrade simlat")
-    return validate_as(ServingProfile, data, f"frontend.path: {p} is not a valid serving profile:")
+    return validate_as(ServingProfile, data, f"{source} is not a valid serving profile:")
+
+
+SERVING = register(ProfileKind("serving", frozenset({"serving", SCHEMA}), parse))
 
 
 def read(path: str | Path) -> ServingProfile:
-    """Load (cached by path and modification time) or raise a :class:`SimlatError` naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SimlatError(f"frontend.path: {p}: no such serving profile")
-    return _read(str(p.resolve()), p.stat().st_mtime)
+    """Load (cached by path and modification time; :func:`simlat.profiles.load`) or raise a
+    :class:`SimlatError` naming the file."""
+    profile = load(path, SERVING.name, field="frontend.path")
+    assert isinstance(profile, ServingProfile)
+    return profile

@@ -102,7 +102,7 @@ def item_keys(key: np.ndarray, items: np.ndarray) -> np.ndarray:
 def lookup_sampler(latency, field: str):
     """A function (n, rng) -> n lookup times in ms, for a Dist or a Redis profile."""
     if isinstance(latency, RedisProfileLatency):
-        from simlat.redis_profile import load_redis_profile
+        from simlat.profiles.redis import load_redis_profile
 
         sketch = load_redis_profile(latency.path, f"{field}.path").get
         return sketch.sample
@@ -118,7 +118,7 @@ def l2_per_key_ms(l2) -> float:
     if l2.per_key_ms is not None:
         return float(l2.per_key_ms)
     if isinstance(l2.lookup_ms, RedisProfileLatency):
-        from simlat.redis_profile import load_redis_profile
+        from simlat.profiles.redis import load_redis_profile
 
         return load_redis_profile(l2.lookup_ms.path, "cache.l2.lookup_ms.path").per_key_ms()
     return 0.0

@@ -27,7 +27,7 @@ def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     variant alone, both prefixed by the device when profiles of several devices are shown) and the
     notes: unreadable files, skipped variants.
     """
-    from simlat.profile import load_profile
+    from simlat.profiles.schema import load_profile
 
     rows: list[dict] = []
     notes: list[str] = []

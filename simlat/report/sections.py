@@ -7,6 +7,7 @@ renders them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import altair as alt
 import pandas as pd
@@ -15,6 +16,9 @@ from simlat.report import charts, frames
 from simlat.report.calibration import profile_frame
 from simlat.report.specs import percentile_name
 from simlat.sweep.result import SweepResult
+
+if TYPE_CHECKING:
+    from simlat.config import Experiment
 
 
 @dataclass
@@ -147,7 +151,7 @@ def heatmap_section(result: SweepResult) -> Section:
                    "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
 
 
-def replay_hit_ratios(experiment, param: str, capacities: list[float]) -> pd.DataFrame:
+def replay_hit_ratios(experiment: Experiment, param: str, capacities: list[float]) -> pd.DataFrame:
     """Hit ratio at each capacity of ``param`` (``cache.l1.capacity`` / ``cache.l2.capacity``): the
     experiment's key stream replayed through its caches (:func:`simlat.engine.cache_curve.hit_ratio_curve`)."""
     from simlat.engine.cache_curve import hit_ratio_curve
@@ -156,7 +160,7 @@ def replay_hit_ratios(experiment, param: str, capacities: list[float]) -> pd.Dat
     return hit_ratio_curve(experiment, sorted({int(c) for c in capacities}), level=level)
 
 
-def cache_section(result: SweepResult, experiment=None) -> Section:
+def cache_section(result: SweepResult, experiment: Experiment | None = None) -> Section:
     """Hit ratio, latency and replicas needed vs cache capacity.
 
     When the sweep recorded no hit ratio, it is replayed from ``experiment``'s key stream.
@@ -165,7 +169,7 @@ def cache_section(result: SweepResult, experiment=None) -> Section:
     hits, extra = None, []
     param = frames.cache_param(result)
     has_col = any(c in result.points.columns for c in frames.HIT_RATIO_COLUMNS)
-    if param is not None and not has_col and getattr(experiment, "cache", None) is not None:
+    if param is not None and not has_col and experiment is not None and experiment.cache is not None:
         try:
             caps = pd.to_numeric(result.points[param], errors="coerce").dropna().unique()
             hits = replay_hit_ratios(experiment, param, [c for c in caps if c > 0])
@@ -189,6 +193,6 @@ BUILDERS = [
 ]
 
 
-def build_sections(result: SweepResult, experiment=None) -> list[Section]:
+def build_sections(result: SweepResult, experiment: Experiment | None = None) -> list[Section]:
     """All sections in report order (``experiment`` is used only to replay cache hit ratios)."""
     return [build(result) for build in BUILDERS] + [cache_section(result, experiment)]

@@ -101,10 +101,9 @@ def summary_html(result: SweepResult) -> str:
         f"{_num(reqs, '{:,.0f}')} requests simulated",
         f"sweep time {_num(result.elapsed_s, '{:,.1f}')} s",
     ]
-    cached = getattr(result, "cached_configs", 0)
-    if cached:
-        facts.append(f"{cached:,} configurations from the result cache")
-    if getattr(result, "executor", ""):
+    if result.cached_configs:
+        facts.append(f"{result.cached_configs:,} configurations from the result cache")
+    if result.executor:
         facts.append(f"ran on {result.executor}")
     parts.append(f'<p class="facts">{escape("; ".join(facts))}.</p>')
     return "\n".join(parts)

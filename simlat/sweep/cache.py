@@ -18,7 +18,7 @@ import pandas as pd
 
 import simlat
 from simlat.sweep.evaluate import Evaluation
-from simlat.sweep.hashing import digest
+from simlat.sweep.hashing import code_fingerprint, digest
 from simlat.sweep.search import Outcome, SearchTask
 
 _EVAL_FIELDS = [f.name for f in dataclasses.fields(Evaluation)]
@@ -27,7 +27,8 @@ _ACCURACY = ("rate_search", "min_requests", "max_requests", "ci_rel_tolerance", 
 
 
 def task_key(task: SearchTask) -> str:
-    """Hash of the configuration, the accuracy settings, the target rate, the seed and the version."""
+    """Hash of the configuration, the accuracy settings, the target rate, the seed, the version and
+    the fingerprint of the simulation code (:func:`simlat.sweep.hashing.code_fingerprint`)."""
     settings = task.sweep.model_dump(mode="json", include=set(_ACCURACY))
     return digest(
         {
@@ -36,6 +37,7 @@ def task_key(task: SearchTask) -> str:
             "target_rps": task.target_rps,
             "seed": task.seed,
             "version": simlat.__version__,
+            "code": code_fingerprint(),
         }
     )
 

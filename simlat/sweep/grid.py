@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from simlat.config import Experiment
 from simlat.config.loader import _resolve_paths
 from simlat.errors import SimlatError, format_validation_error
+from simlat.profiles.resolve import resolve_path
 from simlat.sweep.hashing import config_hash
 
 
@@ -49,8 +50,7 @@ def _resolve_value(path: str, value: Any, base_dir: Path | None) -> Any:
     if base_dir is None:
         return value
     if path.rsplit(".", 1)[-1] == "path" and isinstance(value, str) and not Path(value).is_absolute():
-        cand = (base_dir / value).resolve()
-        return str(cand) if cand.exists() else value
+        return str(resolve_path(value, base_dir))
     return _resolve_paths(value, base_dir)
 
 
@@ -82,6 +82,7 @@ def _validate(data: dict, where: str, value: Any) -> Experiment:
 def _check_entries(base: dict, experiment: Experiment, base_dir: Path | None) -> None:
     """Each grid value alone must give a valid experiment, so errors name exactly one entry."""
     sweep = experiment.sweep
+    assert sweep is not None, "only a sweep has grid entries"
     for path, values in sweep.grid.items():
         for i, raw in enumerate(values):
             value = _resolve_value(path, raw, base_dir)

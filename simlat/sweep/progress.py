@@ -7,6 +7,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -30,7 +31,7 @@ class SweepProgress:
             disable=not enabled,
             transient=False,
         )
-        self._task = None
+        self._task: TaskID | None = None
         self._description = description
 
     def __enter__(self) -> SweepProgress:

@@ -23,7 +23,7 @@ class SweepResult:
     rate meeting the SLO, NaN if none), ``stable`` (at the target rate), ``p50_ms``, ``p99_ms``,
     ``p99_lo_ms``, ``p99_hi_ms``, ``p999_ms``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``,
     ``slo_met_probability``, ``meets_slo`` (with >= 95% confidence), ``utilization`` (mean over
-    replicas), ``mean_batch_size``, decomposition means ``queue_ms``, ``batch_wait_ms``,
+    replicas), ``mean_batch_size``, decomposition means ``queue_wait_ms``, ``batch_wait_ms``,
     ``service_ms``, ``overhead_ms``, ``cache_ms``, ``headroom`` (max_rate / target - 1),
     ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``; with a cache,
     ``hit_ratio`` (of lookups, after warm-up, at the simulated rate nearest the target).

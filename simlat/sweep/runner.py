@@ -13,11 +13,12 @@ import pandas as pd
 
 from simlat.config import Experiment
 from simlat.errors import SimlatError
+from simlat.metrics import DECOMPOSITION
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
-from simlat.sweep.evaluate import DECOMPOSITION, MEETS
+from simlat.sweep.evaluate import MEETS
 from simlat.sweep.executor import default_workers, run_tasks
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
@@ -31,11 +32,29 @@ ATTRIBUTIONS = {
 }
 MAX_CDF_POINTS = 20_000
 
+TARGET_COLUMNS = (
+    "stable",
+    "p50_ms",
+    "p99_ms",
+    "p99_lo_ms",
+    "p99_hi_ms",
+    "p999_ms",
+    "slo_estimate_ms",
+    "slo_lo_ms",
+    "slo_hi_ms",
+    "slo_met_probability",
+    "utilization",
+    "mean_batch_size",
+    *DECOMPOSITION,
+)
+"""``points`` columns that are the target rate's :class:`~simlat.sweep.evaluate.Evaluation` field of the same name."""
+
 Progress = Callable[[int, int, int], None]  # (done, total, cached)
 
 
 def _tasks(configs: list[Configuration], experiment: Experiment) -> list[SearchTask]:
     sweep = experiment.sweep
+    assert sweep is not None, "a sweep needs a sweep block"
     return [
         SearchTask(c.config_id, c.experiment, sweep, target_rate_rps(c.experiment), experiment.run.seed)
         for c in configs
@@ -50,9 +69,8 @@ def _hit_ratio(outcome: Outcome, target: float) -> float:
     """The cache hit ratio of the simulated evaluation nearest the target rate (NaN if none)."""
     sims = [e for e in outcome.evaluations if e.simulated]
     for e in sorted(sims, key=lambda e: abs(e.rate_rps - target)):
-        value = json.loads(e.summary_json or "{}").get("cache_hit_ratio")
-        if value is not None:
-            return float(value)
+        if not math.isnan(e.cache_hit_ratio):
+            return e.cache_hit_ratio
     return math.nan
 
 
@@ -72,20 +90,8 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             replicas=c.experiment.fleet.replicas,
             target_rate_rps=target,
             max_rate_rps=o.max_rate_rps,
-            stable=t.stable,
-            p50_ms=t.p50_ms,
-            p99_ms=t.p99_ms,
-            p99_lo_ms=t.p99_lo_ms,
-            p99_hi_ms=t.p99_hi_ms,
-            p999_ms=t.p999_ms,
-            slo_estimate_ms=t.slo_estimate_ms,
-            slo_lo_ms=t.slo_lo_ms,
-            slo_hi_ms=t.slo_hi_ms,
-            slo_met_probability=t.slo_met_probability,
+            **{k: getattr(t, k) for k in TARGET_COLUMNS},
             meets_slo=t.verdict == MEETS,
-            utilization=t.utilization,
-            mean_batch_size=t.mean_batch_size,
-            **{k: getattr(t, k) for k in DECOMPOSITION},
             headroom=headroom(o.max_rate_rps, target),
             throughput_per_replica=(o.max_rate_rps / c.experiment.fleet.replicas),
             requests_simulated=int(sum(e.requests_run for e in o.evaluations)),
@@ -139,8 +145,7 @@ def chosen_details(config: Configuration, outcome: Outcome, seed: int) -> tuple[
     if len(lat_all) > MAX_CDF_POINTS:
         idx = np.unique(np.linspace(0, len(lat_all) - 1, MAX_CDF_POINTS).round().astype(int))
         lat_all = lat_all[idx]
-    hist = getattr(res.summary, "batch_size_hist", None) or {}
-    return lat_all, {int(k): int(v) for k, v in dict(hist).items()}
+    return lat_all, dict(res.summary.batch_size_hist)
 
 
 def _profiles(configs: list[Configuration]) -> list[Path]:

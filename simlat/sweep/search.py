@@ -65,7 +65,8 @@ def _search(task: SearchTask) -> Outcome:
         if capacity > 0 and rate >= capacity:
             ev = skipped(rate, capacity)
         else:
-            ev = evaluate(task.experiment, sweep, rate, task.seed, sweep.rate_search.max_requests)
+            limit = sweep.rate_search.max_requests if sweep.rate_search is not None else None
+            ev = evaluate(task.experiment, sweep, rate, task.seed, limit)
         evals.append(ev)
         return ev
 

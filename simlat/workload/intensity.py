@@ -117,7 +117,10 @@ class PiecewiseLinear:
         (the root of rate * x + slope * x^2 / 2 = du, in a form stable for any slope sign)."""
 
         def per(a: np.ndarray) -> np.ndarray:
-            return a[k] if k is not None else np.repeat(a, counts)
+            if k is not None:
+                return a[k]
+            assert counts is not None, "either k or counts"
+            return np.repeat(a, counts)
 
         r = per(self.rate)
         if np.any(self.slope != 0):

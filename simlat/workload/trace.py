@@ -271,7 +271,11 @@ def replay(cfg: Trace, n: int | None, horizon_ms: float | None, rng: np.random.G
     rows_n = data.rows
     if cfg.loop:
         period_ms = (data.span_s + data.span_s / (rows_n - 1)) * factor_ms
-        tiles = -(-n // rows_n) if n is not None else int(np.ceil(horizon_ms / period_ms))
+        if n is not None:
+            tiles = -(-n // rows_n)
+        else:
+            assert horizon_ms is not None, "either n or horizon_ms"
+            tiles = int(np.ceil(horizon_ms / period_ms))
         times = (offsets_ms[None, :] + (np.arange(tiles) * period_ms)[:, None]).ravel()
         rows = np.tile(np.arange(rows_n, dtype=np.int64), tiles)
     else:

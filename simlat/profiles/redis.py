@@ -12,18 +12,20 @@ Reading needs only json, numpy and pydantic (``simlat simulate`` never imports t
 from __future__ import annotations
 
 import json
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import Field
 
 from simlat.config.base import StrictModel
 from simlat.errors import SimlatError, validate_as
+from simlat.profiles.resolve import ProfileKind, register
+from simlat.profiles.resolve import load as _load
 
-FORMAT = "simlat.redis_profile"
-VERSION = 1
+FORMAT: Final = "simlat.redis_profile"
+VERSION: Final = 1
 
 
 class LatencySketch(StrictModel):
@@ -96,30 +98,20 @@ class RedisProfile(StrictModel):
         return p
 
 
-def resolve_profile_path(path: str | Path, field: str = "path") -> Path:
-    """The profile file: as given (absolute, or relative to the experiment's folder by the loader),
-    else relative to the working directory; a :class:`SimlatError` naming ``field`` if absent."""
-    p = Path(path)
-    for cand in (p, Path.cwd() / p):
-        if cand.is_file():
-            return cand.resolve()
-    raise SimlatError(f"{field}: {str(path)!r} is not a file (looked beside the experiment and in {Path.cwd()})")
-
-
-@lru_cache(maxsize=16)
-def _load(resolved: Path, mtime_ns: int) -> RedisProfile:
-    try:
-        data = json.loads(resolved.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {err}") from None
+def parse_redis_profile(data: Any, source: str = "Redis profile") -> RedisProfile:
+    """Validate a parsed Redis profile, refusing a version this simlat does not read."""
     if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
         raise SimlatError(
-            f"{resolved}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
+            f"{source}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
         )
-    return validate_as(RedisProfile, data, f"{resolved} is not a valid Redis profile:")
+    return validate_as(RedisProfile, data, f"{source} is not a valid Redis profile:")
 
 
-def load_redis_profile(path: str | Path, field: str = "path") -> RedisProfile:
-    """Read and validate a profile (cached per file and modification time)."""
-    p = resolve_profile_path(path, field)
-    return _load(p, p.stat().st_mtime_ns)
+REDIS = register(ProfileKind("redis", frozenset({FORMAT}), parse_redis_profile))
+
+
+def load_redis_profile(path: str | Path, field: str = "path", *, base_dir: str | Path | None = None) -> RedisProfile:
+    """Read and validate a Redis profile (cached per file and modification time)."""
+    profile = _load(path, REDIS.name, base_dir=base_dir, field=field)
+    assert isinstance(profile, RedisProfile)
+    return profile
