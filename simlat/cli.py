@@ -36,16 +36,19 @@ def _fail(err: SimlatError) -> None:
 @app.command()
 def simulate(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, max=1_000_000_000, help="Requests to simulate (overrides run.requests).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**63 - 1, help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
+    from simlat.outputs import check_output_file
 
     try:
+        if records is not None:
+            check_output_file(records, "--records")
         exp = load_experiment(experiment)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
@@ -55,7 +58,10 @@ def simulate(
     if records is not None:
         from simlat.engine import write_records
 
-        write_records(result.records, records)
+        try:
+            write_records(result.records, records)
+        except OSError as err:
+            _fail(SimlatError(f"--records: cannot write {str(records)!r}: {err.strerror or err}"))
     if json_out:
         typer.echo(summary_json(result.summary))
     else:
@@ -77,10 +83,18 @@ def sweep(
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
+    from simlat.outputs import check_output_dir
+    from simlat.sweep.executor import check_cluster_address
     from simlat.sweep.progress import SweepProgress
     from simlat.sweep.runner import run_sweep
 
     try:
+        if not no_report:
+            check_output_dir(reports, "--reports")
+        if not no_cache:
+            check_output_dir(cache_dir, "--cache-dir")
+        if cluster is not None:
+            check_cluster_address(cluster)
         exp = load_experiment(experiment)
         with SweepProgress(exp.name, enabled=not quiet) as bar:
             result = run_sweep(
@@ -111,11 +125,13 @@ def sweep(
     except ImportError:
         typer.echo("report skipped: simlat.report.writer.write_report is not available in this version")
         return
-    reports.mkdir(parents=True, exist_ok=True)
     try:
+        reports.mkdir(parents=True, exist_ok=True)
         html = write_report(result, exp, reports)
     except SimlatError as err:
         _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--reports: cannot write the report under {str(reports)!r}: {err.strerror or err}"))
     typer.echo(f"report written to {html}")
 
 
@@ -140,9 +156,12 @@ def calibrate(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Measure a model's service times on this machine (or a Redis cache's with --cache) and write a profile."""
+    from simlat.outputs import check_output_file
+
     try:
         if out is None:
             raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
+        check_output_file(out, "--out", create_folder=True)
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis
 

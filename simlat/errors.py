@@ -57,6 +57,14 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return _walk(loc, data)[0]
 
 
+def excerpt(text: str, most: int = 40) -> str:
+    """A short, escaped quotation of untrusted text (a file's content, a user's string): its repr,
+    cut to ``most`` characters, so no control character or long line reaches the terminal."""
+    text = str(text)
+    cut = text[:most]
+    return repr(cut) + ("..." if len(text) > most else "")
+
+
 def _short(value: Any) -> str:
     """A value as quoted in a message: its repr, at most 60 characters."""
     text = repr(value)

@@ -264,7 +264,13 @@ def load_profile(path: str | Path) -> Profile:
     if not p.is_file():
         raise SimlatError(f"{p}: no such profile file")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SimlatError(f"{p}: not a UTF-8 JSON profile file") from None
+    except OSError as err:
+        raise SimlatError(f"{p}: cannot be read: {err.strerror or err}") from None
+    except RecursionError:
+        raise SimlatError(f"{p}: invalid JSON: nested too deeply") from None
     except json.JSONDecodeError as err:
         raise SimlatError(f"{p}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
     return parse_profile(data, source=str(p))
@@ -440,6 +446,10 @@ def make_sampler(curves: list[Curve], rng: np.random.Generator) -> Callable[[int
 
 def select_curves(profile: Profile, model: str, variant: str, condition: str, components: list[str], source: str) -> list[Curve]:
     """The curves one ProfileService draws from: the variant's condition curve, then each component."""
+    if model not in {x.name for x in profile.models}:
+        raise SimlatError(
+            f"service.model: {model!r} is not in {source}; it has: {', '.join(x.name for x in profile.models)}"
+        )
     m = profile.model(model)
     by_name = {v.name: v for v in m.variants}
     if variant not in by_name:

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from simlat.config.base import StrictModel
-from simlat.errors import SimlatError, validate_as
+from simlat.errors import SimlatError, excerpt, validate_as
 
 FORMAT = "simlat.redis_profile"
 VERSION = 1
@@ -109,9 +109,13 @@ def resolve_profile_path(path: str | Path, field: str = "path") -> Path:
 @lru_cache(maxsize=16)
 def _load(resolved: Path, mtime_ns: int) -> RedisProfile:
     try:
-        data = json.loads(resolved.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {err}") from None
+        data = json.loads(resolved.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SimlatError(f"{resolved}: not a UTF-8 JSON Redis profile") from None
+    except OSError as err:
+        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {err.strerror or err}") from None
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {excerpt(str(err), 80)}") from None
     if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
         raise SimlatError(
             f"{resolved}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"

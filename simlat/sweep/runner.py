@@ -18,7 +18,7 @@ from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import DECOMPOSITION, MEETS
-from simlat.sweep.executor import default_workers, run_tasks
+from simlat.sweep.executor import probe_cluster, default_workers, run_tasks
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
@@ -181,6 +181,8 @@ def run_sweep(
         raise SimlatError(f"{experiment.name}: has no sweep block (add sweep.grid to sweep it)")
     t0 = time.perf_counter()
     sweep = experiment.sweep
+    if cluster:
+        probe_cluster(cluster)  # before expanding the grid: a dead scheduler is reported at once
     configs = expand(experiment, base_dir)
     for c in configs:  # fail on a missing price before any simulation
         cost_per_hour(c.experiment, sweep)
