@@ -9,7 +9,6 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from simlat.config.base import StrictModel
 from simlat.config.dists import ZERO, Dist
 
-
 MIN_REQUESTS = 100
 """The fewest requests a run may ask for: fewer give no meaningful percentile, throughput or verdict."""
 MAX_REQUESTS = 1_000_000_000

@@ -18,7 +18,7 @@ from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import DECOMPOSITION, MEETS
-from simlat.sweep.executor import probe_cluster, default_workers, run_tasks
+from simlat.sweep.executor import default_workers, probe_cluster, run_tasks
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
