@@ -16,7 +16,7 @@ from simlat.calibrate.budget import get_budget
 from simlat.calibrate.models import BUILTIN, ModelRef, resolve_model
 from simlat.calibrate.plan import Task, make_tasks, parse_batch_sizes
 from simlat.calibrate.variants import select_variants
-from simlat.errors import SimlatError
+from simlat.errors import SimlatError, excerpt
 
 DEVICES = ("cpu", "cuda")
 
@@ -120,6 +120,10 @@ def calibrate(
                               notes=list(notes or []), elapsed_s=time.time() - t0)
     data["schema_version"] = SCHEMA_VERSION
     profile = parse_profile(data, source="calibration result")
+    measured = [v for m in profile.models for v in m.variants if v.status == "ok"]
+    if not measured:
+        reasons = sorted({excerpt(v.reason or "no reason recorded", 160) for m in profile.models for v in m.variants})
+        raise SimlatError(f"no variant could be measured; nothing written to {out}:", reasons[:5])
     save_profile(profile, out)
     return profile
 
