@@ -195,6 +195,47 @@ def calibrate(
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
 
 
+profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one.")
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.command("merge")
+def profile_merge(
+    base: Annotated[Path, typer.Argument(help="The profile to merge into.")],
+    other: Annotated[Path, typer.Argument(help="A second run on the same device.")],
+    out: Annotated[Path, typer.Option(help="Merged profile file to write.")],
+    replace: Annotated[str, typer.Option(help="Comma-separated variants to take whole from OTHER.")] = "",
+) -> None:
+    """Merge a second calibration run of the same device into a profile (device mismatches are refused)."""
+    from simlat.calibrate.merge import merge
+    from simlat.outputs import check_output_file
+    from simlat.profile import load_profile, save_profile
+
+    try:
+        check_output_file(out, "--out", create_folder=True)
+        merged = merge(load_profile(base), load_profile(other), {v for v in replace.split(",") if v})
+        save_profile(merged, out)
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    typer.echo(f"merged profile written to {out}")
+
+
+@profile_app.command("describe")
+def profile_describe(
+    files: Annotated[list[Path], typer.Argument(help="Profile files.")],
+) -> None:
+    """Print what profiles say, as Markdown: latency vs batch size per variant, and the extremes."""
+    from simlat.calibrate.describe import describe
+
+    try:
+        text = "\n".join(describe(str(f)) for f in files)
+    except SimlatError as err:
+        _fail(err)
+    typer.echo(text)
+
+
 @app.command()
 def validate(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")],
