@@ -44,12 +44,16 @@ def simulate(
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
+    from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
     from simlat.outputs import check_output_file
 
     try:
         if records is not None:
             check_output_file(records, "--records")
         exp = load_experiment(experiment)
+        need = estimate_bytes(exp, requests)
+        if need is not None and ANNOUNCE_BYTES < need <= exp.run.max_memory_gb * 1e9:
+            typer.echo(f"this run needs {describe(need)} of memory (run.max_memory_gb: {exp.run.max_memory_gb:g})", err=True)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
         _fail(err)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from simlat.config import Experiment
 from simlat.errors import SimlatError
+from simlat.memory import check_memory
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
@@ -184,8 +185,9 @@ def run_sweep(
     if cluster:
         probe_cluster(cluster)  # before expanding the grid: a dead scheduler is reported at once
     configs = expand(experiment, base_dir)
-    for c in configs:  # fail on a missing price before any simulation
+    for c in configs:  # fail on a missing price or a run too large for memory before any simulation
         cost_per_hour(c.experiment, sweep)
+        check_memory(c.experiment, sweep.max_requests)
     tasks = _tasks(configs, experiment)
     cache = ResultCache(cache_dir, experiment.name)
     outcomes: dict[str, Outcome] = {}
