@@ -73,7 +73,7 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
     return dims
 
 
-def _check_importable(module: str, spec: str) -> None:
+def check_importable(module: str, spec: str) -> None:
     """The factory's top-level package must be importable by the measuring processes, which start
     in safe-path mode (:mod:`simlat.launch`): installed, or on PYTHONPATH, never just the current folder."""
     import importlib.machinery
@@ -115,7 +115,6 @@ def resolve_model(name_or_path: str, input_shape: str | None = None, seq_len: in
             shape = parse_input_shape(input_shape)
             if not shape:
                 raise SimlatError(f"--input-shape is required for a factory model ({name_or_path})")
-            _check_importable(mod, name_or_path)
             return ModelRef(fn, "factory", name_or_path, shape, seq_len, f"{name_or_path}(), input float32 [B, {'x'.join(map(str, shape))}]")
     raise SimlatError(
         f"--model: {name_or_path!r} is not a known model: use a built-in ({', '.join(BUILTIN)}),"
