@@ -36,9 +36,11 @@ def run(
     ``requests`` and ``seed`` override ``experiment.run``. Randomness: one SeedSequence(seed),
     spawned per replication, then into a workload stream and an engine stream.
     """
+    from pydantic import ValidationError
+
     from simlat.config.serving import MIN_REQUESTS, Run
     from simlat.engine import simulate
-    from simlat.errors import validate_as
+    from simlat.errors import SimlatError, format_validation_error
     from simlat.memory import check_memory
     from simlat.metrics import summarize
     from simlat.workload import generate
@@ -51,7 +53,12 @@ def run(
         if seed is not None:
             upd["seed"] = seed
         # validated, not copied: an override obeys the same rules as the file (seed >= 0, ...)
-        run_cfg = validate_as(Run, {**run_cfg.model_dump(), **upd}, "run overrides are invalid:")
+        data = {**run_cfg.model_dump(), **upd}
+        try:
+            run_cfg = Run.model_validate(data)
+        except ValidationError as err:
+            raise SimlatError("the run's overrides are invalid:",
+                              [f"run.{line}" for line in format_validation_error(err, data, Run)]) from None
         experiment = experiment.model_copy(update={"run": run_cfg})
     check_memory(experiment)
 
