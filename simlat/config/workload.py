@@ -34,7 +34,7 @@ class GammaArrivals(StrictModel):
 
     kind: Literal["gamma"] = "gamma"
     rate_rps: PositiveFloat
-    cv: PositiveFloat
+    cv: float = Field(ge=1e-3, le=100, description="Coefficient of variation of the gaps (deterministic is its own kind).")
 
 
 class MMPP(StrictModel):
