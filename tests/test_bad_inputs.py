@@ -201,7 +201,7 @@ CASES = [
     # --- traces
     ("trace-missing", trace_case(None), ["t.csv"]),
     ("trace-etc-passwd", argv_case(), []),  # replaced below (needs the file's first line)
-    ("trace-non-utf8", trace_case(b"timestamp\n1.0\n\xff\xfe\n3.0\n", unit="s"), ["t.csv"]),
+    ("trace-non-utf8", trace_case(b"timestamp\n1.0\n\xff\xfe\n3.0\n", unit="s"), ["t.csv", "not UTF-8 text"]),
     ("trace-unsorted", trace_case(b"timestamp\n0.0\n1.0\n0.5\n2.0\n", unit="s"), ["t.csv", "0.5"]),
     ("trace-empty", trace_case(b"timestamp\n", unit="s"), ["t.csv", "empty"]),
     ("trace-no-column", trace_case(b"time\n0.0\n1.0\n", unit="s"), ["workload.arrivals.column", "'timestamp'", "'time'"]),

@@ -107,6 +107,8 @@ def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, _Source]
             available = list(pd.read_csv(path, nrows=0, sep=sep).columns)
     except pd.errors.EmptyDataError:
         raise SimlatError(f"{FIELD}.path: {str(path)!r} is empty (no header, no rows); a trace needs a header and at least 2 rows") from None
+    except UnicodeDecodeError as err:
+        raise SimlatError(f"{FIELD}.path: {str(path)!r} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})") from None
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-file problem
         kind = "Parquet" if is_parquet else "CSV"
         raise SimlatError(
@@ -123,6 +125,8 @@ def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, _Source]
         if is_parquet:
             return pq.read_table(path, columns=wanted).to_pandas(), _Source(path.name, False)
         return pd.read_csv(path, usecols=wanted, sep=sep), _Source(path.name, True)
+    except UnicodeDecodeError as err:
+        raise SimlatError(f"{FIELD}.path: {str(path)!r} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})") from None
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-file problem
         kind = "Parquet" if is_parquet else "CSV"
         raise SimlatError(
