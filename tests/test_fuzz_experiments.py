@@ -171,3 +171,30 @@ def test_the_property_reached_the_engine():
     if OUTCOMES["ran"] + OUTCOMES["refused"] == 0:
         pytest.skip("the property test did not run in this session")
     assert OUTCOMES["ran"] >= 50, {k: v for k, v in OUTCOMES.items() if k != "why"}
+
+
+GRID_PATHS = st.sampled_from(["fleet.replicas", "batching.max_batch_size", "service.ms", "run.seed", "slo.latency_ms",
+                              "workload.arrivals.rate_rps", "fleet.balancer", "sweep.grid", "name", "nope.nothing",
+                              "fleet", "workload.arrivals", "bad path", ""])
+GRID_VALUES = st.one_of(st.integers(-2, 64), st.floats(allow_nan=True, allow_infinity=True), HOSTILE, HOSTILE_TEXT,
+                        st.sampled_from(["round_robin", "random", {"kind": "poisson", "rate_rps": 10.0}]))
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(experiments(), st.dictionaries(GRID_PATHS, st.lists(GRID_VALUES, max_size=4), max_size=3),
+       st.one_of(st.none(), st.integers(-1, 20), HOSTILE))
+def test_sweep_grids_expand_or_refuse(data, grid, max_configs):
+    """Any grid over any experiment expands or is refused with a SimlatError (no simulation runs)."""
+    from simlat.sweep.grid import expand
+
+    data = {**data, "sweep": {"grid": grid, "cost_per_replica_hour": 1.0}}
+    if max_configs is not None:
+        data["sweep"]["max_configs"] = max_configs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            expand(parse_experiment(data))
+        except SimlatError:
+            pass
