@@ -60,6 +60,11 @@ def run(
             raise SimlatError("the run's overrides are invalid:",
                               [f"run.{line}" for line in format_validation_error(err, data, Run)]) from None
         experiment = experiment.model_copy(update={"run": run_cfg})
+    if run_cfg.n_requests is not None and run_cfg.n_requests < MIN_REQUESTS:
+        raise SimlatError(
+            f"run.requests: {run_cfg.n_requests} is invalid: at least {MIN_REQUESTS} requests are needed for "
+            "percentiles, throughput and an SLO verdict"
+        )
     check_memory(experiment)
 
     results = []

@@ -10,7 +10,8 @@ from simlat.config.base import StrictModel
 from simlat.config.dists import ZERO, Dist
 
 MIN_REQUESTS = 100
-"""The fewest requests a run may ask for: fewer give no meaningful percentile, throughput or verdict."""
+"""The fewest requests :func:`simlat.api.run` summarises: fewer give no meaningful percentile,
+throughput or verdict (the engine itself simulates any number)."""
 MAX_REQUESTS = 1_000_000_000
 """The most requests one run may ask for (each takes about 100 bytes of memory per array column)."""
 MAX_SEED = 2**63 - 1
@@ -114,7 +115,7 @@ class SLO(StrictModel):
 class Run(StrictModel):
     """How long to simulate. Give ``requests`` or ``duration_s``; warm-up is discarded from metrics."""
 
-    requests: PositiveInt | None = Field(default=None, ge=MIN_REQUESTS, le=MAX_REQUESTS)
+    requests: PositiveInt | None = Field(default=None, le=MAX_REQUESTS)
     duration_s: PositiveFloat | None = None
     warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
