@@ -158,14 +158,37 @@ def calibrate(
     processes: Annotated[int | None, typer.Option(help="Measuring processes per variant (overrides the budget's; the spread between them is reported).")] = None,
     no_overheads: Annotated[bool, typer.Option("--no-overheads", help="Skip the serialization and copy components.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    endpoint: Annotated[str | None, typer.Option(help="Measure a running inference endpoint from outside instead (open-loop probes), e.g. http://127.0.0.1:8000, and write a serving profile.")] = None,
+    protocol: Annotated[str, typer.Option(help="With --endpoint: kserve_v2 (Triton, KServe) or json (plain JSON POST to the URL).")] = "kserve_v2",
+    model_name: Annotated[str, typer.Option(help="With --endpoint: the served model's name (KServe v2 path).")] = "model",
+    input_name: Annotated[str, typer.Option(help="With --endpoint: the input tensor's name.")] = "x",
+    input: Annotated[str, typer.Option(help="With --endpoint: one request's input as DTYPE:SIZE.")] = "float32:512",
+    metrics_url: Annotated[str | None, typer.Option(help="With --endpoint: the server's Prometheus metrics (Triton: http://host:8002/metrics).")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="With --endpoint: the server's max batch size.")] = 1,
+    max_wait_ms: Annotated[float, typer.Option(min=0.0, help="With --endpoint: the server's max batching delay (ms).")] = 0.0,
+    model_profile: Annotated[str | None, typer.Option(help="With --endpoint: PATH:MODEL:VARIANT of the served model's calibration profile (the stack is fitted beyond it).")] = None,
+    server_cmd: Annotated[str | None, typer.Option(help="With --endpoint: a shell command that starts the server; it is restarted between repeats.")] = None,
+    start_rps: Annotated[float, typer.Option(min=0.1, help="With --endpoint: first rate of the capacity search.")] = 200.0,
+    max_probes: Annotated[int, typer.Option(min=2, help="With --endpoint: most capacity probes.")] = 14,
+    probe_s: Annotated[float, typer.Option(min=0.5, help="With --endpoint: seconds per probe.")] = 3.0,
+    repeats: Annotated[int, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread).")] = 3,
 ) -> None:
-    """Measure a model's service times on this machine (or a Redis cache's with --cache) and write a profile."""
+    """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
+    endpoint's with --endpoint) and write a profile."""
     from simlat.outputs import check_output_file
 
     try:
         if out is None:
             raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
         check_output_file(out, "--out", create_folder=True)
+        if endpoint is not None:
+            from simlat.endpoint.command import calibrate_endpoint
+
+            calibrate_endpoint(endpoint, protocol=protocol, model_name=model_name, input_name=input_name,
+                               input_spec=input, metrics_url=metrics_url, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                               model_profile=model_profile, server_cmd=server_cmd, start_rps=start_rps,
+                               max_probes=max_probes, probe_s=probe_s, repeats=repeats, out=out, log=typer.echo)
+            return
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis
 
@@ -242,7 +265,7 @@ def profile_describe(
 
 @app.command()
 def validate(
-    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")],
+    experiment: Annotated[Path | None, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")] = None,
     loads: Annotated[str, typer.Option(help="Load levels as fractions of the measured open-loop capacity.")] = "0.2,0.5,0.7,0.85",
     model: Annotated[str | None, typer.Option(help="Model to serve (default: the experiment's profile model).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -254,18 +277,51 @@ def validate(
     max_lag_ms: Annotated[float, typer.Option(help="A level whose send-lag p99 exceeds this is invalid.")] = 1.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write every raw measurement to this .npz file.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Validate against a server already running at this URL (measured from outside, KServe v2 or JSON).")] = None,
+    server: Annotated[str | None, typer.Option(help="Start the server to validate, fresh for every repeat: triton (NVIDIA Triton, --tritonserver) or simlat (simlat's own).")] = None,
+    tritonserver: Annotated[str | None, typer.Option(help="Path of the tritonserver binary (with --server triton).")] = None,
+    variant: Annotated[str | None, typer.Option(help="Variant to serve (default: the experiment's).")] = None,
+    server_cmd: Annotated[str | None, typer.Option(help="With --endpoint: a shell command that (re)starts the server for every repeat.")] = None,
+    protocol: Annotated[str, typer.Option(help="With --endpoint: kserve_v2 or json.")] = "kserve_v2",
+    model_name: Annotated[str, typer.Option(help="With --endpoint: the served model's name.")] = "model",
+    input: Annotated[str, typer.Option(help="With --endpoint: one request's input as DTYPE:SIZE.")] = "float32:512",
+    metrics_url: Annotated[str | None, typer.Option(help="With --endpoint: Prometheus metrics URL.")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="With --endpoint/--server: repeats of every level (fresh server each).")] = 3,
+    replay: Annotated[list[Path] | None, typer.Option(help="Compare saved campaigns (.npz) offline instead of measuring (repeatable).")] = None,
+    measure_only: Annotated[bool, typer.Option("--measure-only", help="With --server/--endpoint: measure and save --out only (needs numpy, aiohttp and torch, not the simulator).")] = False,
+    max_batch: Annotated[int | None, typer.Option(help="With --measure-only: the served max batch size.")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(help="With --measure-only: the served max wait (ms).")] = None,
+    model_profile: Annotated[str | None, typer.Option(help="PATH:MODEL:VARIANT of the served model's profile (recorded for the fit).")] = None,
 ) -> None:
-    """Run a real server under open-loop load and compare measured with predicted latency."""
+    """Run a real server under open-loop load and compare measured with predicted latency.
+
+    With --endpoint or --server, the server is measured from outside only (simlat's serving-profile
+    fit, prediction intervals, repeats with fresh servers); without them, simlat's own server is
+    measured from inside (docs/validation.md).
+    """
     import json
 
-    from simlat.config import load_experiment
-    from simlat.validate.runner import validate as run_validate
+    try:
+        if replay or endpoint or server:
+            from simlat.endpoint.command import validate_cli
 
-    try:
-        fractions = [float(x) for x in loads.split(",") if x.strip()]
-    except ValueError:
-        _fail(SimlatError(f"--loads: {loads!r} must be comma-separated fractions, e.g. 0.2,0.5,0.7,0.85"))
-    try:
+            validate_cli(experiment=experiment, loads=loads, model=model, device=device, level_s=level_s,
+                         warmup_s=warmup_s, probe_s=probe_s, start_rps=start_rps, max_probes=max_probes,
+                         max_lag_ms=max_lag_ms, json_out=json_out, out=out, endpoint=endpoint, server=server,
+                         tritonserver=tritonserver, variant=variant, server_cmd=server_cmd, protocol=protocol,
+                         model_name=model_name, input_spec=input, metrics_url=metrics_url, repeats=repeats,
+                         replay=replay or [], measure_only=measure_only, max_batch=max_batch,
+                         max_wait_ms=max_wait_ms, model_profile=model_profile, log=typer.echo)
+            return
+        if experiment is None:
+            raise SimlatError("validate: name an experiment file (or --replay campaign.npz)")
+        from simlat.config import load_experiment
+        from simlat.validate.runner import validate as run_validate
+
+        try:
+            fractions = [float(x) for x in loads.split(",") if x.strip()]
+        except ValueError:
+            raise SimlatError(f"--loads: {loads!r} must be comma-separated fractions, e.g. 0.2,0.5,0.7,0.85") from None
         exp = load_experiment(experiment)
         res = run_validate(exp, loads=fractions, model=model, device=device, level_s=level_s, warmup_s=warmup_s,
                            probe_s=probe_s, start_rps=start_rps, max_probes=max_probes, max_lag_ms=max_lag_ms, log=(lambda m: None) if json_out else typer.echo)

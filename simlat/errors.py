@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # pydantic is imported lazily: the measuring processes on a GPU host lack it
+    from pydantic import ValidationError
 
 
 class SimlatError(Exception):
@@ -196,6 +197,8 @@ def format_validation_error(err: ValidationError, data: Any, root: Any = None) -
 def validate_as(model_cls, data: Any, message: str):
     """``model_cls.model_validate(data)``, or a :class:`SimlatError` with ``message`` and one bullet
     per invalid field."""
+    from pydantic import ValidationError
+
     try:
         return model_cls.model_validate(data)
     except ValidationError as err:

@@ -19,6 +19,10 @@ def simulate(experiment, requests, *, seed: np.random.SeedSequence, progress: bo
     """Simulate one replication: the serving stack (``experiment.frontend``) when the experiment has
     one (:mod:`simlat.engine.frontend`), else the batcher and servers alone
     (:func:`simlat.engine.simulation.simulate`, whose arguments these are)."""
+    if experiment.frontend is not None and experiment.frontend.kind == "profile":
+        from simlat.endpoint.profile import read  # a measured serving profile: its fitted stack
+
+        experiment = experiment.model_copy(update={"frontend": read(experiment.frontend.path).params.frontend()})
     if experiment.frontend is not None:
         if service is not None:
             raise ValueError("service override is not supported together with a frontend")
