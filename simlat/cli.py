@@ -100,6 +100,15 @@ def sweep(
         if cluster is not None:
             check_cluster_address(cluster)
         exp = load_experiment(experiment)
+        if exp.sweep is not None:  # the largest run each worker may hold at once
+            from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
+            from simlat.sweep.executor import default_workers
+
+            per = estimate_bytes(exp, exp.sweep.max_requests)
+            n = 1 if cluster else min(workers or default_workers(), exp.sweep.size)
+            if per is not None and per * n > ANNOUNCE_BYTES:
+                typer.echo(f"this sweep may need {describe(per * n)} of memory ({n} worker(s), up to "
+                           f"{exp.sweep.max_requests:,} requests per run)", err=True)
         with SweepProgress(exp.name, enabled=not quiet) as bar:
             result = run_sweep(
                 exp,

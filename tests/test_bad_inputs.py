@@ -422,3 +422,21 @@ def test_cache_entry_copied_over_another_key_is_not_trusted(tmp_path):
     assert again.cached_configs == 1
     assert again.points.sort_values("config_id")["max_rate_rps"].tolist() == pytest.approx(
         first.points.sort_values("config_id")["max_rate_rps"].tolist(), nan_ok=True)
+
+
+def test_a_large_run_says_what_it_needs_before_it_starts(tmp_path, monkeypatch):
+    import simlat.memory
+    from simlat.config import parse_experiment
+    from simlat.memory import estimate_bytes
+
+    exp = parse_experiment(BASE)
+    assert estimate_bytes(exp, 10_000_000) == pytest.approx(2.2e9, rel=0.1)  # measured: about 190 B per request
+    cached = parse_experiment({**BASE, "workload": {**BASE["workload"], "keys": {"kind": "zipf"}},
+                               "cache": {"l1": {"capacity": 10}}})
+    assert estimate_bytes(cached, 10_000_000) > estimate_bytes(exp, 10_000_000)
+    monkeypatch.setattr(simlat.memory, "ANNOUNCE_BYTES", 1000)
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(BASE))
+    result = invoke(["simulate", str(p), "--json"])
+    assert result.exit_code == 0
+    assert "this run needs about 0.0 GB of memory" in result.stderr
