@@ -440,3 +440,43 @@ def test_a_large_run_says_what_it_needs_before_it_starts(tmp_path, monkeypatch):
     result = invoke(["simulate", str(p), "--json"])
     assert result.exit_code == 0
     assert "this run needs about 0.0 GB of memory" in result.stderr
+
+
+def test_every_cap_can_be_raised(tmp_path, monkeypatch):
+    from simlat.config import load_experiment, parse_experiment
+    from simlat.errors import SimlatError
+    from simlat.memory import check_memory
+
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(BASE))
+    monkeypatch.setenv("SIMLAT_MAX_YAML_NODES", "5")
+    with pytest.raises(SimlatError, match="expands to more than 5 values"):
+        load_experiment(p)
+    monkeypatch.setenv("SIMLAT_MAX_YAML_NODES", "100")
+    assert load_experiment(p).name == "corpus"
+    big = {"grid": {"fleet.replicas": list(range(1, 101)), "run.seed": list(range(200))}}
+    assert parse_experiment({**BASE, "sweep": {**big, "max_configs": 20_000}}).sweep.size == 20_000
+    huge = with_(BASE, "run.requests", 900_000_000)
+    with pytest.raises(SimlatError, match="run.max_memory_gb"):
+        check_memory(parse_experiment(huge))
+    assert check_memory(parse_experiment(with_(huge, "run.max_memory_gb", 1000))) > 1e11
+
+
+def test_an_unexpected_exception_in_one_configuration_does_not_abort_the_sweep(monkeypatch):
+    import simlat.sweep.search as search_mod
+    from simlat.config import parse_experiment
+    from simlat.sweep.runner import run_sweep
+
+    real = search_mod._search
+    calls = []
+
+    def flaky(task):
+        calls.append(task.config_id)
+        if len(calls) == 1:
+            raise IndexError("index -1 is out of bounds for axis 0 with size 0")
+        return real(task)
+
+    monkeypatch.setattr(search_mod, "_search", flaky)
+    result = run_sweep(parse_experiment({**BASE, "sweep": SWEEP}), cache_dir=None, workers=1, details=False)
+    notes = result.points["note"].tolist()
+    assert len(notes) == 2 and sum(n.startswith("error: internal error in simlat") for n in notes) == 1
