@@ -346,14 +346,34 @@ def test_output_paths_are_checked_before_the_run(tmp_path, monkeypatch):
     assert invoke(sweep_case(SWEEP, reports_file=True)(tmp_path)).exit_code == 2
 
 
-def test_unreadable_file(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: file permissions do not stop reading")
-    p = tmp_path / "exp.yaml"
-    p.write_text(yaml.safe_dump(BASE))
-    p.chmod(0)
-    result = invoke(["simulate", str(p)])
-    assert result.exit_code == 2 and "cannot be read" in result.output
+@pytest.mark.parametrize("which", ["experiment", "profile", "trace"])
+def test_unreadable_file(tmp_path, monkeypatch, which):
+    """Permission denied (simulated: the tests may run as root, whom permissions do not stop)."""
+    import builtins
+    import pathlib
+
+    setup = {"experiment": exp_case(BASE), "profile": profile_case(b"{}"), "trace": trace_case(b"timestamp\n1\n2\n")}
+    argv = setup[which](tmp_path)
+    target = {"experiment": "exp.yaml", "profile": "prof.json", "trace": "t.csv"}[which]
+    real_read_text, real_open = pathlib.Path.read_text, builtins.open
+
+    def denied(path):
+        if str(path).endswith(target):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    def read_text(self, *a, **k):
+        denied(self)
+        return real_read_text(self, *a, **k)
+
+    def open_(file, *a, **k):
+        denied(file)
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", read_text)
+    monkeypatch.setattr(builtins, "open", open_)
+    result = invoke(argv)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert target in result.output and "Permission denied" in result.output
 
 
 # --- end to end, as real processes: exit code 2, nothing on stdout, no traceback
