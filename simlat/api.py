@@ -36,7 +36,12 @@ def run(
     ``requests`` and ``seed`` override ``experiment.run``. Randomness: one SeedSequence(seed),
     spawned per replication, then into a workload stream and an engine stream.
     """
+    from pydantic import ValidationError
+
+    from simlat.config.serving import MIN_REQUESTS, Run
     from simlat.engine import simulate
+    from simlat.errors import SimlatError, format_validation_error
+    from simlat.memory import check_memory
     from simlat.metrics import summarize
     from simlat.workload import generate
 
@@ -47,8 +52,20 @@ def run(
             upd = {"requests": requests, "duration_s": None}
         if seed is not None:
             upd["seed"] = seed
-        run_cfg = run_cfg.model_copy(update=upd)
+        # validated, not copied: an override obeys the same rules as the file (seed >= 0, ...)
+        data = {**run_cfg.model_dump(), **upd}
+        try:
+            run_cfg = Run.model_validate(data)
+        except ValidationError as err:
+            raise SimlatError("the run's overrides are invalid:",
+                              [f"run.{line}" for line in format_validation_error(err, data, Run)]) from None
         experiment = experiment.model_copy(update={"run": run_cfg})
+    if run_cfg.n_requests is not None and run_cfg.n_requests < MIN_REQUESTS:
+        raise SimlatError(
+            f"run.requests: {run_cfg.n_requests} is invalid: at least {MIN_REQUESTS} requests are needed for "
+            "percentiles, throughput and an SLO verdict"
+        )
+    check_memory(experiment)
 
     results = []
     workload_notes: list[str] = []
@@ -59,9 +76,34 @@ def run(
             reqs = generate(
                 experiment.workload, n=run_cfg.n_requests, duration_s=run_cfg.duration_s, seed=wl_seq
             )
+            _check_arrivals(reqs.arrival_ms, run_cfg, MIN_REQUESTS)
             workload_notes += [w for w in reqs.warnings if w not in workload_notes]
         results.append(simulate(experiment, reqs, seed=engine_seq, progress=progress))
     summary = summarize(results, experiment)
     if workload_notes:
         summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
     return RunResult(summary=summary, records=results if keep_records else [])
+
+
+MAX_TIME_MS = 1e13
+"""Simulated time beyond this (about 317 years) leaves under 2 us of float resolution: a 1 ms service
+would vanish into rounding (a rate of 1e-300 req/s once printed p99 0.000 ms)."""
+
+
+def _check_arrivals(arrival_ms: np.ndarray, run_cfg, min_requests: int) -> None:
+    """Refuse a workload whose run is too short for a verdict or too long for the clock's resolution."""
+    from simlat.errors import SimlatError
+
+    n = len(arrival_ms)
+    if n < min_requests:
+        what = f"run.duration_s: {run_cfg.duration_s:g} s" if run_cfg.duration_s is not None else "the workload"
+        raise SimlatError(
+            f"{what} gives {n} request(s); at least {min_requests} are needed for percentiles, throughput and "
+            "an SLO verdict (raise the duration or the rate, or loop the trace)"
+        )
+    last = float(arrival_ms[-1])
+    if not np.isfinite(last) or last > MAX_TIME_MS:
+        raise SimlatError(
+            f"workload.arrivals: the run would span {last / 3.15576e10:.3g} years of simulated time; beyond "
+            f"{MAX_TIME_MS:.0e} ms the clock cannot resolve service times (is the rate far too low?)"
+        )

@@ -36,17 +36,24 @@ def _fail(err: SimlatError) -> None:
 @app.command()
 def simulate(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, max=1_000_000_000, help="Requests to simulate (overrides run.requests).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**63 - 1, help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
+    from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
+    from simlat.outputs import check_output_file
 
     try:
+        if records is not None:
+            check_output_file(records, "--records")
         exp = load_experiment(experiment)
+        need = estimate_bytes(exp, requests)
+        if need is not None and ANNOUNCE_BYTES < need <= exp.run.max_memory_gb * 1e9:
+            typer.echo(f"this run needs {describe(need)} of memory (run.max_memory_gb: {exp.run.max_memory_gb:g})", err=True)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
         _fail(err)
@@ -55,7 +62,10 @@ def simulate(
     if records is not None:
         from simlat.engine import write_records
 
-        write_records(result.records, records)
+        try:
+            write_records(result.records, records)
+        except OSError as err:
+            _fail(SimlatError(f"--records: cannot write {str(records)!r}: {err.strerror or err}"))
     if json_out:
         typer.echo(summary_json(result.summary))
     else:
@@ -77,11 +87,28 @@ def sweep(
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
+    from simlat.outputs import check_output_dir
+    from simlat.sweep.executor import check_cluster_address
     from simlat.sweep.progress import SweepProgress
     from simlat.sweep.runner import run_sweep
 
     try:
+        if not no_report:
+            check_output_dir(reports, "--reports")
+        if not no_cache:
+            check_output_dir(cache_dir, "--cache-dir")
+        if cluster is not None:
+            check_cluster_address(cluster)
         exp = load_experiment(experiment)
+        if exp.sweep is not None:  # the largest run each worker may hold at once
+            from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
+            from simlat.sweep.executor import default_workers
+
+            per = estimate_bytes(exp, exp.sweep.max_requests)
+            n = 1 if cluster else min(workers or default_workers(), exp.sweep.size)
+            if per is not None and per * n > ANNOUNCE_BYTES:
+                typer.echo(f"this sweep may need {describe(per * n)} of memory ({n} worker(s), up to "
+                           f"{exp.sweep.max_requests:,} requests per run)", err=True)
         with SweepProgress(exp.name, enabled=not quiet) as bar:
             result = run_sweep(
                 exp,
@@ -111,11 +138,13 @@ def sweep(
     except ImportError:
         typer.echo("report skipped: simlat.report.writer.write_report is not available in this version")
         return
-    reports.mkdir(parents=True, exist_ok=True)
     try:
+        reports.mkdir(parents=True, exist_ok=True)
         html = write_report(result, exp, reports)
     except SimlatError as err:
         _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--reports: cannot write the report under {str(reports)!r}: {err.strerror or err}"))
     typer.echo(f"report written to {html}")
 
 
@@ -155,9 +184,12 @@ def calibrate(
 ) -> None:
     """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
     endpoint's with --endpoint) and write a profile."""
+    from simlat.outputs import check_output_file
+
     try:
         if out is None:
             raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
+        check_output_file(out, "--out", create_folder=True)
         if endpoint is not None:
             from simlat.endpoint.command import calibrate_endpoint
 
@@ -197,6 +229,47 @@ def calibrate(
         table.add_row(*row)
     Console().print(table)
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
+
+
+profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one.")
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.command("merge")
+def profile_merge(
+    base: Annotated[Path, typer.Argument(help="The profile to merge into.")],
+    other: Annotated[Path, typer.Argument(help="A second run on the same device.")],
+    out: Annotated[Path, typer.Option(help="Merged profile file to write.")],
+    replace: Annotated[str, typer.Option(help="Comma-separated variants to take whole from OTHER.")] = "",
+) -> None:
+    """Merge a second calibration run of the same device into a profile (device mismatches are refused)."""
+    from simlat.calibrate.merge import merge
+    from simlat.outputs import check_output_file
+    from simlat.profiles.schema import load_profile, save_profile
+
+    try:
+        check_output_file(out, "--out", create_folder=True)
+        merged = merge(load_profile(base), load_profile(other), {v for v in replace.split(",") if v})
+        save_profile(merged, out)
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    typer.echo(f"merged profile written to {out}")
+
+
+@profile_app.command("describe")
+def profile_describe(
+    files: Annotated[list[Path], typer.Argument(help="Profile files.")],
+) -> None:
+    """Print what profiles say, as Markdown: latency vs batch size per variant, and the extremes."""
+    from simlat.calibrate.describe import describe
+
+    try:
+        text = "\n".join(describe(str(f)) for f in files)
+    except SimlatError as err:
+        _fail(err)
+    typer.echo(text)
 
 
 @app.command()

@@ -71,9 +71,9 @@ Caches
     answered. The cache stage's warnings (caches still warming up) join the summary's.
 
 Stability
-    A run is unstable (percentiles None, never a finite p99) when either the offered rate is at or
-    above the engine's capacity estimate with nothing bounding the queue (no queue capacity or
-    timeout), or the queue grows through the run: over TREND_SECTIONS sections of the measured
+    A run is unstable (percentiles None, never a finite p99) when either the offered rate (the arrival
+    process's configured mean rate where it has one, not the rate one seed realised) is at or above
+    the engine's capacity estimate with nothing bounding the queue (no queue capacity or timeout), or the queue grows through the run: over TREND_SECTIONS sections of the measured
     window, the last section's mean latency is > 1.5x the middle sections' median and Kendall's tau of
     the section means against time is > 0.6, in a majority of replications (calibrated on M/M/1:
     0-1% false alarms at utilisation 0.95, 100% detection at 1.05 from 200k requests). For
@@ -455,11 +455,27 @@ def _pname(p: float) -> str:
     return f"p{p:g}"
 
 
+def _nominal_rate(experiment: Experiment) -> float | None:
+    """The arrival process's mean rate (req/s) from its configuration, or None (closed loop, or not
+    computable): the overload check compares it, not the rate one seed happened to draw, with capacity."""
+    from simlat.errors import SimlatError
+    from simlat.workload import offered_rate_rps
+
+    try:
+        rate = offered_rate_rps(experiment.workload)
+    except (SimlatError, KeyError, ValueError, OSError):
+        return None
+    return float(rate) if rate and math.isfinite(rate) else None
+
+
 def _stability(results: list[SimResult], measured: list[_Measured], experiment: Experiment) -> tuple[bool, list[str]]:
     notes: list[str] = []
     bounded = experiment.admission.queue_capacity is not None or experiment.admission.timeout_ms is not None
     offered = [r.offered_rps for r in results if r.offered_rps]
     capacity = [r.capacity_rps for r in results if r.capacity_rps]
+    nominal = _nominal_rate(experiment)
+    if nominal is not None and offered:
+        offered = [nominal]  # the process's rate, not the realised one: 1.00x capacity is never stable by luck
     stable = True
     if offered and capacity:
         off, cap = float(np.mean(offered)), float(np.mean(capacity))

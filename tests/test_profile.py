@@ -207,7 +207,7 @@ def test_bad_selection(profile_file: Path, kw, pattern):
 
 
 def test_unknown_model(profile_file: Path):
-    with pytest.raises(SimlatError, match="model 'big' is not in the profile; it has: toy"):
+    with pytest.raises(SimlatError, match="service.model: 'big' is not in toy.json; it has: toy"):
         build_profile_service(ProfileService(path=profile_file, model="big", variant="eager"))
 
 

@@ -1,12 +1,10 @@
 """What a profile says, as Markdown: latency vs batch size per variant, and the extremes.
 
-``python -m simlat.calibrate.describe calibration/h100-cuda.json [...]`` prints the tables that
+``simlat profile describe calibration/h100-cuda.json [...]`` prints the tables that
 docs/calibration.md shows.
 """
 
 from __future__ import annotations
-
-import sys
 
 from simlat.profiles.schema import ServiceProfile, load_profile
 
@@ -74,7 +72,3 @@ def describe(path: str) -> str:
     for m in p.models:
         lines += [f"**{m.name}** ({m.description}). p50 / p99 ms per batch; {extremes(p, m.name)}.", "", model_table(p, m.name), ""]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print("\n".join(describe(a) for a in sys.argv[1:]))

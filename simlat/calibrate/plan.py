@@ -38,6 +38,10 @@ def default_batch_sizes(device: str, model: ModelRef) -> list[int]:
     return out
 
 
+MAX_BATCH_SIZE = 1 << 20
+"""The largest batch calibrate measures (a million items of a 512-float model is already 2 GB)."""
+
+
 def parse_batch_sizes(text: str | None) -> list[int] | None:
     """``"1,8,64"`` -> [1, 8, 64] (sorted, unique), or a SimlatError naming the bad value."""
     if not text:
@@ -48,6 +52,8 @@ def parse_batch_sizes(text: str | None) -> list[int] | None:
         sizes = []
     if not sizes or sizes[0] < 1:
         raise SimlatError(f"--batch-sizes: {text!r} is invalid: give positive integers separated by commas, e.g. 1,8,64")
+    if sizes[-1] > MAX_BATCH_SIZE:
+        raise SimlatError(f"--batch-sizes: {sizes[-1]} is too large: at most {MAX_BATCH_SIZE:,} items per batch")
     return sizes
 
 

@@ -4,7 +4,8 @@
 
 1. a low-rate probe: what a request costs with no queue;
 2. the open-loop capacity: Poisson probes at rates growing by ``growth`` until one is unstable
-   (:mod:`simlat.endpoint.probe`), then bisection to ``resolution``. A search that runs out of
+   (:mod:`simlat.endpoint.probe`; also a probe whose median exceeds ``BACKLOG_FACTOR`` x the no-queue
+   median: a short run can keep pace while it builds a backlog), then bisection to ``resolution``. A search that runs out of
    probes before any is unstable does NOT report a capacity: it says "at least" the last stable
    rate and the campaign is marked ``capacity_found: false``. A probe the generators could not keep
    on schedule stops the search with that reason instead of being read as the server's limit;
@@ -38,6 +39,9 @@ from simlat.endpoint.probe import EndpointError, run_probe, wait_ready
 from simlat.endpoint.protocol import Target
 
 RAW_KEYS = ("arrival_s", "sched", "sent", "recv", "status")
+BACKLOG_FACTOR = 10.0
+"""A probe whose median latency exceeds this multiple of the no-queue median is unstable (a backlog),
+even when its completions kept pace with the arrivals over a short run."""
 
 
 def _log(msg: str) -> None:
@@ -90,6 +94,12 @@ class Campaign:
         w = self.warmup_s if warmup_s is None else warmup_s
         res = run_probe(self.target, rate, d, warmup_s=w, seed=self.seed, procs=self.procs, cpus=self.cpus)
         res.update(kind=kind, lag_ok=bool(res["lag_p99_ms"] <= self.max_lag_ms), **extra)
+        base = self.data.get("no_queue_p50_ms")
+        if res["stable"] and base and res["p50_ms"] > BACKLOG_FACTOR * base:
+            res["stable"] = False  # kept up with the count, but only by holding a backlog
+            res["backlogged"] = True
+        if kind == "low" and res["stable"]:
+            self.data["no_queue_p50_ms"] = res["p50_ms"]
         (self.data["levels"] if kind == "level" else self.data["probes"]).append(res)
         flag = "stable" if res["stable"] else "UNSTABLE"
         lag = "" if res["lag_ok"] else f" (send lag p99 {res['lag_p99_ms']:.1f} ms: schedule not kept)"

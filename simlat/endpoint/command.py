@@ -64,22 +64,33 @@ def measure(*, target: Target | None, factory, declared: dict, out: Path, loads:
         cpus = split_cpus()[1]
     if target is not None and target.protocol not in PROTOCOLS:
         raise EndpointError(f"--protocol: {target.protocol!r} is unknown (valid: {', '.join(PROTOCOLS)})")
+    import signal
+
+    def _term(signum, frame):  # a timeout or kill -TERM: stop like Ctrl-C, so what was measured is saved
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, _term)
     c = cp.Campaign(target, server_factory=factory, declared=declared, probe_s=probe_s, procs=procs, cpus=cpus, log=log,
                     max_lag_ms=max_lag_ms, warmup_s=min(1.0, probe_s / 3))
     try:
         cp.calibrate(c, start_rps=start_rps, max_probes=max_probes, repeats=repeats,
                      curve_s=curve_s or probe_s)
+        cp.save(c.data, out)
         if loads:
             c.data["complete"] = False
             cp.levels(c, tuple(loads), repeats=repeats, level_s=level_s, warmup_s=warmup_s)
             c.data["complete"] = True
     except (EndpointError, KeyboardInterrupt) as e:
-        c.data.setdefault("warnings", []).append(f"campaign stopped early: {e}")
+        c.data.setdefault("warnings", []).append(f"campaign stopped early: {type(e).__name__} {e}")
+        c.stop_server()
         cp.save(c.data, out)
         log(f"saved what was measured to {out}")
+        if isinstance(e, KeyboardInterrupt):
+            raise EndpointError(f"campaign interrupted ({e}); what was measured is in {out}") from None
         raise
     finally:
         c.stop_server()
+        signal.signal(signal.SIGTERM, old)
     cp.save(c.data, out)
     log(f"saved the campaign to {out}")
     return c.data

@@ -54,7 +54,7 @@ async def replay(target: Target, arrivals_s: np.ndarray, start_at: float, max_s:
                     status[i] = r.status
                     if r.status != 200 and len(errors) < 5:
                         errors.append(f"HTTP {r.status}: {text[:200].decode('utf-8', 'replace')}")
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 status[i] = -1
                 if len(errors) < 5:
                     errors.append(f"{type(e).__name__}: {e}"[:200])

@@ -175,7 +175,8 @@ def summarize_probe(rec: dict, rate_rps: float, duration_s: float, warmup_s: flo
     failed = int(np.sum(keep & ~ok))
     stable = bool(offered > 0 and achieved >= 0.97 * offered and failed == 0 and not growing)
     lag_p99 = float(np.nanpercentile(lag[keep], 99)) if keep.any() and np.isfinite(lag[keep]).any() else float("nan")
-    q = (lambda p: float(np.percentile(lk, p)) if len(lk) else float("nan"))
+    def q(p):
+        return (float(np.percentile(lk, p)) if len(lk) else float("nan"))
     http_errors = int(np.sum(keep & (rec["status"] != 200) & (rec["status"] > 0)))
     return {"rate_rps": float(rate_rps), "duration_s": float(duration_s), "warmup_s": float(warmup_s),
             "offered_rps": float(offered), "achieved_rps": float(achieved), "requests": int(keep.sum()),

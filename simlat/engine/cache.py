@@ -169,7 +169,8 @@ def warmup_seconds(cfg: Cache, workload) -> float:
     ``auto`` (Zipf keys): per level, the shorter of its TTL and ``WARMUP_CHE_MULTIPLE`` times its
     characteristic time (L2 with the capacity of both levels, whose keys it roughly holds; per item,
     a request-level cache of capacity / mean items), the longest level wins, at most
-    ``MAX_WARMUP_LOOKUPS`` lookups. 0 for other keys.
+    ``MAX_WARMUP_LOOKUPS`` lookups. A level that holds the whole key space warms with
+    ``WARMUP_CHE_MULTIPLE`` lookups per key. 0 for other keys.
     """
     if cfg.warmup_s != "auto":
         return float(cfg.warmup_s)
@@ -188,7 +189,13 @@ def warmup_seconds(cfg: Cache, workload) -> float:
     for level in (cfg.l1, cfg.l2):
         if level is not None:
             held += level.capacity
-            fill_s = WARMUP_CHE_MULTIPLE * _che_time(workload.keys, held / per_request) / rate
+            entries = held / per_request
+            if entries >= workload.keys.key_space:
+                # the level holds every key and never evicts: Che's time is infinite; warming with
+                # WARMUP_CHE_MULTIPLE lookups per key fills it with all but the rarest keys
+                fill_s = WARMUP_CHE_MULTIPLE * workload.keys.key_space / (rate * per_request)
+            else:
+                fill_s = WARMUP_CHE_MULTIPLE * _che_time(workload.keys, entries) / rate
             ttl_s = np.inf if level.ttl_ms is None else level.ttl_ms / 1000.0
             longest = max(longest, min(fill_s, ttl_s))
     return min(longest, MAX_WARMUP_LOOKUPS / (rate * per_request))

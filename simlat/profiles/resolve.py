@@ -123,11 +123,15 @@ def parse(data: Any, kind: str | None = None, source: str = "profile") -> BaseMo
 def read_json(path: Path) -> Any:
     """The parsed JSON of a file, or a :class:`SimlatError` naming the file and the problem."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise SimlatError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SimlatError(f"{path}: not a readable profile file: {err}") from None
+    except UnicodeDecodeError:
+        raise SimlatError(f"{path}: not a UTF-8 JSON profile file") from None
+    except OSError as err:
+        raise SimlatError(f"{path}: cannot be read: {err.strerror or err}") from None
+    except RecursionError:
+        raise SimlatError(f"{path}: invalid JSON: nested too deeply") from None
 
 
 @lru_cache(maxsize=32)

@@ -146,6 +146,10 @@ def make_sampler(curves: list[Curve], rng: np.random.Generator) -> Callable[[int
 
 def select_curves(profile: ServiceProfile, model: str, variant: str, condition: str, components: list[str], source: str) -> list[Curve]:
     """The curves one ProfileService draws from: the variant's condition curve, then each component."""
+    if model not in {x.name for x in profile.models}:
+        raise SimlatError(
+            f"service.model: {model!r} is not in {source}; it has: {', '.join(x.name for x in profile.models)}"
+        )
     m = profile.model(model)
     by_name = {v.name: v for v in m.variants}
     if variant not in by_name:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import altair as alt
 
+from simlat.errors import SimlatError
 from simlat.report.page import render_page
 from simlat.report.sections import Section, build_sections
 from simlat.report.summary import summary_html
@@ -83,6 +84,8 @@ def write_report(
     Returns the HTML path. A chart whose data is missing is replaced by a note saying why.
     """
     name = experiment.name or result.experiment_name
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise SimlatError(f"name: {name!r} is invalid: the report name must be a plain file name, not a path")
     out_dir = Path(out_dir)
     img_dir = out_dir / name
     img_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Per-configuration result cache: one Parquet file per (configuration, accuracy settings) hash.
 
 ``<root>/<experiment name>/<key>.parquet`` holds every evaluation of one configuration's search
-(the target rate first). A sweep that is interrupted resumes from the files already written; a
+(the target rate first), with the configuration id and the key inside it: an entry whose ids do
+not match the file's name (a file copied over another one) is recomputed, never trusted. A sweep that is interrupted resumes from the files already written; a
 changed experiment recomputes only the configurations whose hash changed. Files are written to a
 temporary name and renamed, so a killed sweep never leaves a half-written entry.
 """
@@ -66,6 +67,11 @@ class ResultCache:
             return None
         if df.empty or list(df.columns[: len(_EVAL_FIELDS)]) != _EVAL_FIELDS:
             return None
+        # A file copied over another configuration's key is not trusted: the ids inside must match.
+        if "config_id" not in df.columns or "key" not in df.columns:
+            return None
+        if (df["config_id"] != task.config_id).any() or (df["key"] != path.stem).any():
+            return None
         evals = [Evaluation(**{k: _py(r[k]) for k in _EVAL_FIELDS}) for r in df.to_dict("records")]
         first = df.iloc[0]
         return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]))
@@ -78,6 +84,7 @@ class ResultCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         df = pd.DataFrame([e.row() for e in outcome.evaluations], columns=_EVAL_FIELDS)
         df["config_id"] = outcome.config_id
+        df["key"] = path.stem
         df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
         df["note"] = outcome.note
         tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -13,13 +13,14 @@ import pandas as pd
 
 from simlat.config import Experiment
 from simlat.errors import SimlatError
+from simlat.memory import check_memory
 from simlat.metrics import DECOMPOSITION
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import MEETS
-from simlat.sweep.executor import default_workers, run_tasks
+from simlat.sweep.executor import default_workers, probe_cluster, run_tasks
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
@@ -186,9 +187,12 @@ def run_sweep(
         raise SimlatError(f"{experiment.name}: has no sweep block (add sweep.grid to sweep it)")
     t0 = time.perf_counter()
     sweep = experiment.sweep
+    if cluster:
+        probe_cluster(cluster)  # before expanding the grid: a dead scheduler is reported at once
     configs = expand(experiment, base_dir)
-    for c in configs:  # fail on a missing price before any simulation
+    for c in configs:  # fail on a missing price or a run too large for memory before any simulation
         cost_per_hour(c.experiment, sweep)
+        check_memory(c.experiment, sweep.max_requests)
     tasks = _tasks(configs, experiment)
     cache = ResultCache(cache_dir, experiment.name)
     outcomes: dict[str, Outcome] = {}

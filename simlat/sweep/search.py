@@ -46,6 +46,8 @@ def search(task: SearchTask) -> Outcome:
 
     A configuration the simulator rejects (say, a batch larger than its profile measured) gives an
     outcome with verdict "error" and the message in ``note``, so one bad point does not stop a sweep.
+    An unexpected exception (a bug in simlat) is recorded the same way, named as a bug, rather than
+    aborting the other configurations.
     """
     t0 = time.process_time()
     try:
@@ -53,6 +55,10 @@ def search(task: SearchTask) -> Outcome:
     except SimlatError as err:
         ev = failed(task.target_rps, str(err))
         out = Outcome(task.config_id, ev, math.nan, [ev], f"error: {err}")
+    except (ArithmeticError, LookupError, ValueError, TypeError, AttributeError) as err:
+        text = f"internal error in simlat (a bug; please report it): {type(err).__name__}: {err}"
+        ev = failed(task.target_rps, text)
+        out = Outcome(task.config_id, ev, math.nan, [ev], f"error: {text}")
     out.cpu_s = time.process_time() - t0
     return out
 
