@@ -107,7 +107,7 @@ def test_a_new_kind_plugs_in_and_duplicates_are_refused(tmp_path):
 def test_the_serving_stack_profile_is_a_registered_kind(tmp_path):
     from simlat.profiles.resolve import KIND_MODULES
 
-    assert "simlat.endpoint.profile" in KIND_MODULES
+    assert "simlat.profiles.serving" in KIND_MODULES
     kind = detect_kind({"schema": "simlat.serving", "schema_version": 1, "kind": "serving"})
     assert kind.name == "serving" and "serving" in KINDS
     with pytest.raises(SimlatError, match="is a service profile, expected a serving profile"):

@@ -109,9 +109,9 @@ def service_config(model_profile: dict | None, base: Path | None = None):
 
 
 def serving_profile(data: dict, *, base: Path | None = None, log=None):
-    """Fit a campaign and return the :class:`~simlat.endpoint.profile.ServingProfile`."""
+    """Fit a campaign and return the :class:`~simlat.profiles.serving.ServingProfile`."""
     from simlat.endpoint.fit import fit
-    from simlat.endpoint.profile import ServingProfile, Uncertainty
+    from simlat.profiles.serving import ServingProfile, Uncertainty
 
     d = data["declared"]
     service = service_config(d.get("model_profile"), base)
@@ -169,7 +169,7 @@ def calibrate_endpoint(url: str, *, protocol: str, model_name: str, input_name: 
                        server_cmd: str | None, start_rps: float, max_probes: int, probe_s: float, repeats: int,
                        out: Path, log=print):
     """``simlat calibrate --endpoint``: measure, save the raw campaign beside ``out``, fit, write the profile."""
-    from simlat.endpoint.profile import write
+    from simlat.profiles.serving import write
 
     out = Path(out)
     if out.is_dir():

@@ -23,49 +23,13 @@ capacity's resolution are kept for the prediction interval (:mod:`simlat.uncerta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from simlat.config.dists import Constant, Empirical
-from simlat.config.frontend import EventLoopFrontend
 from simlat.errors import SimlatError
+from simlat.profiles.serving import StackParams
 
 DELAY_SAMPLES = 200
 """Quantiles kept of the pure-delay distribution."""
-
-
-@dataclass(frozen=True)
-class StackParams:
-    """The fitted serving stack (see the module doc); times in ms."""
-
-    delay_ms: tuple[float, ...]
-    batch_overhead_ms: float
-    item_ms: float
-    loop_ms: float
-    occupying_fraction: float
-
-    def frontend(self, scale: float = 1.0) -> EventLoopFrontend:
-        """The engine's frontend block for these parameters; ``scale`` stretches everything that holds
-        the server (the calibration-uncertainty perturbation)."""
-        loop = self.loop_ms > 0
-        return EventLoopFrontend(
-            ingress_ms=Constant(value=self.loop_ms * scale),
-            network_ms=Empirical(samples=list(self.delay_ms)),
-            handoff_ms=Constant(value=self.batch_overhead_ms * scale),
-            item_ms=self.item_ms * scale,
-            slowdown_base=scale,
-            slowdown_includes_loop_wait=True,
-            iterations=2 if loop else 1,
-        )
-
-    def to_json(self) -> dict:
-        return {"delay_ms": list(self.delay_ms), "batch_overhead_ms": self.batch_overhead_ms,
-                "item_ms": self.item_ms, "loop_ms": self.loop_ms, "occupying_fraction": self.occupying_fraction}
-
-    @staticmethod
-    def from_json(d: dict) -> StackParams:
-        return StackParams(tuple(d["delay_ms"]), d["batch_overhead_ms"], d["item_ms"], d["loop_ms"], d["occupying_fraction"])
 
 
 def kept_latencies(probe: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +185,9 @@ def fit(campaign: dict, service, *, max_batch: int, max_wait_ms: float, dispatch
              "capacity_found": bool(campaign.get("capacity_found", True)),
              "capacity_resolution": _resolution(campaign),
              "run_to_run": run_to_run(probes),
-             "fit_residual_sd_log_p99": _residual_sd(fit_probes, e[:, 1]), "warnings": warnings}
+             "fit_residual_sd_log_p99": _residual_sd(fit_probes, e[:, 1]),
+             "fit_residual_by_load": residual_by_load(fit_probes, e[:, 1]), "warnings": warnings,
+             "model_share": m1 / max(params.batch_overhead_ms + params.item_ms + params.loop_ms + m1, 1e-12)}
     return {"params": params, "facts": facts}
 
 
@@ -257,8 +223,20 @@ def run_to_run(probes: list[dict]) -> list[dict]:
 
 def _residual_sd(probes: list[dict], e99: np.ndarray) -> float:
     """RMS log p99 error of the fit on the per-load medians (structure error, not run-to-run noise)."""
+    rows = residual_by_load(probes, e99)
+    return float(np.sqrt(np.mean([r["log_err_p99"] ** 2 for r in rows]))) if rows else 0.0
+
+
+def residual_by_load(probes: list[dict], e99: np.ndarray) -> list[dict]:
+    """The fit's log p99 error per calibration load (median over repeats), and its running maximum of
+    the absolute value (the structure error grows with load; used by the prediction interval)."""
     by: dict[float, list[float]] = {}
     for p, err in zip(probes, e99, strict=True):
-        by.setdefault(round(float(p.get("load", p["rate_rps"])), 3), []).append(float(err))
-    meds = [np.median(v) for v in by.values()]
-    return float(np.sqrt(np.mean(np.square(meds)))) if meds else 0.0
+        if p.get("load") is not None:
+            by.setdefault(round(float(p["load"]), 3), []).append(float(err))
+    rows, run = [], 0.0
+    for load in sorted(by):
+        med = float(np.median(by[load]))
+        run = max(run, abs(med))
+        rows.append({"load": load, "log_err_p99": med, "abs_monotone": run})
+    return rows

@@ -20,6 +20,8 @@ from simlat.uncertainty import interval, profile_process_sd, sd_from_ci
 
 LEVEL = 0.9
 SIM_REQUESTS = 60_000
+ELASTICITY_STEP = 0.03
+"""Log step of the finite difference that turns calibration spread into p99 spread."""
 
 
 @dataclass
@@ -76,19 +78,28 @@ def predict_level(pred: Predictor, params: StackParams, facts: dict, rate: float
     cap = facts["capacity_rps"]
     load = rate / cap
     cap_sd = facts["capacity_resolution"] / (2 * np.sqrt(3))
-    scale_sd = float(np.hypot(cal_sd, cap_sd))
-    if scale_sd > 0:
-        up = _sim_p(pred, params, rate, seed, scale=float(np.exp(scale_sd)))[1]
-        dn = _sim_p(pred, params, rate, seed, scale=float(np.exp(-scale_sd)))[1]
-        cal = abs(np.log(up) - np.log(dn)) / 2 if up > 0 and dn > 0 and np.isfinite(up) else 0.5
-    else:
-        cal = 0.0
+    scale_sd = float(np.hypot(cal_sd * facts.get("model_share", 1.0), cap_sd))
+    cal = 0.0
+    if scale_sd > 0:  # elasticity of p99 to the server-holding times (common random numbers), times their sd
+        up = _sim_p(pred, params, rate, seed, scale=float(np.exp(ELASTICITY_STEP)))[1]
+        dn = _sim_p(pred, params, rate, seed, scale=float(np.exp(-ELASTICITY_STEP)))[1]
+        if up > 0 and dn > 0 and np.isfinite(up) and np.isfinite(dn):
+            cal = abs(np.log(up) - np.log(dn)) / (2 * ELASTICITY_STEP) * scale_sd
+        else:
+            cal = 1.0
     rows = facts["run_to_run"]
     run = float(np.interp(load, [r["load"] for r in rows], [r["sd_log_p99_monotone"] for r in rows])) if rows else 0.25
     parts = {"sim": sd_from_ci(p99, lo, hi), "calibration": float(cal), "run_to_run": run,
-             "fit": float(facts["fit_residual_sd_log_p99"])}
+             "fit": _at(facts.get("fit_residual_by_load"), load, "abs_monotone", facts["fit_residual_sd_log_p99"])}
     pi = interval(p99, parts, LEVEL)
     return {"p50": p50, "p99": p99, "pi": pi}
+
+
+def _at(rows: list[dict] | None, load: float, key: str, default: float) -> float:
+    """A per-load quantity interpolated at ``load`` (held flat beyond the measured loads)."""
+    if not rows:
+        return float(default)
+    return float(np.interp(load, [r["load"] for r in rows], [r[key] for r in rows]))
 
 
 def validate_campaign(data: dict, service, *, max_batch: int, max_wait_ms: float, dispatch: str = "on_free",

@@ -20,9 +20,10 @@ def simulate(experiment, requests, *, seed: np.random.SeedSequence, progress: bo
     one (:mod:`simlat.engine.frontend`), else the batcher and servers alone
     (:func:`simlat.engine.simulation.simulate`, whose arguments these are)."""
     if experiment.frontend is not None and experiment.frontend.kind == "profile":
-        from simlat.endpoint.profile import read  # a measured serving profile: its fitted stack
+        from simlat.profiles.serving import read  # a measured serving profile: its fitted stack
 
-        experiment = experiment.model_copy(update={"frontend": read(experiment.frontend.path).params.frontend()})
+        experiment = experiment.model_copy(update={"frontend": read(experiment.frontend.path).params.frontend(
+            replicas=experiment.fleet.replicas)})
     if experiment.frontend is not None:
         if service is not None:
             raise ValueError("service override is not supported together with a frontend")

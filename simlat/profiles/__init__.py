@@ -8,8 +8,9 @@
 - :mod:`~simlat.profiles.sampling`: quantile curves and the fast samplers of ``kind: profile``.
 - :mod:`~simlat.profiles.device`: the device check between an experiment and its profile.
 
-The serving-stack profile (``simlat calibrate --endpoint``) is defined in
-:mod:`simlat.endpoint.profile` and registers itself the same way. A new kind is one module that
+- :mod:`~simlat.profiles.serving`: the serving-stack profile of ``simlat calibrate --endpoint`` (the
+  fitted stack of a measured endpoint and its uncertainty).
+ A new kind is one module that
 defines its model and ``parse`` function and calls :func:`~simlat.profiles.resolve.register`, plus
 its name in :data:`~simlat.profiles.resolve.KIND_MODULES`.
 """

@@ -66,7 +66,7 @@ class ProfileKind:
 KINDS: dict[str, ProfileKind] = {}
 """Registered profile kinds by name (see :func:`register`)."""
 
-KIND_MODULES = ("simlat.profiles.schema", "simlat.profiles.redis", "simlat.endpoint.profile")
+KIND_MODULES = ("simlat.profiles.schema", "simlat.profiles.redis", "simlat.profiles.serving")
 """The modules that register the built-in kinds (the service, Redis and serving-stack profiles),
 imported on the first detection so that any profile file loads whichever module is imported."""
 

@@ -38,7 +38,6 @@ FINGERPRINTED = (
     "sweep/evaluate.py",
     "sweep/search.py",
     "sweep/rate.py",
-    "endpoint/profile.py",
     "endpoint/fit.py",
 )
 """Source files and folders (relative to the package) whose code decides a cached sweep result."""

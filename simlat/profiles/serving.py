@@ -3,7 +3,7 @@
 JSON, written by ``simlat calibrate --endpoint`` (:mod:`simlat.endpoint.command`) and read by an
 experiment's ``frontend: {kind: profile, path: ...}``. History of ``schema_version``:
 
-- 1: first version: ``stack`` (:class:`simlat.endpoint.fit.StackParams`), ``measured`` (no-queue
+- 1: first version: ``stack`` (:class:`StackParams`), ``measured`` (no-queue
   latency, capacity, every probe's summary), ``uncertainty`` (run-to-run spread of p99 by load,
   the fit's residual, the capacity's resolution), ``batching`` and ``model_profile`` the fit assumed.
 """
@@ -11,6 +11,7 @@ experiment's ``frontend: {kind: profile, path: ...}``. History of ``schema_versi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,49 @@ import numpy as np
 from pydantic import Field
 
 from simlat.config.base import StrictModel
-from simlat.endpoint.fit import StackParams
+from simlat.config.dists import Constant, Empirical
+from simlat.config.frontend import EventLoopFrontend
 from simlat.errors import SimlatError, validate_as
 from simlat.profiles.resolve import ProfileKind, load, register
+
+
+@dataclass(frozen=True)
+class StackParams:
+    """The fitted serving stack (see the module doc); times in ms."""
+
+    delay_ms: tuple[float, ...]
+    batch_overhead_ms: float
+    item_ms: float
+    loop_ms: float
+    occupying_fraction: float
+
+    def frontend(self, scale: float = 1.0, replicas: int = 1) -> EventLoopFrontend:
+        """The engine's frontend block for these parameters; ``scale`` stretches everything that holds
+        the server (the calibration-uncertainty perturbation).
+
+        Each replica has its own serial loop; the engine has one loop in front of the balancer, so
+        ``replicas`` loops are simulated as one loop ``replicas`` times faster: exact in utilisation,
+        optimistic in the loop's own queueing when a replica's loop is busy (an approximation).
+        """
+        loop = self.loop_ms > 0
+        return EventLoopFrontend(
+            ingress_ms=Constant(value=self.loop_ms * scale / max(replicas, 1)),
+            network_ms=Empirical(samples=list(self.delay_ms)),
+            handoff_ms=Constant(value=self.batch_overhead_ms * scale),
+            item_ms=self.item_ms * scale,
+            slowdown_base=scale,
+            slowdown_includes_loop_wait=True,
+            iterations=2 if loop else 1,
+        )
+
+    def to_json(self) -> dict:
+        return {"delay_ms": list(self.delay_ms), "batch_overhead_ms": self.batch_overhead_ms,
+                "item_ms": self.item_ms, "loop_ms": self.loop_ms, "occupying_fraction": self.occupying_fraction}
+
+    @staticmethod
+    def from_json(d: dict) -> StackParams:
+        return StackParams(tuple(d["delay_ms"]), d["batch_overhead_ms"], d["item_ms"], d["loop_ms"], d["occupying_fraction"])
+
 
 SCHEMA = "simlat.serving"
 SCHEMA_VERSION = 1
