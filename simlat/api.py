@@ -80,9 +80,37 @@ def run(
             workload_notes += [w for w in reqs.warnings if w not in workload_notes]
         results.append(simulate(experiment, reqs, seed=engine_seq, progress=progress))
     summary = summarize(results, experiment)
+    summary = with_prediction_interval(summary, experiment)
     if workload_notes:
         summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
     return RunResult(summary=summary, records=results if keep_records else [])
+
+
+def with_prediction_interval(summary: Summary, experiment: Experiment) -> Summary:
+    """Add the prediction interval (:mod:`simlat.uncertainty`) and make P(SLO met) use it; without a
+    measured serving stack, say that the numbers are the model profile's alone."""
+    from simlat.uncertainty import PROFILE_ONLY_MISS, for_run, profile_process_sd
+
+    fe = experiment.frontend
+    upd: dict = {"slo_simulation_probability": summary.slo_met_probability}
+    if fe is None or fe.kind != "profile":
+        if fe is None:
+            upd.update(prediction_basis="model profile only", warnings=[
+                *summary.warnings, "no serving stack measured (frontend): intervals cover simulation noise only, "
+                f"and {PROFILE_ONLY_MISS}; measure one with simlat calibrate --endpoint"])
+        return summary.model_copy(update=upd)
+    from simlat.profiles.serving import read
+
+    serving = read(fe.path)
+    upd["prediction_basis"] = f"serving profile {fe.path.name}"
+    if not summary.stable or summary.slo_estimate_ms is None or not summary.utilization:
+        return summary.model_copy(update={**upd, "slo_met_probability": 0.0 if not summary.stable else summary.slo_met_probability})
+    per_replica = (summary.offered_rps or summary.throughput_rps) / max(experiment.fleet.replicas, 1)
+    pi = for_run(summary.slo_estimate_ms, summary.slo_ci_ms, load=per_replica / serving.capacity_rps,
+                 utilization=max(summary.utilization), serving=serving, process_sd=profile_process_sd(experiment.service))
+    upd.update(prediction_interval_ms=(pi.low, pi.high), prediction_parts=pi.parts,
+               slo_met_probability=pi.probability_below(experiment.slo.latency_ms) * (1.0 - summary.drop_rate > experiment.slo.percentile / 100))
+    return summary.model_copy(update=upd)
 
 
 MAX_TIME_MS = 1e13

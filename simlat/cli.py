@@ -181,6 +181,7 @@ def calibrate(
     max_probes: Annotated[int, typer.Option(min=2, help="With --endpoint: most capacity probes.")] = 14,
     probe_s: Annotated[float, typer.Option(min=0.5, help="With --endpoint: seconds per probe.")] = 3.0,
     repeats: Annotated[int, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread).")] = 3,
+    campaign: Annotated[Path | None, typer.Option(help="Fit a serving profile from a saved endpoint campaign (.npz, e.g. measured on a GPU host with validate --measure-only) instead of measuring.")] = None,
 ) -> None:
     """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
     endpoint's with --endpoint) and write a profile."""
@@ -190,6 +191,11 @@ def calibrate(
         if out is None:
             raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
         check_output_file(out, "--out", create_folder=True)
+        if campaign is not None:
+            from simlat.endpoint.command import profile_from_campaign
+
+            profile_from_campaign(campaign, out, log=typer.echo)
+            return
         if endpoint is not None:
             from simlat.endpoint.command import calibrate_endpoint
 

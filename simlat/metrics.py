@@ -167,6 +167,16 @@ class Summary(BaseModel):
     cache_l2_hit_ratio: float | None = None
     ci_method: str = CI_METHOD
     ci_sections: int = 0
+    slo_simulation_probability: float | None = None
+    """P(SLO met) from the simulation interval alone (simulation noise only)."""
+    prediction_interval_ms: Interval | None = None
+    """90% prediction interval of the SLO percentile a real run will measure (:mod:`simlat.uncertainty`):
+    simulation noise plus calibration, the serving stack's run-to-run spread and its fit. None without
+    a measured serving stack (``frontend: {kind: profile}``)."""
+    prediction_parts: dict[str, float] | None = None
+    """The prediction interval's parts, each an sd of log latency."""
+    prediction_basis: str = "simulation"
+    """``serving profile <file>``, or ``model profile only`` (no serving stack measured)."""
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -72,6 +72,32 @@ def interval(point: float, parts: dict[str, float], level: float = 0.9) -> Predi
                               {k: float(v) for k, v in parts.items()})
 
 
+MAX_ELASTICITY = 20.0
+
+
+def elasticity(utilization: float) -> float:
+    """d log(p99) / d log(server-holding time) at replica utilisation ``u``: ``1 / (1 - u)``, exact for
+    the M/M/1 sojourn percentiles (``p = -ln(1 - q) s / (1 - rho)``), capped at :data:`MAX_ELASTICITY`."""
+    u = min(max(float(utilization), 0.0), 1.0)
+    return min(MAX_ELASTICITY, 1.0 / max(1.0 - u, 1.0 / MAX_ELASTICITY))
+
+
+def for_run(point: float, ci: tuple[float, float] | None, *, load: float, utilization: float, serving,
+            process_sd: float, level: float = 0.9) -> PredictionInterval:
+    """The prediction interval of a simulated percentile ``point`` with simulation interval ``ci``,
+    for a run whose replicas are at ``load`` x the serving profile's capacity and ``utilization``."""
+    u = serving.uncertainty
+    share = u.model_share
+    cap_sd = u.capacity_resolution / (2 * math.sqrt(3))
+    parts = {
+        "sim": sd_from_ci(point, *(ci or (point, point))),
+        "calibration": elasticity(utilization) * math.hypot(process_sd * share, cap_sd),
+        "run_to_run": u.run_sd(load),
+        "fit": u.fit_sd(load),
+    }
+    return interval(point, parts, level)
+
+
 def profile_process_sd(service_cfg) -> float:
     """sd of log of the model profile's per-process medians, RMS over its points (0 if not a profile)."""
     if getattr(service_cfg, "kind", None) != "profile":

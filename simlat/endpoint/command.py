@@ -132,7 +132,8 @@ def serving_profile(data: dict, *, base: Path | None = None, log=None):
                   "capacity_found": facts["capacity_found"], "probes": probes},
         stack=f["params"].to_json(),
         uncertainty=Uncertainty(run_to_run=facts["run_to_run"], fit_residual_sd_log_p99=facts["fit_residual_sd_log_p99"],
-                                capacity_resolution=facts["capacity_resolution"]),
+                                fit_residual_by_load=facts["fit_residual_by_load"],
+                                capacity_resolution=facts["capacity_resolution"], model_share=facts["model_share"]),
         warnings=list(data.get("warnings", [])) + facts["warnings"],
     )
 
@@ -301,3 +302,19 @@ def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s
         return
     rows, facts, s = compare(data, base=base)
     log(report_markdown([(data, rows, facts, s)]))
+
+
+def profile_from_campaign(path: Path, out: Path, log=print):
+    """``simlat calibrate --campaign``: fit a saved campaign's probes (never its levels) into a serving profile."""
+    from simlat.profiles.serving import write
+
+    if not Path(path).is_file():
+        raise EndpointError(f"--campaign: {path}: no such campaign file")
+    if Path(out).is_dir():
+        raise EndpointError(f"--out: {out} is a directory; name the serving profile file")
+    data = cp.load(Path(path))
+    profile = serving_profile(data, base=Path.cwd())
+    write(profile, Path(out))
+    print_profile(profile, log)
+    log(f"serving profile written to {out}")
+    return profile

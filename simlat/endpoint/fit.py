@@ -86,6 +86,7 @@ class Predictor:
         rate = len(arr) / max(arr[-1] / 1e3, 1e-9)
         res = simulate(self.experiment(params, rate, scale), Requests(arrival_ms=arr, items=np.ones(len(arr), dtype=np.int64)),
                        seed=np.random.SeedSequence(seed))
+        self.last_utilization = float(np.max(res.busy_ms) / max(res.end_ms, 1e-9)) if len(res.busy_ms) else 0.0
         return np.asarray(res.records.latency_ms, dtype=float)
 
 

@@ -12,16 +12,15 @@ measured one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from simlat.endpoint.fit import Predictor, StackParams, fit, kept_latencies, usable
-from simlat.uncertainty import interval, profile_process_sd, sd_from_ci
+from simlat.uncertainty import for_run, profile_process_sd
 
 LEVEL = 0.9
 SIM_REQUESTS = 60_000
-ELASTICITY_STEP = 0.03
-"""Log step of the finite difference that turns calibration spread into p99 spread."""
 
 
 @dataclass
@@ -73,25 +72,16 @@ def _sim_p(pred: Predictor, params: StackParams, rate: float, seed: int, scale: 
 
 
 def predict_level(pred: Predictor, params: StackParams, facts: dict, rate: float, cal_sd: float, seed: int = 7) -> dict:
-    """Point prediction and 90% prediction interval of p99 at ``rate``."""
+    """Point prediction and 90% prediction interval of p99 at ``rate``: the same interval as a planned
+    run gets (:func:`simlat.uncertainty.for_run`), from the fit's uncertainty."""
+    from simlat.profiles.serving import Uncertainty
+
     p50, p99, lo, hi = _sim_p(pred, params, rate, seed)
-    cap = facts["capacity_rps"]
-    load = rate / cap
-    cap_sd = facts["capacity_resolution"] / (2 * np.sqrt(3))
-    scale_sd = float(np.hypot(cal_sd * facts.get("model_share", 1.0), cap_sd))
-    cal = 0.0
-    if scale_sd > 0:  # elasticity of p99 to the server-holding times (common random numbers), times their sd
-        up = _sim_p(pred, params, rate, seed, scale=float(np.exp(ELASTICITY_STEP)))[1]
-        dn = _sim_p(pred, params, rate, seed, scale=float(np.exp(-ELASTICITY_STEP)))[1]
-        if up > 0 and dn > 0 and np.isfinite(up) and np.isfinite(dn):
-            cal = abs(np.log(up) - np.log(dn)) / (2 * ELASTICITY_STEP) * scale_sd
-        else:
-            cal = 1.0
-    rows = facts["run_to_run"]
-    run = float(np.interp(load, [r["load"] for r in rows], [r["sd_log_p99_monotone"] for r in rows])) if rows else 0.25
-    parts = {"sim": sd_from_ci(p99, lo, hi), "calibration": float(cal), "run_to_run": run,
-             "fit": _at(facts.get("fit_residual_by_load"), load, "abs_monotone", facts["fit_residual_sd_log_p99"])}
-    pi = interval(p99, parts, LEVEL)
+    unc = Uncertainty(run_to_run=facts["run_to_run"], fit_residual_sd_log_p99=facts["fit_residual_sd_log_p99"],
+                      fit_residual_by_load=facts["fit_residual_by_load"], capacity_resolution=facts["capacity_resolution"],
+                      model_share=facts["model_share"])
+    pi = for_run(p99, (lo, hi), load=rate / facts["capacity_rps"], utilization=pred.last_utilization,
+                 serving=SimpleNamespace(uncertainty=unc), process_sd=cal_sd, level=LEVEL)
     return {"p50": p50, "p99": p99, "pi": pi}
 
 
@@ -110,7 +100,7 @@ def validate_campaign(data: dict, service, *, max_batch: int, max_wait_ms: float
     pred = Predictor(service, max_batch, max_wait_ms, dispatch)
     cal_sd = profile_process_sd(service)
     facts["profile_process_sd_log"] = cal_sd
-    facts["predicted_capacity_rps"] = predicted_capacity(pred, params, facts["capacity_rps"])
+    facts["predicted_capacity_rps"] = predicted_capacity(pred, params, facts["capacity_rps"], facts["no_queue_latency_ms"])
     rows = []
     cache: dict[float, dict] = {}
     for lv in data["levels"]:
@@ -146,27 +136,31 @@ def _profile_only(service, max_batch, max_wait_ms, dispatch, rate) -> float:
     return float(np.percentile(lat, 99))
 
 
-def predicted_capacity(pred: Predictor, params: StackParams, measured: float) -> float:
+def predicted_capacity(pred: Predictor, params: StackParams, measured: float, no_queue_ms: float) -> float:
     """The highest rate (bisection between 0.5x and 1.5x the measured capacity) at which the simulated
-    queue keeps up: completions >= 97% of arrivals and latency not growing, like the real probes."""
+    server passes the probes' own test: completions >= 97% of arrivals, latency not growing, and the
+    median under ``BACKLOG_FACTOR`` x the no-queue median (:mod:`simlat.endpoint.campaign`)."""
     lo, hi = 0.5 * measured, 1.5 * measured
     for _ in range(8):
         mid = (lo + hi) / 2
-        if _keeps_up(pred, params, mid):
+        if _keeps_up(pred, params, mid, no_queue_ms):
             lo = mid
         else:
             hi = mid
     return lo
 
 
-def _keeps_up(pred: Predictor, params: StackParams, rate: float, seconds: float = 3.0) -> bool:
+def _keeps_up(pred: Predictor, params: StackParams, rate: float, no_queue_ms: float, seconds: float = 3.0) -> bool:
+    from simlat.endpoint.campaign import BACKLOG_FACTOR
+
     rng = np.random.default_rng(11)
     n = int(rate * seconds)
     arr = np.sort(rng.uniform(0, seconds * 1e3, n))
     lat = pred.latencies(params, arr, seed=11)
     done = np.sum(arr + lat <= seconds * 1e3 + 500)
     thirds = np.array_split(lat[n // 4:], 3)
-    return bool(done >= 0.97 * n and np.median(thirds[-1]) <= 2 * np.median(thirds[0]))
+    return bool(done >= 0.97 * n and np.median(thirds[-1]) <= 2 * np.median(thirds[0])
+                and np.median(lat[n // 4:]) <= BACKLOG_FACTOR * no_queue_ms)
 
 
 def summary(rows: list[LevelResult]) -> dict:

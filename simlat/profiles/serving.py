@@ -75,10 +75,26 @@ class RunToRun(StrictModel):
     sd_log_p99_monotone: float
 
 
+class ResidualByLoad(StrictModel):
+    load: float
+    log_err_p99: float
+    abs_monotone: float
+
+
 class Uncertainty(StrictModel):
     run_to_run: list[RunToRun] = Field(default_factory=list)
     fit_residual_sd_log_p99: float = 0.0
+    fit_residual_by_load: list[ResidualByLoad] = Field(default_factory=list)
     capacity_resolution: float = 0.1
+    model_share: float = 1.0
+    """The model's share of the server-holding time at batch 1 (the part the model profile's spread moves)."""
+
+    def fit_sd(self, load: float) -> float:
+        """The fit's own |log p99 error| at ``load`` (made non-decreasing in load, held flat beyond the ends)."""
+        if not self.fit_residual_by_load:
+            return self.fit_residual_sd_log_p99
+        xs = [r.load for r in self.fit_residual_by_load]
+        return float(np.interp(load, xs, [r.abs_monotone for r in self.fit_residual_by_load]))
 
     def run_sd(self, load: float) -> float:
         """Run-to-run sd of log p99 at ``load`` (fraction of capacity), interpolated, held flat beyond the ends;
