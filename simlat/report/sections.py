@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import altair as alt
-import pandas as pd
 
 from simlat.report import charts, frames
 from simlat.report.calibration import profile_frame
@@ -95,14 +94,18 @@ def pareto_section(result: SweepResult) -> Section:
 
 
 def cdf_section(result: SweepResult) -> Section:
-    """Latency CDF at the chosen point."""
+    """Latency CDF at the chosen point (the quantiles its search kept; nothing is re-simulated)."""
     title = "Latency distribution"
-    lat = result.chosen_latencies_ms
-    if lat is None or len(lat) < 2:
-        why = "no configuration was chosen" if result.chosen is None else "the sweep kept no latencies for the chosen point"
-        return Section("cdf", title, None, notes=[f"Not drawn: {why}."])
-    df = frames.cdf_frame(lat)
-    sub = f"{len(lat):,} simulated requests at {result.target_rate_rps:,.0f} req/s."
+    q = getattr(result, "chosen_quantiles", None)
+    if q is not None and len(q) >= 2:
+        df, n = q, result.chosen_requests
+    else:
+        lat = result.chosen_latencies_ms
+        if lat is None or len(lat) < 2:
+            why = "no configuration was chosen" if result.chosen is None else "the sweep kept no latencies for the chosen point"
+            return Section("cdf", title, None, notes=[f"Not drawn: {why}."])
+        df, n = frames.cdf_frame(lat), len(lat)
+    sub = f"{n:,} simulated requests at {result.target_rate_rps:,.0f} req/s."
     return Section("cdf", title, charts.cdf_chart(df, result.slo_latency_ms, result.slo_percentile, sub),
                    "Read across at a percentile to get its latency; the tail is stretched so p99 and p99.9 are visible.")
 
@@ -147,33 +150,12 @@ def heatmap_section(result: SweepResult) -> Section:
                    "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
 
 
-def replay_hit_ratios(experiment, param: str, capacities: list[float]) -> pd.DataFrame:
-    """Hit ratio at each capacity of ``param`` (``cache.l1.capacity`` / ``cache.l2.capacity``): the
-    experiment's key stream replayed through its caches (:func:`simlat.engine.cache_curve.hit_ratio_curve`)."""
-    from simlat.engine.cache_curve import hit_ratio_curve
-
-    level = param.split(".")[1]
-    return hit_ratio_curve(experiment, sorted({int(c) for c in capacities}), level=level)
-
-
-def cache_section(result: SweepResult, experiment=None) -> Section:
-    """Hit ratio, latency and replicas needed vs cache capacity.
-
-    When the sweep recorded no hit ratio, it is replayed from ``experiment``'s key stream.
-    """
+def cache_section(result: SweepResult) -> Section:
+    """Hit ratio, latency and replicas needed vs cache capacity, from the sweep's ``hit_ratio`` column."""
     title = "Cache capacity"
-    hits, extra = None, []
-    param = frames.cache_param(result)
-    has_col = any(c in result.points.columns for c in frames.HIT_RATIO_COLUMNS)
-    if param is not None and not has_col and getattr(experiment, "cache", None) is not None:
-        try:
-            caps = pd.to_numeric(result.points[param], errors="coerce").dropna().unique()
-            hits = replay_hit_ratios(experiment, param, [c for c in caps if c > 0])
-        except Exception as err:  # the chart is left out with the reason; the report still renders
-            extra.append(f"Hit ratios could not be replayed: {type(err).__name__}: {err}")
-    df, note = frames.cache_frame(result, hits)
+    df, note = frames.cache_frame(result)
     if df is None or df.empty:
-        return Section("cache", title, None, notes=extra + [note or "Not drawn: no matching configurations."])
+        return Section("cache", title, None, notes=[note or "Not drawn: no matching configurations."])
     return Section("cache", title, charts.cache_chart(df, result.slo_latency_ms, result.slo_percentile, note),
                    "A larger cache answers more requests without the model: lower latency and fewer replicas.")
 
@@ -190,5 +172,6 @@ BUILDERS = [
 
 
 def build_sections(result: SweepResult, experiment=None) -> list[Section]:
-    """All sections in report order (``experiment`` is used only to replay cache hit ratios)."""
-    return [build(result) for build in BUILDERS] + [cache_section(result, experiment)]
+    """All sections in report order. Pure rendering of ``result``: ``experiment`` is accepted for
+    compatibility and not used (the report never simulates)."""
+    return [build(result) for build in BUILDERS] + [cache_section(result)]

@@ -21,6 +21,8 @@ from simlat.sweep.evaluate import Evaluation
 from simlat.sweep.hashing import digest
 from simlat.sweep.search import Outcome, SearchTask
 
+# Bumped when the rate search's rule changes (2: it ends where the SLO or stability binds).
+SEARCH_REVISION = 2
 _EVAL_FIELDS = [f.name for f in dataclasses.fields(Evaluation)]
 # Only these sweep settings change a configuration's results (not the grid, objective or prices).
 _ACCURACY = ("rate_search", "min_requests", "max_requests", "ci_rel_tolerance", "confidence")
@@ -36,6 +38,7 @@ def task_key(task: SearchTask) -> str:
             "target_rps": task.target_rps,
             "seed": task.seed,
             "version": simlat.__version__,
+            "search": SEARCH_REVISION,
         }
     )
 
@@ -66,7 +69,8 @@ class ResultCache:
             return None
         evals = [Evaluation(**{k: _py(r[k]) for k in _EVAL_FIELDS}) for r in df.to_dict("records")]
         first = df.iloc[0]
-        return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]))
+        limit = str(first["limit"]) if "limit" in df.columns else ""
+        return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]), limit=limit)
 
     def store(self, task: SearchTask, outcome: Outcome) -> None:
         """Write ``outcome`` atomically."""
@@ -78,6 +82,7 @@ class ResultCache:
         df["config_id"] = outcome.config_id
         df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
         df["note"] = outcome.note
+        df["limit"] = outcome.limit
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         df.to_parquet(tmp, index=False)
         os.replace(tmp, path)

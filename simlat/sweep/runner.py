@@ -19,10 +19,11 @@ from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import DECOMPOSITION, MEETS
 from simlat.sweep.executor import default_workers, run_tasks
+from simlat.sweep.explain import edge_warnings, explain, reasons
 from simlat.sweep.grid import Configuration, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
-from simlat.sweep.search import Outcome, SearchTask
+from simlat.sweep.search import Outcome, SearchTask, limit_of
 
 # Attribution each known public data set requires, keyed by file name.
 ATTRIBUTIONS = {
@@ -72,6 +73,7 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             replicas=c.experiment.fleet.replicas,
             target_rate_rps=target,
             max_rate_rps=o.max_rate_rps,
+            limit=limit_of(o),
             stable=t.stable,
             p50_ms=t.p50_ms,
             p99_ms=t.p99_ms,
@@ -83,6 +85,7 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             slo_hi_ms=t.slo_hi_ms,
             slo_met_probability=t.slo_met_probability,
             meets_slo=t.verdict == MEETS,
+            drop_rate=t.drop_rate,
             utilization=t.utilization,
             mean_batch_size=t.mean_batch_size,
             **{k: getattr(t, k) for k in DECOMPOSITION},
@@ -117,30 +120,15 @@ def _load_curves(outcomes: dict[str, Outcome], order: list[str]) -> pd.DataFrame
     return df.sort_values(["config_id", "rate_rps"], kind="mergesort").reset_index(drop=True)
 
 
-def chosen_details(config: Configuration, outcome: Outcome, seed: int) -> tuple[np.ndarray, dict[int, int]]:
-    """Re-run the chosen point at the target rate exactly as evaluated (same seed and length) and
-    return its post-warm-up latencies (sorted; evenly thinned to at most MAX_CDF_POINTS order
-    statistics, always keeping the maximum) and batch-size histogram."""
-    from simlat.api import run
-    from simlat.sweep.rate import with_rate
-
-    t = outcome.target
-    exp = with_rate(config.experiment, t.rate_rps)
-    res = run(exp, requests=t.requests_run, seed=seed, keep_records=True)
-    warm = exp.run.warmup_fraction
-    lat = []
-    for r in res.records:
-        rec = r.records
-        order = np.argsort(np.asarray(rec.arrival_ms), kind="stable")
-        order = order[int(math.floor(warm * len(order))):]  # warm-up as simlat.metrics drops it
-        keep = ~np.asarray(rec.dropped, bool)[order]
-        lat.append(np.asarray(rec.latency_ms, float)[order][keep])
-    lat_all = np.sort(np.concatenate(lat)) if lat else np.zeros(0)
-    if len(lat_all) > MAX_CDF_POINTS:
-        idx = np.unique(np.linspace(0, len(lat_all) - 1, MAX_CDF_POINTS).round().astype(int))
-        lat_all = lat_all[idx]
-    hist = getattr(res.summary, "batch_size_hist", None) or {}
-    return lat_all, {int(k): int(v) for k, v in dict(hist).items()}
+def quantiles_frame(outcome: Outcome) -> tuple[pd.DataFrame, int]:
+    """The target-rate latency quantiles the search kept (``quantile, nines, latency_ms``) and the
+    number of requests behind them; empty when none were kept."""
+    data = json.loads(outcome.target.quantiles_json or "{}")
+    q = np.asarray(data.get("quantile", []), float)
+    lat = np.asarray(data.get("latency_ms", []), float)
+    keep = q < 1.0  # the maximum has no finite "nines"
+    df = pd.DataFrame({"quantile": q[keep], "nines": -np.log10(1.0 - q[keep]), "latency_ms": lat[keep]})
+    return df, int(data.get("n", 0))
 
 
 def _profiles(configs: list[Configuration]) -> list[Path]:
@@ -175,7 +163,8 @@ def run_sweep(
     """Search every configuration of ``experiment.sweep`` and choose the operating point.
 
     Cached configurations are not recomputed. ``progress(done, total, cached)`` is called as
-    configurations finish. ``details``: re-run the chosen point for its latency distribution.
+    configurations finish. Nothing is re-run afterwards: the latency distribution at the chosen
+    point is the one its search kept (``details`` is accepted for compatibility and ignored).
     """
     if experiment.sweep is None:
         raise SimlatError(f"{experiment.name}: has no sweep block (add sweep.grid to sweep it)")
@@ -211,6 +200,9 @@ def run_sweep(
     params = sweep.params
     points = _points(configs, outcomes, experiment, params)
     chosen = choose(points, sweep.objective, sweep.min_headroom)
+    slo = experiment.slo
+    points["reason"] = reasons(points, chosen, percentile=slo.percentile, slo_ms=slo.latency_ms,
+                               confidence=sweep.confidence, min_headroom=sweep.min_headroom)
     experiments = {c.config_id: c.experiment for c in configs}
     target = target_rate_rps(experiment)
     text = recommendation(
@@ -233,17 +225,17 @@ def run_sweep(
         cached_configs=cached,
         cpu_s=sum(o.cpu_s for o in outcomes.values()),
         executor=f"Dask cluster at {cluster}" if cluster else f"{workers or default_workers()} local worker(s)",
+        explanation=explain(points, chosen, objective=sweep.objective, percentile=slo.percentile,
+                            slo_ms=slo.latency_ms, target_rps=target, confidence=sweep.confidence,
+                            min_headroom=sweep.min_headroom),
+        warnings=edge_warnings(points, chosen, params, sweep.objective),
+        seed=experiment.run.seed,
     )
     if chosen is not None:
         row = points.set_index("config_id").loc[chosen]
         result.chosen_decomposition_ms = {k: float(row[k]) for k in DECOMPOSITION if not math.isnan(row[k])}
-        if details:
-            config = next(c for c in configs if c.config_id == chosen)
-            result.chosen_latencies_ms, result.chosen_batch_hist = chosen_details(
-                config, outcomes[chosen], experiment.run.seed
-            )
-        else:
-            hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
-            result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
+        hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
+        result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
+        result.chosen_quantiles, result.chosen_requests = quantiles_frame(outcomes[chosen])
     result.elapsed_s = time.perf_counter() - t0
     return result
