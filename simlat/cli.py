@@ -74,6 +74,8 @@ def sweep(
     reports: Annotated[Path, typer.Option(help="Folder for the HTML report <experiment>.html and its charts.")] = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    table: Annotated[Path | None, typer.Option(help="Write one row per configuration (parameters, max rate, percentiles with intervals, cost, headroom, Pareto flag, why not chosen) to a .parquet, .csv or .json file.")] = None,
+    top: Annotated[int, typer.Option(min=0, help="Configurations shown in the terminal table (0: none).")] = 10,
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
@@ -104,6 +106,21 @@ def sweep(
         typer.echo(f"warning: {len(failed)} configuration(s) rejected by the simulator, e.g. {failed.iloc[0]['label']}: "
                    f"{failed.iloc[0]['note']}", err=True)
     typer.echo(f"Recommendation: {result.recommendation}")
+    for line in result.explanation:
+        typer.echo(line)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if top:
+        from simlat.sweep.table import print_top
+
+        print_top(result, top)
+    if table is not None:
+        from simlat.sweep.table import write_table
+
+        try:
+            typer.echo(f"table written to {write_table(result, table)}")
+        except SimlatError as err:
+            _fail(err)
     if no_report:
         return
     try:
