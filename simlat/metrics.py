@@ -413,6 +413,16 @@ def _measure(result: Any, warmup_fraction: float) -> _Measured:
     )
 
 
+def warmup_mask(result: Any, warmup_fraction: float) -> np.ndarray:
+    """True for the rows of ``result.records`` (in table order) that :func:`summarize` drops as
+    warm-up: the first ``floor(warmup_fraction * n)`` requests in arrival order."""
+    arrival = _col(result.records, "arrival_ms")
+    n = len(arrival)
+    mask = np.zeros(n, bool)
+    mask[np.argsort(arrival, kind="stable")[: int(math.floor(warmup_fraction * n))]] = True
+    return mask
+
+
 def latency_quantiles(results: list[Any], warmup_fraction: float, max_nines: float = 4.0, levels: int = 400) -> dict:
     """The completed post-warm-up latencies of ``results`` (the rows :func:`summarize` measures) as
     quantiles on a grid dense in the tail: ``{"n": completed, "quantile": [...], "latency_ms": [...]}``.
