@@ -28,6 +28,29 @@ def _root() -> None:
     """simlat: measure what must be measured, simulate the rest."""
 
 
+def _with_overrides(exp, assignments: list[str] | None):
+    """Apply ``--set path=value`` options (values parsed as YAML: 4, 0.5, bf16, [1, 2], {kind: none})."""
+    if not assignments:
+        return exp
+    import yaml
+
+    from simlat.api import override
+
+    values = {}
+    for item in assignments:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise SimlatError(f"--set {item!r}: expected path=value, e.g. --set fleet.replicas=4")
+        try:
+            values[path.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise SimlatError(f"--set {item!r}: the value is not valid YAML ({err.problem})") from None
+    return override(exp, values)
+
+
+SET_HELP = "Override a field by dotted path, value as YAML: --set fleet.replicas=4 (repeatable)."
+
+
 def _fail(err: SimlatError) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=2)
@@ -40,13 +63,14 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
 
     try:
-        exp = load_experiment(experiment)
+        exp = _with_overrides(load_experiment(experiment), set_)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
         _fail(err)
@@ -76,6 +100,7 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     table: Annotated[Path | None, typer.Option(help="Write one row per configuration (parameters, max rate, percentiles with intervals, cost, headroom, Pareto flag, why not chosen) to a .parquet, .csv or .json file.")] = None,
     top: Annotated[int, typer.Option(min=0, help="Configurations shown in the terminal table (0: none).")] = 10,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
@@ -83,7 +108,7 @@ def sweep(
     from simlat.sweep.runner import run_sweep
 
     try:
-        exp = load_experiment(experiment)
+        exp = _with_overrides(load_experiment(experiment), set_)
         with SweepProgress(exp.name, enabled=not quiet) as bar:
             result = run_sweep(
                 exp,

@@ -212,7 +212,7 @@ def edge_warnings(points: pd.DataFrame, chosen: str | None, params: list[str], o
         name = param.rsplit(".", 1)[-1]
         h = _f(row, "headroom")
         hroom = f" (headroom {_headroom(h)})" if math.isfinite(h) else ""
-        if v == lo:
+        if v == lo and v > 0 and not (name == "replicas" and v <= 1):
             out.append(f"{param} = {v:g} is the smallest value in the grid{hroom}: smaller {name} values were not "
                        f"tried and may also meet the SLO; extend the grid below {v:g}.")
         elif v == hi and not (name == "replicas" and objective in ("min_cost", "min_replicas")):
