@@ -81,7 +81,10 @@ def simulate(
 
         write_records(result.records, records)
     if json_out:
-        typer.echo(summary_json(result.summary))
+        import simlat
+
+        meta = {"experiment": exp.name, "seed": exp.run.seed if seed is None else seed, "simlat_version": simlat.__version__}
+        typer.echo(summary_json(result.summary, meta))
     else:
         print_summary(exp, result.summary)
         if records is not None:
@@ -266,6 +269,28 @@ def validate(
     for row in table_rows(res.rows):
         table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="A run (simulate --json output) or a sweep table (sweep --table).")],
+    b: Annotated[Path, typer.Argument(help="The other run or sweep table, of the same kind.")],
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as .csv.")] = None,
+) -> None:
+    """Two runs or two sweeps side by side (sweeps matched on their shared parameters)."""
+    from simlat.compare import compare_runs, compare_sweeps, print_frame, read
+
+    try:
+        (kind_a, data_a), (kind_b, data_b) = read(a), read(b)
+        if kind_a != kind_b:
+            raise SimlatError(f"cannot compare a {kind_a} ({a}) with a {kind_b} ({b})")
+        df = compare_runs(data_a, data_b) if kind_a == "run" else compare_sweeps(data_a, data_b)
+    except SimlatError as err:
+        _fail(err)
+    print_frame(df, f"A = {a}, B = {b}")
+    if out is not None:
+        df.to_csv(out, index=False)
+        typer.echo(f"comparison written to {out}")
 
 
 def main() -> None:

@@ -44,9 +44,10 @@ def cache_text(summary: Summary) -> str:
     return f"{_pct(summary.cache_hit_ratio)} of lookups" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def summary_json(summary: Summary) -> str:
-    """The summary as one JSON object (non-finite numbers become null)."""
-    data = json.loads(summary.model_dump_json())
+def summary_json(summary: Summary, meta: dict | None = None) -> str:
+    """The summary as one JSON object (non-finite numbers become null); ``meta`` (experiment name,
+    seed, simlat version) comes first."""
+    data = {**(meta or {}), **json.loads(summary.model_dump_json())}
     return json.dumps(data, separators=(",", ":"))
 
 
