@@ -62,7 +62,7 @@ def simulate(
     requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-    records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+    records: Annotated[Path | None, typer.Option(help="Write the per-request records (with a warmup column) to this .parquet or .csv file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
@@ -70,6 +70,8 @@ def simulate(
     from simlat.config import load_experiment
 
     try:
+        if records is not None and records.suffix.lower() not in (".parquet", ".csv"):
+            raise SimlatError(f"--records: {str(records)!r} must end in .parquet or .csv (the suffix picks the format)")
         exp = _with_overrides(load_experiment(experiment), set_)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
@@ -77,9 +79,11 @@ def simulate(
     from simlat.summary_view import print_summary, summary_json
 
     if records is not None:
-        from simlat.engine import write_records
-
-        write_records(result.records, records)
+        frame = result.records_frame()  # with replication and warmup columns
+        if records.suffix.lower() == ".csv":
+            frame.to_csv(records, index=False)
+        else:
+            frame.to_parquet(records, index=False)
     if json_out:
         import simlat
 

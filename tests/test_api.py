@@ -61,3 +61,20 @@ def test_cli_set_overrides_fields(tmp_path):
     assert bad.exit_code == 2 and "fleet.replicas" in bad.output
     bad = runner.invoke(app, ["simulate", str(ROOT / "experiments/demo.yaml"), "--set", "fleet.replicas"])
     assert bad.exit_code == 2 and "expected path=value" in bad.output
+
+
+def test_cli_records_csv_parquet_or_refused(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    runner = CliRunner()
+    for name, read in (("r.csv", pd.read_csv), ("r.parquet", pd.read_parquet)):
+        out = runner.invoke(app, ["simulate", str(ROOT / "experiments/demo.yaml"), "-n", "2000", "--json",
+                                  "--records", str(tmp_path / name)])
+        assert out.exit_code == 0, out.output
+        df = read(tmp_path / name)
+        assert len(df) == 2000 and df["warmup"].sum() == 200
+    out = runner.invoke(app, ["simulate", str(ROOT / "experiments/demo.yaml"), "--records", str(tmp_path / "r.txt")])
+    assert out.exit_code == 2 and "must end in .parquet or .csv" in out.output and not (tmp_path / "r.txt").exists()
