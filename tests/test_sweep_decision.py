@@ -5,6 +5,8 @@ configuration lost, edge-of-grid warnings, and the take-away table."""
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -197,3 +199,19 @@ def test_top_table_puts_the_chosen_first(small_result):
     buf = io.StringIO()
     print_top(small_result, 5, Console(file=buf, width=200))
     assert "why not chosen" in buf.getvalue() and "table-test: top 3 of 3" in buf.getvalue()
+
+
+def test_a_mistyped_variant_in_a_grid_is_refused_before_running(tmp_path):
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "experiments/feed.yaml").read_text().replace("[fp32, tf32, bf16,", "[fp32, tf32, bf61,")
+    path = tmp_path / "typo.yaml"
+    path.write_text(text.replace("../calibration/", f"{root / 'calibration'}/"))
+    t0 = time.perf_counter()
+    out = CliRunner().invoke(app, ["sweep", str(path), "--no-cache", "--no-report", "-q"])
+    assert time.perf_counter() - t0 < 20
+    assert out.exit_code == 2, out.output
+    assert "'bf61' is not in h100-cuda.json" in out.output and "Recommendation" not in out.output

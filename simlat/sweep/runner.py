@@ -20,7 +20,7 @@ from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import DECOMPOSITION, MEETS
 from simlat.sweep.executor import default_workers, run_tasks
 from simlat.sweep.explain import edge_warnings, explain, reasons
-from simlat.sweep.grid import Configuration, expand, short_value
+from simlat.sweep.grid import Configuration, check_profiles, expand, short_value
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
 from simlat.sweep.search import Outcome, SearchTask, limit_of
@@ -173,6 +173,7 @@ def run_sweep(
     configs = expand(experiment, base_dir)
     for c in configs:  # fail on a missing price before any simulation
         cost_per_hour(c.experiment, sweep)
+    check_profiles(configs)  # and on a variant, model or component the profile lacks
     tasks = _tasks(configs, experiment)
     cache = ResultCache(cache_dir, experiment.name)
     outcomes: dict[str, Outcome] = {}
