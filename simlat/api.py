@@ -88,7 +88,7 @@ def override(experiment: Experiment, values: dict | None = None, **more) -> Expe
     from simlat.sweep.grid import set_path
 
     values = {**(values or {}), **{k.replace("__", "."): v for k, v in more.items()}}
-    data = experiment.model_dump(mode="json")
+    data = experiment.model_dump(mode="json", exclude_unset=True)
     for path, value in values.items():
         data = set_path(data, path, value)
     try:
@@ -145,6 +145,9 @@ def run(
             workload_notes += [w for w in reqs.warnings if w not in workload_notes]
         results.append(simulate(experiment, reqs, seed=engine_seq, progress=progress))
     summary = summarize(results, experiment)
+    from simlat.config.ignored import ignored_settings
+
+    workload_notes = [*ignored_settings(experiment), *workload_notes]
     if workload_notes:
         summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
     return RunResult(summary=summary, records=results if keep_records else [], experiment=experiment)

@@ -78,3 +78,15 @@ def test_cli_records_csv_parquet_or_refused(tmp_path):
         assert len(df) == 2000 and df["warmup"].sum() == 200
     out = runner.invoke(app, ["simulate", str(ROOT / "experiments/demo.yaml"), "--records", str(tmp_path / "r.txt")])
     assert out.exit_code == 2 and "must end in .parquet or .csv" in out.output and not (tmp_path / "r.txt").exists()
+
+
+def test_a_balancer_under_a_shared_queue_is_said_to_be_ignored():
+    from simlat.config.ignored import ignored_settings
+
+    exp = simlat.load(ROOT / "experiments/demo.yaml")
+    assert ignored_settings(exp) == []
+    jsq = simlat.override(exp, {"fleet.balancer": "join_shortest_queue"})
+    (note,) = ignored_settings(jsq)
+    assert "fleet.balancer" in note and "ignored" in note
+    assert note in simlat.run(jsq, requests=2000).summary.warnings
+    assert ignored_settings(simlat.override(jsq, {"fleet.queue": "per_replica"})) == []

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from simlat.config import Experiment
+from simlat.config.ignored import ignored_settings, ignored_sweep_params
 from simlat.errors import SimlatError
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
@@ -229,7 +230,8 @@ def run_sweep(
         explanation=explain(points, chosen, objective=sweep.objective, percentile=slo.percentile,
                             slo_ms=slo.latency_ms, target_rps=target, confidence=sweep.confidence,
                             min_headroom=sweep.min_headroom),
-        warnings=edge_warnings(points, chosen, params, sweep.objective),
+        warnings=ignored_settings(experiment) + ignored_sweep_params(experiment, configs)
+        + edge_warnings(points, chosen, params, sweep.objective),
         seed=experiment.run.seed,
     )
     if chosen is not None:
