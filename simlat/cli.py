@@ -297,6 +297,18 @@ def compare(
         typer.echo(f"comparison written to {out}")
 
 
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The field reference as Markdown (docs/schema.md) instead of JSON Schema.")] = False,
+) -> None:
+    """Print the experiment file's JSON Schema (for editors), or its field reference as Markdown."""
+    import json
+
+    from simlat.config.reference import json_schema, reference_markdown
+
+    typer.echo(reference_markdown() if markdown else json.dumps(json_schema(), indent=2), nl=not markdown)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
