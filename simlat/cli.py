@@ -137,6 +137,7 @@ def sweep(
             )
     except SimlatError as err:
         _fail(err)
+    result.command = " ".join(["simlat", *sys.argv[1:]])
     n = len(result.points)
     rate = n / result.elapsed_s * 60 if result.elapsed_s > 0 else float("nan")
     typer.echo(

@@ -37,7 +37,11 @@ def calibration_section(result: SweepResult) -> Section:
     title = "Calibration: latency vs batch size"
     if not result.profiles:
         return Section("calibration", title, None, notes=["No calibration profiles were used by this sweep."])
-    df, notes = profile_frame(list(result.profiles))
+    used = set(getattr(result, "services", None) or []) or None
+    df, notes = profile_frame(list(result.profiles), used)
+    if used:
+        shown = ", ".join(sorted({f"{m}/{v}" for _, m, v in used}))
+        notes = [n for n in notes if "was skipped in calibration" not in n] + [f"Variants the sweep uses: {shown}."]
     if df.empty:
         return Section("calibration", title, None, notes=notes + ["No readable steady-state measurements."])
     return Section(
@@ -135,7 +139,31 @@ def batch_hist_section(result: SweepResult) -> Section:
         return Section("batch_sizes", title, None, notes=["Not drawn: no batch-size histogram for the chosen point."])
     df = frames.batch_hist_frame(result.chosen_batch_hist)
     return Section("batch_sizes", title, charts.batch_hist_chart(df, f"{int(df['batches'].sum()):,} batches."),
-                   "Batches rarely full mean max wait, not max batch size, limits batching at this load.")
+                   batch_caption(result, df))
+
+
+def batch_caption(result: SweepResult, df) -> str:
+    """What the histogram says, from its numbers: mean size, share of full batches, and what limits."""
+    total = df["batches"].sum()
+    if not total:
+        return ""
+    mean = float((df["batch_size"] * df["batches"]).sum() / total)
+    row = result.points[result.points["config_id"].astype(str) == str(result.chosen)]
+    col = next((p for p in result.params if p.endswith("max_batch_size")), None)
+    limit = None
+    if col is not None and len(row):
+        limit = int(row.iloc[0][col])
+    elif getattr(result, "chosen_max_batch", None):
+        limit = int(result.chosen_max_batch)
+    if limit is None:
+        return f"Mean batch {mean:.1f} requests; the largest batch formed held {int(df['batch_size'].max())}."
+    full = float(df.loc[df["batch_size"] >= limit, "batches"].sum() / total)
+    text = f"Mean batch {mean:.1f} requests; {full:.0%} of batches were full (max batch {limit})."
+    if full < 0.5:
+        text += " Most batches close on max wait or on a free replica, not on size: max batch size does not limit batching at this load."
+    else:
+        text += " Most batches fill: max batch size limits batching at this load."
+    return text
 
 
 def heatmap_section(result: SweepResult) -> Section:
@@ -174,4 +202,6 @@ BUILDERS = [
 def build_sections(result: SweepResult, experiment=None) -> list[Section]:
     """All sections in report order. Pure rendering of ``result``: ``experiment`` is accepted for
     compatibility and not used (the report never simulates)."""
-    return [build(result) for build in BUILDERS] + [cache_section(result)]
+    sections = [build(result) for build in BUILDERS]
+    has_cache = frames.cache_param(result) is not None
+    return sections + ([cache_section(result)] if has_cache else [])

@@ -62,6 +62,8 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
     out.append(("Replicas", _num(row.get("replicas"), "{:,.0f}")))
     out.append(("Utilisation", _num(row.get("utilization"), "{:.0%}")))
     out.append(("Mean batch size", _num(row.get("mean_batch_size"), "{:,.1f}")))
+    if "hit_ratio" in row.index and row.get("hit_ratio") is not None:
+        out.append(("Cache hit ratio (of lookups)", _num(row.get("hit_ratio"), "{:.1%}")))
     if row.get("p999_ms") is not None:
         out.append(("p99.9 latency", _num(row.get("p999_ms"), "{:,.2f} ms")))
     return out
@@ -118,4 +120,16 @@ def summary_html(result: SweepResult) -> str:
     if getattr(result, "executor", ""):
         facts.append(f"ran on {result.executor}")
     parts.append(f'<p class="facts">{escape("; ".join(facts))}.</p>')
+    run_warnings = getattr(result, "run_warnings", None) or []
+    if run_warnings:
+        parts.append("<h3>Simulator warnings at this configuration</h3><ul>")
+        parts += [f"<li>{escape(w)}</li>" for w in run_warnings]
+        parts.append("</ul>")
+    inputs = list(getattr(result, "inputs", None) or [])
+    if getattr(result, "command", ""):
+        inputs.append(("Command", result.command))
+    if inputs:
+        parts.append('<details class="inputs"><summary>Inputs</summary><table class="figures">')
+        parts += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in inputs]
+        parts.append("</table></details>")
     return "\n".join(parts)

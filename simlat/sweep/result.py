@@ -66,6 +66,14 @@ class SweepResult:
     explanation: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seed: int | None = None
+    services: list[tuple[str, str, str]] = field(default_factory=list)
+    """(profile file name, model, variant) of every profile-based configuration."""
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    """(label, value) pairs: arrivals, fan-out, overheads, SLO, run and sweep settings, profiles."""
+    run_warnings: list[str] = field(default_factory=list)
+    """The simulator's warnings at the chosen (or closest) configuration's target rate."""
+    command: str = ""
+    chosen_max_batch: int | None = None
     simlat_version: str = field(default_factory=lambda: __import__("simlat").__version__)
 
     def to_pandas(self) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from simlat.sweep.evaluate import DECOMPOSITION, MEETS
 from simlat.sweep.executor import default_workers, run_tasks
 from simlat.sweep.explain import edge_warnings, explain, reasons
 from simlat.sweep.grid import Configuration, check_profiles, expand, short_value
+from simlat.sweep.inputs import describe_inputs
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
 from simlat.sweep.search import Outcome, SearchTask, limit_of
@@ -140,6 +141,17 @@ def _profiles(configs: list[Configuration]) -> list[Path]:
     return seen
 
 
+def _services(configs: list[Configuration]) -> list[tuple[str, str, str]]:
+    out = []
+    for c in configs:
+        s = c.experiment.service
+        if s.kind == "profile":
+            key = (Path(s.path).name, s.model, s.variant)
+            if key not in out:
+                out.append(key)
+    return out
+
+
 def _attribution(configs: list[Configuration]) -> list[str]:
     out = []
     for c in configs:
@@ -233,12 +245,21 @@ def run_sweep(
         warnings=ignored_settings(experiment) + ignored_sweep_params(experiment, configs)
         + edge_warnings(points, chosen, params, sweep.objective),
         seed=experiment.run.seed,
+        services=_services(configs),
+        inputs=describe_inputs(experiment, _profiles(configs)),
     )
+    ref = chosen
+    if ref is None and len(points) and points["stable"].any():
+        ref = str(points[points["stable"]].sort_values("slo_hi_ms").iloc[0]["config_id"])
+    if ref is not None:
+        result.run_warnings = list(json.loads(outcomes[ref].target.summary_json or "{}").get("warnings") or [])
     if chosen is not None:
         row = points.set_index("config_id").loc[chosen]
         result.chosen_decomposition_ms = {k: float(row[k]) for k in DECOMPOSITION if not math.isnan(row[k])}
         hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
         result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
         result.chosen_quantiles, result.chosen_requests = quantiles_frame(outcomes[chosen])
+        batching = next(c for c in configs if c.config_id == chosen).experiment.batching
+        result.chosen_max_batch = getattr(batching, "max_batch_size", None)
     result.elapsed_s = time.perf_counter() - t0
     return result
