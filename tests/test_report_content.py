@@ -63,3 +63,17 @@ def test_no_cache_box_without_a_cache_and_inputs_and_warnings_shown():
     html = summary_html(res)
     for needle in ("Inputs", "poisson", "simlat sweep x.yaml", "only 12 requests beyond p99.9", "Why this choice"):
         assert needle in html
+
+
+def test_load_curve_and_pareto_captions_follow_the_data():
+    from simlat.report.sections import load_curve_section, pareto_section
+
+    res = make_result()
+    res.points["limit"] = "slo"
+    cap = load_curve_section(res).caption
+    assert "reach the red SLO line" in cap and "Max rates bound by the SLO" in cap
+    far = make_result(slo_ms=3000.0)
+    far.points["limit"] = "capacity"
+    assert "None of these lines reaches the red SLO line" in load_curve_section(far).caption
+    res.min_headroom = 0.2
+    assert "at least 20% headroom" in pareto_section(res).caption

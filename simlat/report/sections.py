@@ -74,9 +74,27 @@ def load_curve_section(result: SweepResult) -> Section:
         "load_curves",
         title,
         charts.load_curve_chart(df, result.slo_latency_ms, result.target_rate_rps, result.slo_percentile, sub),
-        "Where each line crosses the red SLO line is the highest load that configuration sustains; "
-        "the grey line marks the target rate.",
+        load_curve_caption(result, df),
     )
+
+
+def load_curve_caption(result: SweepResult, df) -> str:
+    """Whether the drawn lines reach the SLO line, and what bounds their max rate, from the data."""
+    drawn = list(dict.fromkeys(df["config_id"].astype(str)))
+    crosses = {cid for cid in drawn if (df.loc[df["config_id"].astype(str) == cid, "slo_hi_ms"] > result.slo_latency_ms).any()}
+    pts = result.points.set_index(result.points["config_id"].astype(str))
+    limits = pts.loc[[c for c in drawn if c in pts.index], "limit"].value_counts() if "limit" in pts.columns else None
+    text = "The grey line marks the target rate. "
+    if crosses:
+        text += (f"{len(crosses)} of the {len(drawn)} lines reach the red SLO line: there the SLO binds the load that "
+                 "configuration sustains. ")
+    else:
+        text += "None of these lines reaches the red SLO line within the rates searched. "
+    if limits is not None and len(limits):
+        words = {"slo": "the SLO", "stability": "overload", "capacity": "the fleet's estimated capacity",
+                 "high_rps": "rate_search.high_rps", "steps": "the search's step limit"}
+        text += "Max rates bound by " + ", ".join(f"{words.get(k, k)} ({n})" for k, n in limits.items() if k in words) + "."
+    return text
 
 
 def pareto_section(result: SweepResult) -> Section:
@@ -93,8 +111,20 @@ def pareto_section(result: SweepResult) -> Section:
         "pareto",
         title,
         charts.pareto_chart(df, result.slo_latency_ms, result.slo_percentile, result.target_rate_rps, sub),
-        "Green points meet the SLO with at least 95% confidence; the cheapest of them is the operating point.",
+        pareto_caption(result),
     )
+
+
+def pareto_caption(result: SweepResult) -> str:
+    """What green means and how the operating point relates to the green points, from the sweep's settings."""
+    text = "Green points meet the SLO with at least 95% confidence at the target rate"
+    h = getattr(result, "min_headroom", 0.0) or 0.0
+    if result.chosen is None:
+        return text + "; none was chosen."
+    if h > 0:
+        return (text + f"; the operating point is the cheapest of them with at least {h:.0%} headroom, so cheaper "
+                "green points can lose on headroom (see 'Why this choice').")
+    return text + "; the operating point is the cheapest of them."
 
 
 def cdf_section(result: SweepResult) -> Section:

@@ -74,6 +74,7 @@ class SweepResult:
     """The simulator's warnings at the chosen (or closest) configuration's target rate."""
     command: str = ""
     chosen_max_batch: int | None = None
+    min_headroom: float = 0.0
     simlat_version: str = field(default_factory=lambda: __import__("simlat").__version__)
 
     def to_pandas(self) -> pd.DataFrame:

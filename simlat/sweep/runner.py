@@ -246,6 +246,7 @@ def run_sweep(
         + edge_warnings(points, chosen, params, sweep.objective),
         seed=experiment.run.seed,
         services=_services(configs),
+        min_headroom=sweep.min_headroom,
         inputs=describe_inputs(experiment, _profiles(configs)),
     )
     ref = chosen
