@@ -137,6 +137,13 @@ def sweep(
             )
     except SimlatError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        done = getattr(locals().get("bar"), "done", 0)
+        total = getattr(locals().get("bar"), "total", 0)
+        where = "no result cache (--no-cache): a rerun starts over" if no_cache else (
+            f"finished configurations are in {cache_dir}/: run the same command again to resume")
+        typer.echo(f"\ninterrupted after {done} of {total} configurations; {where}", err=True)
+        raise typer.Exit(code=130) from None
     result.command = " ".join(["simlat", *sys.argv[1:]])
     n = len(result.points)
     rate = n / result.elapsed_s * 60 if result.elapsed_s > 0 else float("nan")

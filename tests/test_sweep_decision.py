@@ -215,3 +215,20 @@ def test_a_mistyped_variant_in_a_grid_is_refused_before_running(tmp_path):
     assert time.perf_counter() - t0 < 20
     assert out.exit_code == 2, out.output
     assert "'bf61' is not in h100-cuda.json" in out.output and "Recommendation" not in out.output
+
+
+def test_progress_eta_uses_the_mean_rate_and_piped_output_prints_lines():
+    import io
+
+    from rich.console import Console
+
+    from simlat.sweep.progress import SweepProgress, eta_s
+
+    assert eta_s(130.0, 10, 44) == 572.0  # 54 configurations at 13 s each: 9.5 minutes left, not 50 s
+    assert eta_s(5.0, 0, 54) is None
+    buf = io.StringIO()
+    with SweepProgress("feed", console=Console(file=buf, force_terminal=False), line_every_s=0) as bar:
+        for i in range(4):
+            bar(i, 3, 0) if i <= 3 else None
+    lines = [ln for ln in buf.getvalue().splitlines() if ln]
+    assert len(lines) >= 3 and lines[-1].startswith("feed: 3/3 configurations") and "ETA" in lines[-1]
