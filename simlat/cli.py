@@ -327,8 +327,16 @@ def schema(
     typer.echo(reference_markdown() if markdown else json.dumps(json_schema(), indent=2), nl=not markdown)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``warning: ...`` line on stderr, without Python's source path and line."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except SimlatError as err:  # errors raised outside a command body

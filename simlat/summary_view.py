@@ -53,10 +53,12 @@ def summary_json(summary: Summary, meta: dict | None = None) -> str:
 
 def print_summary(experiment: Experiment, summary: Summary, console=None) -> None:
     """Print the summary as a table: percentiles with 95% intervals, rates, utilisation, SLO verdict."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 200)  # piped: no wrapping at 80 columns
     title = f"simlat: {experiment.name}"
     if not summary.stable:
         console.print(

@@ -90,3 +90,25 @@ def test_a_balancer_under_a_shared_queue_is_said_to_be_ignored():
     assert "fleet.balancer" in note and "ignored" in note
     assert note in simlat.run(jsq, requests=2000).summary.warnings
     assert ignored_settings(simlat.override(jsq, {"fleet.queue": "per_replica"})) == []
+
+
+def test_cli_warnings_are_one_line_without_a_source_path(tmp_path):
+    import subprocess
+    import sys
+
+    text = (ROOT / "experiments/demo.yaml").read_text().replace("device: h100", "device: a100")
+    path = tmp_path / "d.yaml"
+    path.write_text(text.replace("../calibration/", f"{ROOT / 'calibration'}/"))
+    out = subprocess.run([sys.executable, "-m", "simlat.cli", "simulate", str(path), "-n", "2000"],
+                         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("warning: ") and "device differs" in out.stderr and ".py:" not in out.stderr
+
+
+def test_cli_version():
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    out = CliRunner().invoke(app, ["--version"])
+    assert out.exit_code == 0 and out.stdout.strip() == f"simlat {simlat.__version__}"
