@@ -112,3 +112,17 @@ def test_cli_version():
 
     out = CliRunner().invoke(app, ["--version"])
     assert out.exit_code == 0 and out.stdout.strip() == f"simlat {simlat.__version__}"
+
+
+def test_summary_text_for_drops_and_an_l2_without_l1():
+    from simlat.metrics import Summary
+    from simlat.summary_view import cache_text, slo_estimate_text
+
+    base = simlat.run(simlat.load(ROOT / "experiments/demo.yaml"), requests=2000).summary
+    dropped = base.model_copy(update={"drop_rate": 0.05, "slo_estimate_ms": float("inf"), "slo_ci_ms": None})
+    text = slo_estimate_text(dropped)
+    assert "undefined" in text and "5.00% of requests were dropped" in text and "1.00%" in text and "inf" not in text
+    assert slo_estimate_text(base).startswith("estimate ")
+    l2only = base.model_copy(update={"cache_hit_ratio": 0.537, "cache_l1_hit_ratio": None, "cache_l2_hit_ratio": 0.537})
+    assert "of the L1 misses" not in cache_text(l2only) and "no L1" in cache_text(l2only)
+    assert isinstance(base, Summary)
