@@ -216,6 +216,10 @@ def calibrate(
             profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
             get, put = profile.get, profile.set
             typer.echo(f"GET p50 {get.p50_ms:.3f} ms, p99 {get.p99_ms:.3f} ms; SET p50 {put.p50_ms:.3f} ms, p99 {put.p99_ms:.3f} ms")
+            if profile.throughput is not None:
+                tp = profile.throughput
+                typer.echo(f"throughput {tp.ops_per_s:,.0f} GET/s with {tp.clients} clients x {tp.pipeline} in flight"
+                           + (" (client-bound: a lower bound)" if tp.client_bound else ""))
             for warning in profile.warnings:
                 typer.echo(f"warning: {warning}")
             typer.echo(f"profile written to {out}")
