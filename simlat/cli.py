@@ -160,6 +160,8 @@ def sweep(
         typer.echo(line)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for warning in result.run_warnings:
+        typer.echo(f"warning ({'chosen' if result.chosen else 'closest'} configuration at the target rate): {warning}", err=True)
     if top:
         from simlat.sweep.table import print_top
 
