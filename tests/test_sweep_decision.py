@@ -232,3 +232,16 @@ def test_progress_eta_uses_the_mean_rate_and_piped_output_prints_lines():
             bar(i, 3, 0) if i <= 3 else None
     lines = [ln for ln in buf.getvalue().splitlines() if ln]
     assert len(lines) >= 3 and lines[-1].startswith("feed: 3/3 configurations") and "ETA" in lines[-1]
+
+
+def test_cache_files_carry_their_parameters(tmp_path):
+    from simlat.sweep.runner import run_sweep
+
+    data = {**SMALL, "sweep": {**SMALL["sweep"], "grid": {"fleet.replicas": [2, 3]}}}
+    run_sweep(parse_experiment(data), cache_dir=tmp_path, workers=1)
+    files = sorted((tmp_path / "table-test").glob("*.parquet"))
+    assert len(files) == 2
+    values = sorted(int(pd.read_parquet(f)["fleet.replicas"].iloc[0]) for f in files)
+    assert values == [2, 3]
+    again = run_sweep(parse_experiment(data), cache_dir=tmp_path, workers=1)
+    assert again.cached_configs == 2

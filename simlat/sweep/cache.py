@@ -72,8 +72,9 @@ class ResultCache:
         limit = str(first["limit"]) if "limit" in df.columns else ""
         return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]), limit=limit)
 
-    def store(self, task: SearchTask, outcome: Outcome) -> None:
-        """Write ``outcome`` atomically."""
+    def store(self, task: SearchTask, outcome: Outcome, params: dict | None = None) -> None:
+        """Write ``outcome`` atomically; ``params`` (the swept values) become columns named by their
+        dotted paths, after the evaluation columns, so a cache file says which configuration it holds."""
         path = self._path(task)
         if path is None:
             return
@@ -83,6 +84,9 @@ class ResultCache:
         df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
         df["note"] = outcome.note
         df["limit"] = outcome.limit
+        df["experiment"] = self.dir.name
+        for param, value in (params or {}).items():
+            df[param] = str(value) if isinstance(value, dict | list) else value
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         df.to_parquet(tmp, index=False)
         os.replace(tmp, path)

@@ -201,9 +201,10 @@ def run_sweep(
     if progress:
         progress(cached, len(tasks), cached)
     by_id = {t.config_id: t for t in pending}
+    params_by_id = {c.config_id: c.params for c in configs}
     for outcome in run_tasks(pending, workers=workers, cluster=cluster):
         if not outcome.note.startswith("error:"):  # rejected configurations are retried next time
-            cache.store(by_id[outcome.config_id], outcome)
+            cache.store(by_id[outcome.config_id], outcome, params_by_id.get(outcome.config_id))
         outcomes[outcome.config_id] = outcome
         if progress:
             progress(len(outcomes), len(tasks), cached)
