@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" beside flags, no boxes cut to 80 columns when piped
     help="Discrete-event capacity planning for ML inference serving.",
 )
 

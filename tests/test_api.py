@@ -126,3 +126,13 @@ def test_summary_text_for_drops_and_an_l2_without_l1():
     l2only = base.model_copy(update={"cache_hit_ratio": 0.537, "cache_l1_hit_ratio": None, "cache_l2_hit_ratio": 0.537})
     assert "of the L1 misses" not in cache_text(l2only) and "no L1" in cache_text(l2only)
     assert isinstance(base, Summary)
+
+
+def test_help_shows_no_bool_metavar_and_no_truncated_text():
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    out = CliRunner().invoke(app, ["sweep", "--help"])
+    assert out.exit_code == 0 and "<bool>" not in out.stdout and "…" not in out.stdout
+    assert "why not chosen) to a .parquet, .csv or .json file" in " ".join(out.stdout.split())
