@@ -245,3 +245,13 @@ def test_cache_files_carry_their_parameters(tmp_path):
     assert values == [2, 3]
     again = run_sweep(parse_experiment(data), cache_dir=tmp_path, workers=1)
     assert again.cached_configs == 2
+
+
+def test_an_unbounded_interval_is_said_in_words():
+    pts = _points()
+    pts.loc[pts["config_id"] == "miss", "slo_hi_ms"] = math.inf
+    why = reasons(pts, "chosen", percentile=99, slo_ms=30, confidence=0.95, min_headroom=0.2)
+    assert "reaches past the largest sample" in why[pts["config_id"] == "miss"].iloc[0]
+    text = "\n".join(explain(pts, "chosen", objective="min_cost", percentile=99, slo_ms=30, target_rps=1,
+                             confidence=0.95, min_headroom=0.2))
+    assert "inf ms" not in text and "no finite upper bound" in text

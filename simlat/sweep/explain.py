@@ -70,6 +70,8 @@ def reason(row, *, chosen: str | None, percentile: float, slo_ms: float, confide
         return "overloaded at the target rate (unstable)"
     if cat == MISSES:
         hi = _f(row, DECIDING_BOUND)
+        if math.isinf(hi):
+            return f"{p} interval reaches past the largest sample (no finite upper bound to hold under {slo_ms:g} ms)"
         if not math.isnan(hi) and hi > slo_ms:
             return f"{p} upper bound {lat(hi)} ms > {slo_ms:g} ms"
         drops = _f(row, "drop_rate")
@@ -118,7 +120,9 @@ def _best(group: pd.DataFrame, cat: str) -> str:
         return f"best {row['label']}: headroom {_headroom(float(row['headroom']))}"
     if cat == MISSES and group[DECIDING_BOUND].notna().any():
         row = group.loc[group[DECIDING_BOUND].astype(float).idxmin()]
-        return f"closest {row['label']}: upper bound {lat(float(row[DECIDING_BOUND]))} ms"
+        hi = float(row[DECIDING_BOUND])
+        bound = f"upper bound {lat(hi)} ms" if math.isfinite(hi) else "interval with no finite upper bound"
+        return f"closest {row['label']}: {bound}"
     if cat == REJECTED:
         return f"e.g. {group.iloc[0]['note']}"
     return ""
