@@ -95,7 +95,7 @@ def override(experiment: Experiment, values: dict | None = None, **more) -> Expe
         return Experiment.model_validate(data)
     except ValidationError as err:
         shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        raise SimlatError(f"override {shown} gives an invalid experiment:", format_validation_error(err, data)) from None
+        raise SimlatError(f"override {shown} gives an invalid experiment:", format_validation_error(err, data, Experiment)) from None
 
 
 def sweep(experiment: Experiment, *, workers: int | None = None, cache_dir=None, base_dir=None, progress=None):

@@ -34,3 +34,24 @@ def test_cli_schema_is_json_schema_covering_the_shipped_experiments():
     assert schema["$schema"].startswith("https://json-schema.org/") and "$defs" in schema
     for path in (ROOT / "experiments").glob("*.yaml"):
         assert set(yaml.safe_load(path.read_text())) <= set(schema["properties"]), path.name
+
+
+def test_an_unknown_key_lists_the_valid_keys_there():
+    import pytest
+
+    from simlat.config import parse_experiment
+    from simlat.errors import SimlatError
+
+    data = {
+        "name": "x",
+        "workload": {"arrivals": {"kind": "trace", "path": "t.csv", "size_column": "n"}},
+        "service": {"kind": "deterministic", "ms": 1},
+        "fleet": {"replica": 2},
+        "slo": {"latency_ms": 10},
+    }
+    with pytest.raises(SimlatError) as info:
+        parse_experiment(data)
+    text = str(info.value)
+    assert "workload.arrivals.size_column: unknown key" in text and "valid keys here: kind, path, column" in text
+    assert "items_column" in text
+    assert "fleet.replica: unknown key (not part of the schema; check its spelling); valid keys here: replicas, balancer, queue" in text

@@ -75,7 +75,7 @@ def _validate(data: dict, where: str, value: Any) -> Experiment:
         return Experiment.model_validate(data)
     except ValidationError as err:
         raise SimlatError(
-            f"{where}: value {value!r} gives an invalid experiment:", format_validation_error(err, data)
+            f"{where}: value {value!r} gives an invalid experiment:", format_validation_error(err, data, Experiment)
         ) from None
 
 
