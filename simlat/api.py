@@ -52,7 +52,8 @@ class RunResult:
 
     def records_frame(self):
         """The per-request records of every replication (needs ``keep_records=True``), with a
-        ``replication`` column and a ``warmup`` column marking the rows the summary leaves out."""
+        ``replication`` column, a ``warmup`` column marking the rows the summary leaves out, and the
+        experiment name, seed and simlat version."""
         import pandas as pd
 
         from simlat.metrics import warmup_mask
@@ -66,7 +67,14 @@ class RunResult:
             df.insert(0, "replication", i)
             df["warmup"] = warmup_mask(r, wf)
             frames.append(df)
-        return pd.concat(frames, ignore_index=True)
+        out = pd.concat(frames, ignore_index=True)
+        import simlat
+
+        # where the rows come from (constant columns; Parquet stores them once, dictionary-encoded)
+        out["experiment"] = pd.Categorical([self.experiment.name if self.experiment is not None else ""] * len(out))
+        out["seed"] = self.experiment.run.seed if self.experiment is not None else -1
+        out["simlat_version"] = pd.Categorical([simlat.__version__] * len(out))
+        return out
 
 
 def load(path) -> Experiment:

@@ -76,6 +76,7 @@ def test_cli_records_csv_parquet_or_refused(tmp_path):
         assert out.exit_code == 0, out.output
         df = read(tmp_path / name)
         assert len(df) == 2000 and df["warmup"].sum() == 200
+        assert set(df["experiment"]) == {"demo"} and set(df["seed"]) == {7} and set(df["simlat_version"]) == {simlat.__version__}
     out = runner.invoke(app, ["simulate", str(ROOT / "experiments/demo.yaml"), "--records", str(tmp_path / "r.txt")])
     assert out.exit_code == 2 and "must end in .parquet or .csv" in out.output and not (tmp_path / "r.txt").exists()
 
