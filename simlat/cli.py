@@ -19,13 +19,47 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" beside flags, no boxes cut to 80 columns when piped
     help="Discrete-event capacity planning for ML inference serving.",
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import simlat
+
+        typer.echo(f"simlat {simlat.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """simlat: measure what must be measured, simulate the rest."""
+
+
+def _with_overrides(exp, assignments: list[str] | None):
+    """Apply ``--set path=value`` options (values parsed as YAML: 4, 0.5, bf16, [1, 2], {kind: none})."""
+    if not assignments:
+        return exp
+    import yaml
+
+    from simlat.api import override
+
+    values = {}
+    for item in assignments:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise SimlatError(f"--set {item!r}: expected path=value, e.g. --set fleet.replicas=4")
+        try:
+            values[path.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise SimlatError(f"--set {item!r}: the value is not valid YAML ({err.problem})") from None
+    return override(exp, values)
+
+
+SET_HELP = "Override a field by dotted path, value as YAML: --set fleet.replicas=4 (repeatable)."
 
 
 def _fail(err: SimlatError) -> None:
@@ -39,7 +73,8 @@ def simulate(
     requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, max=1_000_000_000, help="Requests to simulate (overrides run.requests).")] = None,
     seed: Annotated[int | None, typer.Option(min=0, max=2**63 - 1, help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-    records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+    records: Annotated[Path | None, typer.Option(help="Write the per-request records (with a warmup column) to this .parquet or .csv file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
@@ -49,8 +84,10 @@ def simulate(
 
     try:
         if records is not None:
+            if records.suffix.lower() not in (".parquet", ".csv"):
+                raise SimlatError(f"--records: {str(records)!r} must end in .parquet or .csv (the suffix picks the format)")
             check_output_file(records, "--records")
-        exp = load_experiment(experiment)
+        exp = _with_overrides(load_experiment(experiment), set_)
         need = estimate_bytes(exp, requests)
         if need is not None and ANNOUNCE_BYTES < need <= exp.run.max_memory_gb * 1e9:
             typer.echo(f"this run needs {describe(need)} of memory (run.max_memory_gb: {exp.run.max_memory_gb:g})", err=True)
@@ -60,14 +97,19 @@ def simulate(
     from simlat.summary_view import print_summary, summary_json
 
     if records is not None:
-        from simlat.engine import write_records
-
+        frame = result.records_frame()  # with replication and warmup columns
         try:
-            write_records(result.records, records)
+            if records.suffix.lower() == ".csv":
+                frame.to_csv(records, index=False)
+            else:
+                frame.to_parquet(records, index=False)
         except OSError as err:
             _fail(SimlatError(f"--records: cannot write {str(records)!r}: {err.strerror or err}"))
     if json_out:
-        typer.echo(summary_json(result.summary))
+        import simlat
+
+        meta = {"experiment": exp.name, "seed": exp.run.seed if seed is None else seed, "simlat_version": simlat.__version__}
+        typer.echo(summary_json(result.summary, meta))
     else:
         print_summary(exp, result.summary)
         if records is not None:
@@ -84,6 +126,9 @@ def sweep(
     reports: Annotated[Path, typer.Option(help="Folder for the HTML report <experiment>.html and its charts.")] = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    table: Annotated[Path | None, typer.Option(help="Write one row per configuration (parameters, max rate, percentiles with intervals, cost, headroom, Pareto flag, why not chosen) to a .parquet, .csv or .json file.")] = None,
+    top: Annotated[int, typer.Option(min=0, help="Configurations shown in the terminal table (0: none).")] = 10,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
@@ -99,7 +144,7 @@ def sweep(
             check_output_dir(cache_dir, "--cache-dir")
         if cluster is not None:
             check_cluster_address(cluster)
-        exp = load_experiment(experiment)
+        exp = _with_overrides(load_experiment(experiment), set_)
         if exp.sweep is not None:  # the largest run each worker may hold at once
             from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
             from simlat.sweep.executor import default_workers
@@ -120,6 +165,14 @@ def sweep(
             )
     except SimlatError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        done = getattr(locals().get("bar"), "done", 0)
+        total = getattr(locals().get("bar"), "total", 0)
+        where = "no result cache (--no-cache): a rerun starts over" if no_cache else (
+            f"finished configurations are in {cache_dir}/: run the same command again to resume")
+        typer.echo(f"\ninterrupted after {done} of {total} configurations; {where}", err=True)
+        raise typer.Exit(code=130) from None
+    result.command = " ".join(["simlat", *sys.argv[1:]])
     n = len(result.points)
     rate = n / result.elapsed_s * 60 if result.elapsed_s > 0 else float("nan")
     typer.echo(
@@ -131,6 +184,23 @@ def sweep(
         typer.echo(f"warning: {len(failed)} configuration(s) rejected by the simulator, e.g. {failed.iloc[0]['label']}: "
                    f"{failed.iloc[0]['note']}", err=True)
     typer.echo(f"Recommendation: {result.recommendation}")
+    for line in result.explanation:
+        typer.echo(line)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for warning in result.run_warnings:
+        typer.echo(f"warning ({'chosen' if result.chosen else 'closest'} configuration at the target rate): {warning}", err=True)
+    if top:
+        from simlat.sweep.table import print_top
+
+        print_top(result, top)
+    if table is not None:
+        from simlat.sweep.table import write_table
+
+        try:
+            typer.echo(f"table written to {write_table(result, table)}")
+        except SimlatError as err:
+            _fail(err)
     if no_report:
         return
     try:
@@ -210,6 +280,10 @@ def calibrate(
             redis_profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
             get, put = redis_profile.get, redis_profile.set
             typer.echo(f"GET p50 {get.p50_ms:.3f} ms, p99 {get.p99_ms:.3f} ms; SET p50 {put.p50_ms:.3f} ms, p99 {put.p99_ms:.3f} ms")
+            if redis_profile.throughput is not None:
+                tp = redis_profile.throughput
+                typer.echo(f"throughput {tp.ops_per_s:,.0f} GET/s with {tp.clients} clients x {tp.pipeline} in flight"
+                           + (" (client-bound: a lower bound)" if tp.client_bound else ""))
             for warning in redis_profile.warnings:
                 typer.echo(f"warning: {warning}")
             typer.echo(f"profile written to {out}")
@@ -361,8 +435,50 @@ def validate(
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="A run (simulate --json output) or a sweep table (sweep --table).")],
+    b: Annotated[Path, typer.Argument(help="The other run or sweep table, of the same kind.")],
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as .csv.")] = None,
+) -> None:
+    """Two runs or two sweeps side by side (sweeps matched on their shared parameters)."""
+    from simlat.compare import compare_runs, compare_sweeps, print_frame, read
+
+    try:
+        (kind_a, data_a), (kind_b, data_b) = read(a), read(b)
+        if kind_a != kind_b:
+            raise SimlatError(f"cannot compare a {kind_a} ({a}) with a {kind_b} ({b})")
+        df = compare_runs(data_a, data_b) if kind_a == "run" else compare_sweeps(data_a, data_b)
+    except SimlatError as err:
+        _fail(err)
+    print_frame(df, f"A = {a}, B = {b}")
+    if out is not None:
+        df.to_csv(out, index=False)
+        typer.echo(f"comparison written to {out}")
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The field reference as Markdown (docs/schema.md) instead of JSON Schema.")] = False,
+) -> None:
+    """Print the experiment file's JSON Schema (for editors), or its field reference as Markdown."""
+    import json
+
+    from simlat.config.reference import json_schema, reference_markdown
+
+    typer.echo(reference_markdown() if markdown else json.dumps(json_schema(), indent=2), nl=not markdown)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``warning: ...`` line on stderr, without Python's source path and line."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except SimlatError as err:  # errors raised outside a command body

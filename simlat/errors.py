@@ -132,6 +132,44 @@ def _kinds_at(root: Any, loc: tuple[Any, ...]) -> list[str]:
     return kinds
 
 
+def _models_in(annotation: Any) -> list[type]:
+    """The pydantic model classes an annotation can hold (through Optional, unions, Annotated, lists)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type] = []
+    for arg in typing.get_args(annotation):
+        out += _models_in(arg)
+    return out
+
+
+def valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names allowed where an unknown key ``loc`` was found, walking ``model``'s fields
+    (a discriminated union's tag in ``loc`` picks its member); None when the walk is lost."""
+    candidates = [model] if model is not None else []
+    for item in loc[:-1]:
+        if not candidates:
+            return None
+        if isinstance(item, int):
+            continue
+        tagged = [m for m in candidates if getattr(m.model_fields.get("kind"), "default", None) == item]
+        if tagged:
+            candidates = tagged
+            continue
+        nxt: list[type] = []
+        for m in candidates:
+            field = m.model_fields.get(item)
+            if field is not None:
+                nxt += _models_in(field.annotation)
+        candidates = nxt
+    if len(candidates) != 1:
+        return None
+    return list(candidates[0].model_fields)
+
+
 def format_validation_error(err: ValidationError, data: Any, root: Any = None) -> list[str]:
     """One bullet per field: ``path: value -> rule``.
 
@@ -180,6 +218,9 @@ def format_validation_error(err: ValidationError, data: Any, root: Any = None) -
             value, msg = value.get(name), msg.split(": ", 1)[1]
         if e["type"] == "extra_forbidden":
             line = f"{path}: unknown key (not part of the schema; check its spelling)"
+            keys = valid_keys(root, tuple(e["loc"]))
+            if keys:
+                line += f"; valid keys here: {', '.join(keys)}"
         elif e["type"] == "missing":
             line = f"{path}: required field is missing"
         elif e["type"] == "union_tag_not_found":

@@ -430,6 +430,33 @@ def _measure(result: SimResult, warmup_fraction: float) -> _Measured:
     )
 
 
+def warmup_mask(result: Any, warmup_fraction: float) -> np.ndarray:
+    """True for the rows of ``result.records`` (in table order) that :func:`summarize` drops as
+    warm-up: the first ``floor(warmup_fraction * n)`` requests in arrival order."""
+    arrival = _col(result.records, "arrival_ms")
+    n = len(arrival)
+    mask = np.zeros(n, bool)
+    mask[np.argsort(arrival, kind="stable")[: int(math.floor(warmup_fraction * n))]] = True
+    return mask
+
+
+def latency_quantiles(results: list[Any], warmup_fraction: float, max_nines: float = 4.0, levels: int = 400) -> dict:
+    """The completed post-warm-up latencies of ``results`` (the rows :func:`summarize` measures) as
+    quantiles on a grid dense in the tail: ``{"n": completed, "quantile": [...], "latency_ms": [...]}``.
+
+    Levels are ``1 - 10**-k`` for ``k`` evenly spaced from 0 to ``min(max_nines, log10(n))``, plus
+    the maximum; a compact, faithful sketch of the CDF (a sweep keeps one per configuration).
+    """
+    lat = [_measure(r, warmup_fraction).latency for r in results]
+    allv = np.sort(np.concatenate(lat)) if lat else np.empty(0)
+    allv = allv[np.isfinite(allv)]
+    if allv.size < 2:
+        return {"n": int(allv.size), "quantile": [], "latency_ms": []}
+    top = min(max_nines, math.log10(allv.size))
+    q = np.append(1.0 - 10.0 ** (-np.linspace(0.0, top, levels)), 1.0)
+    return {"n": int(allv.size), "quantile": q.tolist(), "latency_ms": np.quantile(allv, q).tolist()}
+
+
 def _cache_sums(counts: CacheCounts | None, idx: Any) -> tuple[int, int, int] | None:
     """(lookups, L1 answers, L2 answers) of the measured requests ``idx``, or None without a cache."""
     if counts is None:

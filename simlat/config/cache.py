@@ -70,6 +70,12 @@ class L2Cache(StrictModel):
     ttl_ms: PositiveFloat | None = None
     lookup_ms: LookupLatency
     per_key_ms: NonNegativeFloat | None = None
+    max_ops_per_s: PositiveFloat | None = Field(
+        default=None,
+        description="Keys per second the Redis serves (an MGET of m keys counts m); lookups queue FCFS at it. "
+        "Default: the Redis profile's measured throughput; None with no profile throughput: no queueing, and a "
+        "warning gives the load.",
+    )
 
 
 class HitRatio(StrictModel):

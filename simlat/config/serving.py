@@ -24,9 +24,14 @@ class Fleet(StrictModel):
     With ``queue: shared`` the balancer is not used: a free replica takes the next batch.
     """
 
-    replicas: PositiveInt = 1
-    balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = "round_robin"
-    queue: Literal["shared", "per_replica"] = "shared"
+    replicas: PositiveInt = Field(default=1, description="Servers, each serving one batch at a time.")
+    balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = Field(
+        default="round_robin",
+        description="How a batch picks a replica's queue; ignored (with a warning) when queue is shared.",
+    )
+    queue: Literal["shared", "per_replica"] = Field(
+        default="shared", description="One queue all replicas take from, or one queue per replica behind the balancer."
+    )
 
 
 class NoBatching(StrictModel):

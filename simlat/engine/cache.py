@@ -271,7 +271,14 @@ def apply_cache(
         cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
         if cache_cfg.per_item:
             cache_ms[asked] += (lookups[asked] - l1_items[asked] - 1) * l2_per_key_ms(cache_cfg.l2)
+        from simlat.engine.l2_queue import l2_queue  # the L2's capacity (simlat/engine/l2_queue.py)
+
+        wait, l2_notes = l2_queue(cache_cfg.l2, np.asarray(requests.arrival_ms, float)[asked], (lookups - l1_items)[asked])
+        cache_ms[asked] += wait
+    else:
+        l2_notes = []
     warnings = () if cache_cfg.fixed_hit_ratios() else tuple(_still_warming(l1_items, l2_items, lookups))
+    warnings = (*warnings, *l2_notes)
     return CacheOutcome(
         served=served,
         l1_hit=l1_hit,

@@ -3,6 +3,8 @@
 Schema history (bump ``VERSION`` and add a line when the file format changes):
   1 (2026-11): GET and SET latency quantile sketches for one value size, with the server, client
      and machine they were measured on; optional MGET sketches by key count.
+  1 + optional ``throughput`` (2026-12): GETs per second under concurrency (pipelined clients in
+     several processes), read as the server's capacity; files without it still load.
 
 The L2 cache draws its lookup times from the GET sketch by inverse-CDF interpolation; a lookup of
 m keys at once (one MGET for a request's items) adds ``(m - 1) * per_key_ms()``.
@@ -64,6 +66,18 @@ class LatencySketch(StrictModel):
         return fine, np.interp(fine, p, self.quantile_ms)
 
 
+class Throughput(StrictModel):
+    """GETs per second the server answered with ``clients`` concurrent connections, each keeping
+    ``pipeline`` requests in flight, over ``duration_s``. A lower bound on the server's capacity
+    when the client machine is the bottleneck (``client_bound``)."""
+
+    ops_per_s: float = Field(gt=0)
+    clients: int = Field(gt=0)
+    pipeline: int = Field(gt=0)
+    duration_s: float = Field(gt=0)
+    client_bound: bool = False
+
+
 class RedisProfile(StrictModel):
     """A Redis GET/SET latency profile with its provenance."""
 
@@ -79,6 +93,7 @@ class RedisProfile(StrictModel):
     get: LatencySketch
     set: LatencySketch
     mget: dict[int, LatencySketch] = {}
+    throughput: Throughput | None = None
     warnings: list[str] = []
 
     def per_key_ms(self) -> float:

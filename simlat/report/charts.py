@@ -222,8 +222,15 @@ def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -
     name = percentile_name(pct)
     nines = -math.log10(1 - pct / 100.0)
     pct_rule = alt.Chart(pd.DataFrame({"y": [nines], "text": [name]})).mark_rule(color="#999", strokeDash=[2, 2]).encode(y="y:Q")
-    return alt.layer(line, pct_rule, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left")).properties(
-        width=WIDTH, height=HEIGHT, title=_title("Latency distribution at the chosen point", subtitle)
+    top_ms = float(df["latency_ms"].max()) if len(df) else slo_ms
+    layers = [line, pct_rule]
+    subtitles = [subtitle] if isinstance(subtitle, str) and subtitle else list(subtitle or [])
+    if slo_ms <= 1.5 * top_ms:
+        layers.append(_vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left"))
+    else:  # an SLO far right of the data would squash the distribution into a corner
+        subtitles.append(f"SLO {name} ≤ {slo_ms:g} ms lies off the axis, {slo_ms / top_ms:.0f}x the slowest request.")
+    return alt.layer(*layers).properties(
+        width=WIDTH, height=HEIGHT, title=_title("Latency distribution at the chosen point", subtitles)
     )
 
 
@@ -280,7 +287,8 @@ def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "
             y.field,
             type="quantitative",
             title=y.axis_title,
-            scale=alt.Scale(type=y.scale, scheme="redyellowgreen", reverse=True, domainMid=slo_ms),
+            scale=alt.Scale(type=y.scale, scheme="redyellowgreen", reverse=True, domain=heat_domain(data[y.field], slo_ms),
+                            domainMid=slo_ms),
         ),
         tooltip=tips,
     )
@@ -290,6 +298,16 @@ def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "
         height=HEIGHT * 0.9,
         title=_title(f"{percentile_name(pct)} latency by max batch size and max wait (SLO {slo_ms:g} ms)", subtitle),
     )
+
+
+def heat_domain(values: pd.Series, slo_ms: float) -> list[float]:
+    """Colour domain around the SLO: always contains it (else Vega moves the midpoint, and yellow no
+    longer means "at the SLO"), at least a factor 2 either side, and every finite cell."""
+    v = pd.to_numeric(values, errors="coerce")
+    v = v[(v > 0) & (v < float("inf"))]
+    lo = min(float(v.min()) if len(v) else slo_ms, slo_ms / 2)
+    hi = max(float(v.max()) if len(v) else slo_ms, slo_ms * 2)
+    return [lo, hi]
 
 
 def _cell_text(value: float, slo_ms: float) -> str:

@@ -22,6 +22,8 @@ from simlat.sweep.evaluate import Evaluation
 from simlat.sweep.hashing import code_fingerprint, digest
 from simlat.sweep.search import Outcome, SearchTask
 
+# Bumped when the rate search's rule changes (2: it ends where the SLO or stability binds).
+SEARCH_REVISION = 2
 _EVAL_FIELDS = [f.name for f in dataclasses.fields(Evaluation)]
 # Only these sweep settings change a configuration's results (not the grid, objective or prices).
 _ACCURACY = ("rate_search", "min_requests", "max_requests", "ci_rel_tolerance", "confidence")
@@ -39,6 +41,7 @@ def task_key(task: SearchTask) -> str:
             "seed": task.seed,
             "version": simlat.__version__,
             "code": code_fingerprint(),
+            "search": SEARCH_REVISION,
         }
     )
 
@@ -74,10 +77,12 @@ class ResultCache:
             return None
         evals = [Evaluation(**{k: _py(r[k]) for k in _EVAL_FIELDS}) for r in df.to_dict("records")]
         first = df.iloc[0]
-        return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]))
+        limit = str(first["limit"]) if "limit" in df.columns else ""
+        return Outcome(task.config_id, evals[0], float(first["max_rate_rps"]), evals, str(first["note"]), limit=limit)
 
-    def store(self, task: SearchTask, outcome: Outcome) -> None:
-        """Write ``outcome`` atomically."""
+    def store(self, task: SearchTask, outcome: Outcome, params: dict | None = None) -> None:
+        """Write ``outcome`` atomically; ``params`` (the swept values) become columns named by their
+        dotted paths, after the evaluation columns, so a cache file says which configuration it holds."""
         path = self._path(task)
         if path is None:
             return
@@ -87,6 +92,10 @@ class ResultCache:
         df["key"] = path.stem
         df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
         df["note"] = outcome.note
+        df["limit"] = outcome.limit
+        df["experiment"] = self.dir.name
+        for param, value in (params or {}).items():
+            df[param] = str(value) if isinstance(value, dict | list) else value
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         df.to_parquet(tmp, index=False)
         os.replace(tmp, path)

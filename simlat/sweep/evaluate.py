@@ -81,6 +81,9 @@ class Evaluation:
     simulated: bool = False
     wall_s: float = 0.0
     summary_json: str = "{}"
+    quantiles_json: str = ""
+    """The target rate only: the post-warm-up latency distribution as quantiles
+    (:func:`simlat.metrics.latency_quantiles`), for the report's CDF; "" elsewhere."""
 
     def row(self) -> dict[str, Any]:
         """As a flat dict (one Parquet row)."""
@@ -164,12 +167,20 @@ def failed(rate: float, message: str) -> Evaluation:
 
 
 def evaluate(
-    experiment: Experiment, sweep: Sweep, rate: float, seed: int, max_requests: int | None = None
+    experiment: Experiment,
+    sweep: Sweep,
+    rate: float,
+    seed: int,
+    max_requests: int | None = None,
+    *,
+    keep_quantiles: bool = False,
 ) -> Evaluation:
     """Simulate ``experiment`` at ``rate`` with adaptive run length and flatten the summary.
 
-    ``max_requests`` caps the run length (default ``sweep.max_requests``)."""
+    ``max_requests`` caps the run length (default ``sweep.max_requests``). ``keep_quantiles``: also
+    keep the latency distribution of the final run (the report draws it; nothing re-runs)."""
     from simlat.api import run
+    from simlat.metrics import latency_quantiles
 
     exp = with_rate(experiment, rate)
     slo = experiment.slo
@@ -177,10 +188,14 @@ def evaluate(
     n = sweep.min_requests
     t0 = time.perf_counter()
     while True:
-        summary = run(exp, requests=n, seed=seed).summary
+        res = run(exp, requests=n, seed=seed, keep_records=keep_quantiles)
+        summary = res.summary
         capacity = _num(summary.capacity_rps)
         if decided(summary, slo.latency_ms, sweep.ci_rel_tolerance) or n >= cap:
             break
         n = min(2 * n, cap)
     verdict = verdict_of(summary, slo.latency_ms, slo.percentile, sweep.confidence)
-    return to_evaluation(summary, rate, n, verdict, capacity, time.perf_counter() - t0)
+    ev = to_evaluation(summary, rate, n, verdict, capacity, time.perf_counter() - t0)
+    if keep_quantiles:
+        ev.quantiles_json = json.dumps(latency_quantiles(res.records, exp.run.warmup_fraction))
+    return ev

@@ -44,15 +44,27 @@ def run_local(tasks: Sequence[SearchTask], workers: int | None = None) -> Iterat
     os.environ[SWEEP_PID_ENV] = str(os.getpid())
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
-        futures = [pool.submit(search, t) for t in tasks]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent)
+    futures = [pool.submit(search, t) for t in tasks]
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+    except BaseException:  # Ctrl-C or an error: stop now, not after the running searches finish
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers at once (their searches are lost; finished
+    ones are already in the result cache)."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public handle on the workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=2)
 
 
 _ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")

@@ -130,3 +130,33 @@ def expand(experiment: Experiment, base_dir: Path | None = None) -> list[Configu
             seen[cid] = len(configs)
             configs.append(Configuration(cid, assignment, exp, label_of(assignment)))
     return configs
+
+
+def check_profiles(configs: list[Configuration]) -> None:
+    """Refuse, before anything runs, configurations whose profile lacks the model, variant or
+    components they ask for (a mistyped ``bf61`` in a grid). Each distinct problem is listed once
+    with the swept values that lead to it."""
+    import warnings
+
+    from simlat.profile import profile_curves
+
+    problems: dict[str, list[str]] = {}
+    seen: set[tuple] = set()
+    for c in configs:
+        svc = c.experiment.service
+        if svc.kind != "profile":
+            continue
+        key = (str(svc.path), svc.model, svc.variant, svc.condition, tuple(svc.add_components or ()))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                profile_curves(svc)
+        except SimlatError as err:
+            where = ", ".join(f"{p}={short_value(v)}" for p, v in c.params.items()) or "the base experiment"
+            problems.setdefault(str(err), []).append(where)
+    if problems:
+        lines = [f"{msg} (with {'; '.join(wheres[:3])}{' ...' if len(wheres) > 3 else ''})" for msg, wheres in problems.items()]
+        raise SimlatError(f"sweep: {len(problems)} problem(s) found before running; fix the grid:", lines)
