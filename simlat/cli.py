@@ -84,9 +84,9 @@ def simulate(
 
     try:
         if records is not None:
+            check_output_file(records, "--records")
             if records.suffix.lower() not in (".parquet", ".csv"):
                 raise SimlatError(f"--records: {str(records)!r} must end in .parquet or .csv (the suffix picks the format)")
-            check_output_file(records, "--records")
         exp = _with_overrides(load_experiment(experiment), set_)
         need = estimate_bytes(exp, requests)
         if need is not None and ANNOUNCE_BYTES < need <= exp.run.max_memory_gb * 1e9:

@@ -66,6 +66,20 @@ def slo_estimate_text(summary: Summary) -> str:
     return f"estimate {_ms(est)} ms {_ci(summary.slo_ci_ms)}"
 
 
+def prediction_text(summary: Summary) -> str:
+    """What the numbers predict of a real run: the prediction interval and its parts, or why there is none."""
+    name = f"p{summary.slo_percentile:g}"
+    if summary.prediction_interval_ms is not None:
+        lo, hi = summary.prediction_interval_ms
+        parts = ", ".join(f"{k} {v:.0%}" for k, v in (summary.prediction_parts or {}).items())
+        return (f"prediction for a real run ({summary.prediction_basis}): {name} 90% prediction interval "
+                f"[{_ms(lo)}, {_ms(hi)}] ms (sd of log: {parts}); the 95% interval above is simulation noise only")
+    if summary.prediction_basis == "model profile only":
+        return (f"prediction for a real run: none. The {name} above is the model profile's alone (no serving "
+                "stack measured); its interval is simulation noise only")
+    return f"prediction for a real run: no prediction interval ({summary.prediction_basis})"
+
+
 def print_summary(experiment: Experiment, summary: Summary, console=None) -> None:
     """Print the summary as a table: percentiles with 95% intervals, rates, utilisation, SLO verdict."""
     import sys
@@ -130,5 +144,6 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
         p = summary.slo_met_probability
         verdict = "[bold green]MET[/]" if p >= 0.95 else "[bold red]NOT MET[/]" if p <= 0.05 else "[bold yellow]UNCERTAIN[/]"
         console.print(f"SLO {label}: {verdict}  {slo_estimate_text(summary)}, P(met) = {p:.3f}")
+        console.print(prediction_text(summary), highlight=False)
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

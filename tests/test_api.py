@@ -23,7 +23,7 @@ def test_override_sets_nested_fields_and_names_bad_values():
     exp = simlat.load(ROOT / "experiments/demo.yaml")
     new = simlat.override(exp, {"fleet.replicas": 5}, batching__max_wait_ms=1.5)
     assert (new.fleet.replicas, new.batching.max_wait_ms) == (5, 1.5)
-    assert exp.fleet.replicas == 2  # the original is untouched
+    assert exp.fleet.replicas == 12  # the original is untouched
     with pytest.raises(SimlatError, match="batching.max_wait_ms"):
         simlat.override(exp, {"batching.max_wait_ms": -1})
 

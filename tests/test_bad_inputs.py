@@ -209,7 +209,7 @@ CASES = [
     ("profile-missing", profile_case(None, path="/nonexistent/prof.json"), ["service.path", "prof.json"]),
     ("profile-non-utf8", profile_case(b'{"schema_version": 1, "x": "\xff"}'), ["prof.json", "UTF-8"]),
     ("profile-bad-json", profile_case(b'{"schema_version": '), ["prof.json", "invalid JSON"]),
-    ("profile-not-object", profile_case(PROFILE_LIST), ["prof.json", "not a calibration profile"]),
+    ("profile-not-object", profile_case(PROFILE_LIST), ["prof.json", "not a simlat profile"]),
     ("profile-unknown-model", profile_case(None, model="gpt9"), ["service.model: 'gpt9'", "ci-cpu2.json", "mlp_ranker"]),
     ("profile-unknown-variant", profile_case(None, variant="fp128"), ["service.variant: 'fp128'", "ci-cpu2.json"]),
     ("profile-unknown-component", profile_case(None, add_components=["warp_drive"]), ["service.add_components: 'warp_drive'"]),
@@ -248,11 +248,11 @@ CASES = [
     ("calibrate-threads", argv_case("calibrate", "--model", "mlp_ranker", "--threads", "0", "--out", "{tmp}/p.json"), ["--threads: 0"]),
     ("calibrate-model-file-missing", argv_case("calibrate", "--model", "{tmp}/m.onnx", "--out", "{tmp}/p.json"), ["m.onnx", "is not a file"]),
     # --- profile merge / describe
-    ("describe-missing", argv_case("profile", "describe", "{tmp}/none.json"), ["none.json", "no such profile file"]),
+    ("describe-missing", argv_case("profile", "describe", "{tmp}/none.json"), ["none.json", "is not a profile file"]),
     ("describe-not-json", raw_case(b"not json", name="p.json", command="profile describe"), ["p.json", "invalid JSON"]),
     ("merge-device-differs", argv_case("profile", "merge", str(PROFILE), str(H100), "--out", "{tmp}/m.json"), ["device differs"]),
     ("merge-out-folder", argv_case("profile", "merge", str(PROFILE), str(PROFILE), "--out", "{tmp}"), ["--out", "is a folder"]),
-    ("merge-missing-other", argv_case("profile", "merge", str(PROFILE), "{tmp}/o.json", "--out", "{tmp}/m.json"), ["o.json", "no such profile file"]),
+    ("merge-missing-other", argv_case("profile", "merge", str(PROFILE), "{tmp}/o.json", "--out", "{tmp}/m.json"), ["o.json", "is not a profile file"]),
     # --- validate (refused before any server starts)
     ("validate-missing", argv_case("validate", "{tmp}/none.yaml"), ["none.yaml", "no such file"]),
     ("validate-loads-text", argv_case("validate", "{tmp}/none.yaml", "--loads", "half,most"), ["--loads", "'half,most'"]),

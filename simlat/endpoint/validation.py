@@ -42,6 +42,8 @@ class LevelResult:
 
     @property
     def error(self) -> float:
+        if not np.isfinite(self.measured_p99):
+            return -1.0  # the real server was overloaded: the prediction is below it by everything
         return (self.point_p99 - self.measured_p99) / self.measured_p99
 
     @property
@@ -109,10 +111,13 @@ def validate_campaign(data: dict, service, *, max_batch: int, max_wait_ms: float
             cache[load] = predict_level(pred, params, facts, load * facts["capacity_rps"], cal_sd)
         pr = cache[load]
         _, meas = kept_latencies(lv)
-        ok = usable(lv) and len(meas) > 100
+        # a level the real server could not keep up with is a measurement (of overload), not invalid:
+        # its p99 is unbounded, so a stable prediction misses it
+        overloaded = not lv["stable"]
+        ok = (usable(lv) or overloaded) and len(meas) > 100
         row = LevelResult(load, int(lv.get("repeat", 0)), float(lv["offered_rps"]), ok,
                           float(np.percentile(meas, 50)) if len(meas) else float("nan"),
-                          float(np.percentile(meas, 99)) if len(meas) else float("nan"),
+                          float("inf") if overloaded else float(np.percentile(meas, 99)) if len(meas) else float("nan"),
                           pr["p50"], pr["p99"], pr["pi"].low, pr["pi"].high, pr["pi"].parts)
         if profile_only:
             row.profile_only_p99 = cache[load].setdefault("profile_only", _profile_only(service, max_batch, max_wait_ms,
@@ -182,8 +187,9 @@ def table(rows: list[LevelResult], label: str) -> list[str]:
         if not r.valid:
             out.append(f"| {label} | {r.load:.2f} | {r.repeat + 1} | {r.rate_rps:.0f} | invalid | | | | | |")
             continue
-        po = f"{(r.profile_only_p99 - r.measured_p99) / r.measured_p99:+.0%}" if np.isfinite(r.profile_only_p99) else "-"
-        out.append(f"| {label} | {r.load:.2f} | {r.repeat + 1} | {r.rate_rps:.0f} | {r.measured_p50:.2f} / {r.measured_p99:.2f} "
+        po = f"{(r.profile_only_p99 - r.measured_p99) / r.measured_p99:+.0%}" if np.isfinite(r.profile_only_p99) and np.isfinite(r.measured_p99) else "-"
+        m99 = f"{r.measured_p99:.2f}" if np.isfinite(r.measured_p99) else "overloaded"
+        out.append(f"| {label} | {r.load:.2f} | {r.repeat + 1} | {r.rate_rps:.0f} | {r.measured_p50:.2f} / {m99} "
                    f"| {r.point_p50:.2f} / {r.point_p99:.2f} | [{r.pi_low:.2f}, {r.pi_high:.2f}] | {r.error:+.1%} "
                    f"| {'yes' if r.covered else 'NO'} | {po} |")
     return out

@@ -23,7 +23,7 @@ def capacity_ops_per_s(l2) -> float | None:
     from simlat.config.cache import RedisProfileLatency
 
     if isinstance(l2.lookup_ms, RedisProfileLatency):
-        from simlat.redis_profile import load_redis_profile
+        from simlat.profiles.redis import load_redis_profile
 
         tp = load_redis_profile(l2.lookup_ms.path, "cache.l2.lookup_ms.path").throughput
         return None if tp is None else float(tp.ops_per_s)

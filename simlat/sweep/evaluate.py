@@ -47,7 +47,8 @@ class Evaluation:
 
     The columns in :data:`SUMMARY_COLUMNS` are the Summary's fields of the same name and meaning;
     the others: the rate and the run length, the verdict, the two ends of the SLO percentile's and
-    of p99's intervals (``slo_lo_ms`` ...), the mean utilisation over replicas, the engine's
+    of p99's intervals (``slo_lo_ms`` ...), the SLO percentile's 90% prediction interval
+    (``pi_lo_ms``, ``pi_hi_ms``: NaN without a serving profile), the mean utilisation over replicas, the engine's
     capacity estimate, whether the point was simulated (False: skipped above capacity, or
     rejected), the wall time and the whole summary as JSON.
     """
@@ -60,6 +61,8 @@ class Evaluation:
     slo_estimate_ms: float = NAN
     slo_lo_ms: float = NAN
     slo_hi_ms: float = NAN
+    pi_lo_ms: float = NAN
+    pi_hi_ms: float = NAN
     slo_met_probability: float = 0.0
     p50_ms: float = NAN
     p99_ms: float = NAN
@@ -133,6 +136,7 @@ def to_evaluation(
     """The row of a :class:`~simlat.metrics.Summary`: its :data:`SUMMARY_COLUMNS` by name, plus the rest."""
     slo_lo, slo_hi = _ci(summary.slo_ci_ms)
     p99_lo, p99_hi = _ci(summary.p99_ci_ms)
+    pi_lo, pi_hi = _ci(summary.prediction_interval_ms)
     copied: dict[str, Any] = {}
     for name in SUMMARY_COLUMNS:
         value = getattr(summary, name)
@@ -144,6 +148,8 @@ def to_evaluation(
         **copied,
         slo_lo_ms=slo_lo,
         slo_hi_ms=slo_hi,
+        pi_lo_ms=pi_lo,
+        pi_hi_ms=pi_hi,
         p99_lo_ms=p99_lo,
         p99_hi_ms=p99_hi,
         utilization=_mean(summary.utilization),

@@ -138,7 +138,7 @@ def check_profiles(configs: list[Configuration]) -> None:
     with the swept values that lead to it."""
     import warnings
 
-    from simlat.profile import profile_curves
+    from simlat.profiles.sampling import profile_curves
 
     problems: dict[str, list[str]] = {}
     seen: set[tuple] = set()

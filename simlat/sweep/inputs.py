@@ -21,7 +21,8 @@ def _compact(model) -> str:
 
 def _provenance(path: Path) -> str:
     from simlat.errors import SimlatError
-    from simlat.profile import load_profile, resolve_profile_path
+    from simlat.profiles.resolve import resolve_path as resolve_profile_path
+    from simlat.profiles.schema import load_profile
 
     try:
         prov = load_profile(resolve_profile_path(path)).provenance

@@ -46,6 +46,8 @@ TARGET_COLUMNS = (
     "slo_estimate_ms",
     "slo_lo_ms",
     "slo_hi_ms",
+    "pi_lo_ms",
+    "pi_hi_ms",
     "slo_met_probability",
     "utilization",
     "mean_batch_size",
