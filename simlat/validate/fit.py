@@ -112,7 +112,10 @@ def fit_frontend(probes: list[dict], profile: dict, slowdown: str | None = None,
     hold = SLOWDOWN_ON_HOLD if hold is None else hold
     runs = _stable(probes)
     if len(runs) < 2:
-        raise ValueError("need at least two stable probes to calibrate the frontend")
+        from simlat.errors import SimlatError
+
+        raise SimlatError(f"validate: {len(runs)} stable probe(s) with a kept schedule; at least two are needed to "
+                          "calibrate the frontend (lower --start-rps, or the machine is too loaded to keep the schedule)")
     runs = sorted(runs, key=lambda p: p["rate_rps"])
     n_req = np.array([len(p["req"]["sched"]) for p in runs], dtype=float)
     n_b = np.array([len(p["batch"]["size"]) for p in runs], dtype=float)

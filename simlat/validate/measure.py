@@ -295,6 +295,18 @@ def find_capacity(server: LiveServer, *, input_spec: str, loadgen_cpus: str, sta
             if len(probes) >= max_probes or (good > 0 and bad / good < 1.08):
                 break
             rate = (good + bad) / 2 if good > 0 else bad / step
+    if bad is None:
+        # every probe kept up: the limit was never reached, so "capacity" is only a lower bound and load
+        # levels as fractions of it would be fractions of an underestimate
+        from simlat.errors import SimlatError
+
+        raise SimlatError(
+            f"validate: open-loop capacity NOT found: all {len(probes)} probes up to {good:.0f} req/s kept up; "
+            "raise --max-probes or --start-rps (the levels would be fractions of an underestimate)")
+    if not good:
+        from simlat.errors import SimlatError
+
+        raise SimlatError(f"validate: no probe kept up, down to {rate:.0f} req/s; lower --start-rps")
     return good, probes
 
 
