@@ -69,6 +69,20 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
     return out
 
 
+def prediction_basis_text(row) -> str:
+    """What the plan's latencies predict of a real run: with a measured serving stack, the 90%
+    prediction interval; without one, that they are the model profile's alone and how far that missed."""
+    from simlat.uncertainty import PROFILE_ONLY_MISS
+
+    lo = row.get("pi_lo_ms") if row is not None else None
+    if lo is not None and lo == lo:
+        return (f"A real run: 90% prediction interval [{row['pi_lo_ms']:.3g}, {row['pi_hi_ms']:.3g}] ms for the SLO "
+                "percentile (simulation noise, calibration spread, the measured serving stack's run-to-run spread "
+                "and fit error; the bracketed intervals elsewhere are simulation noise only).")
+    return ("No serving stack measured: these latencies are the model profile's alone, and the intervals cover "
+            f"simulation noise only; {PROFILE_ONLY_MISS}. Measure the stack with simlat calibrate --endpoint.")
+
+
 def summary_html(result: SweepResult) -> str:
     """The decision box: recommendation, the chosen (or closest) configuration's figures, sweep facts."""
     parts = []
@@ -90,6 +104,7 @@ def summary_html(result: SweepResult) -> str:
         closest = frames.reference_id(result)
         row = _row(result, closest)
         heading = "Closest configuration (does not meet the SLO)"
+    parts.append(f'<p class="note" id="prediction-basis">{escape(prediction_basis_text(row))}</p>')
     for warning in getattr(result, "warnings", None) or []:
         parts.append(f'<p class="note">Warning: {escape(warning)}</p>')
     explanation = getattr(result, "explanation", None) or []

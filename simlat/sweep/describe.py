@@ -131,9 +131,14 @@ def recommendation(
             tail += f"; the best configuration sustains {_rate(best)} req/s within the SLO"
         return head + tail + "."
     row = points.set_index("config_id").loc[chosen]
+    pi = ""
+    if "pi_lo_ms" in row and not math.isnan(row["pi_lo_ms"]):
+        pi = f" (a real run: 90% prediction interval [{lat(row['pi_lo_ms'])}, {lat(row['pi_hi_ms'])}])"
+    else:
+        pi = " (simulation interval only: no serving stack measured)"
     text = (
         f"{config_text(experiments[chosen], params)}: {p} {lat(row['slo_estimate_ms'])} ms "
-        f"[{lat(row['slo_lo_ms'])}, {lat(row['slo_hi_ms'])}] at {_rate(target_rps)} req/s, "
+        f"[{lat(row['slo_lo_ms'])}, {lat(row['slo_hi_ms'])}]{pi} at {_rate(target_rps)} req/s, "
         f"SLO met with probability {row['slo_met_probability']:.2f}"
     )
     if not math.isnan(row["headroom"]):

@@ -78,6 +78,9 @@ def reason(row, *, chosen: str | None, percentile: float, slo_ms: float, confide
         if not math.isnan(drops) and drops > (100 - percentile) / 100:
             return f"drops {drops:.2%} > {100 - percentile:g}% (the {p} is then undefined)"
         prob = _f(row, "slo_met_probability")
+        pi_hi = _f(row, "pi_hi_ms")
+        if not math.isnan(pi_hi):
+            return f"P(SLO met) {prob:.3f} < {confidence:g} (a real run's 90% prediction interval reaches {lat(pi_hi)} ms)"
         return f"P(SLO met) {prob:.3f} < {confidence:g}"
     if cat == HEADROOM:
         return f"headroom {_headroom(_f(row, 'headroom'))} < min_headroom {_headroom(min_headroom)}"
@@ -122,6 +125,10 @@ def _best(group: pd.DataFrame, cat: str) -> str:
         row = group.loc[group[DECIDING_BOUND].astype(float).idxmin()]
         hi = float(row[DECIDING_BOUND])
         bound = f"upper bound {lat(hi)} ms" if math.isfinite(hi) else "interval with no finite upper bound"
+        if math.isfinite(hi) and "slo_met_probability" in row and hi <= float(row.get("slo_hi_ms", hi)):
+            prob = float(row["slo_met_probability"])
+            if "pi_hi_ms" in row and not math.isnan(float(row["pi_hi_ms"])):
+                bound += f", P(SLO met) {prob:.2f} from the prediction interval (up to {lat(float(row['pi_hi_ms']))} ms)"
         return f"closest {row['label']}: {bound}"
     if cat == REJECTED:
         return f"e.g. {group.iloc[0]['note']}"
