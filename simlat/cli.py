@@ -448,7 +448,8 @@ def compare(
         (kind_a, data_a), (kind_b, data_b) = read(a), read(b)
         if kind_a != kind_b:
             raise SimlatError(f"cannot compare a {kind_a} ({a}) with a {kind_b} ({b})")
-        df = compare_runs(data_a, data_b) if kind_a == "run" else compare_sweeps(data_a, data_b)
+        df = (compare_runs(data_a, data_b) if kind_a == "run"  # type: ignore[arg-type]
+              else compare_sweeps(data_a, data_b))
     except SimlatError as err:
         _fail(err)
     print_frame(df, f"A = {a}, B = {b}")

@@ -177,13 +177,13 @@ def format_validation_error(err: ValidationError, data: Any, root: Any = None) -
     type matched explains the failure; when none matched, the line lists what the field accepts.
     ``root`` (the model class validated) lets a missing ``kind`` list the valid kinds.
     """
-    raw = err.errors(include_url=False)
-    groups: dict[tuple, list[dict]] = {}
+    raw: list[Any] = list(err.errors(include_url=False))
+    groups: dict[tuple, list[Any]] = {}
     for e in raw:
         path, member_at, _ = _walk(tuple(e["loc"]), data)
         key = tuple(e["loc"][:member_at]) if member_at is not None else ("__single__", id(e))
         groups.setdefault(key, []).append(e)
-    chosen: list[dict] = []
+    chosen: list[Any] = []
     for key, errs in groups.items():
         if key[:1] == ("__single__",):
             chosen.extend(errs)
@@ -195,7 +195,7 @@ def format_validation_error(err: ValidationError, data: Any, root: Any = None) -
         members = []
         for e in errs:
             _, member_at, _ = _walk(tuple(e["loc"]), data)
-            word = _member_word(str(e["loc"][member_at]))
+            word = _member_word(str(e["loc"][member_at if member_at is not None else -1]))
             if word not in members:
                 members.append(word)
         merged = dict(errs[0])

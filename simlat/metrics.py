@@ -109,7 +109,7 @@ CI_METHOD = "batch means of the CDF at the estimate, inverted through the empiri
 
 Interval = tuple[float, float]
 
-DECOMPOSITION = ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms")
+DECOMPOSITION = ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms", "reply_ms")
 """The parts of a request's latency: record columns, and the Summary's and sweep rows' means of them."""
 
 
@@ -162,6 +162,7 @@ class Summary(BaseModel):
     service_ms: float | None
     overhead_ms: float | None
     cache_ms: float | None
+    reply_ms: float | None = None
     cache_hit_ratio: float | None = None
     cache_l1_hit_ratio: float | None = None
     cache_l2_hit_ratio: float | None = None
@@ -674,6 +675,7 @@ def summarize(results: list[SimResult], experiment: Experiment) -> Summary:
         service_ms=decomp("service_ms"),
         overhead_ms=decomp("overhead_ms"),
         cache_ms=decomp("cache_ms"),
+        reply_ms=decomp("reply_ms"),
         **_hit_ratios(measured, experiment.cache),
         ci_sections=sections,
     )

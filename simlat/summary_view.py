@@ -129,6 +129,7 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
         ("service", summary.service_ms),
         ("overhead", summary.overhead_ms),
         ("cache", summary.cache_ms),
+        ("reply", summary.reply_ms),
     ]
     shown = ", ".join(f"{name} {_ms(v)}" for name, v in parts if v is not None)
     if shown:

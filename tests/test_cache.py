@@ -396,7 +396,9 @@ def test_feed_cache_experiment_runs_end_to_end_with_the_calibrated_redis_l2():
     assert not np.any(rec.l1_hit & rec.l2_hit)
     # a served request skips the model: no queue, no service, latency = lookups + overheads
     assert np.all(rec.service_ms[served] == 0) and np.all(rec.batch_id[served] == -1)
-    assert np.allclose(rec.latency_ms[served], rec.cache_ms[served] + rec.overhead_ms[served])
+    # (with the serving stack: plus the loop's ingress, counted as queue wait, and its reply)
+    assert np.allclose(rec.latency_ms[served], rec.cache_ms[served] + rec.overhead_ms[served]
+                       + rec.queue_wait_ms[served] + rec.reply_ms[served])
     # the L2 round trips come from the measured GET distribution
     get = load_redis_profile(exp.cache.l2.lookup_ms.path).get
     l2_ms = rec.cache_ms[~rec.l1_hit] - 0.002

@@ -280,3 +280,20 @@ def test_live_campaign_against_triton(tmp_path):
     data = measure(target=None, factory=factory, declared=declared, out=tmp_path / "c.npz", probe_s=2.0,
                    start_rps=40, max_probes=6, repeats=2, max_lag_ms=50.0, procs=1, log=lambda m: None)
     assert data["probes"][0]["kind"] == "low" and np.isfinite(data["probes"][0]["p50_ms"])
+
+
+def test_latency_parts_sum_to_latency_with_a_serving_stack():
+    """Every part of the latency has a column, and they add up (with the event-loop frontend of
+    python_server_h100 and with a measured serving profile)."""
+    from simlat.api import run
+    from simlat.config import load_experiment
+    from simlat.metrics import DECOMPOSITION
+
+    for name in ("python_server_h100", "demo"):
+        exp = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+        rec = run(exp, requests=5_000, keep_records=True).records[0].records
+        done = ~rec.dropped
+        parts = sum(getattr(rec, c)[done] for c in DECOMPOSITION)
+        assert np.allclose(parts, rec.latency_ms[done], atol=1e-9), name
+        if name == "demo":  # the measured stack holds the replica for the whole reply: never negative
+            assert np.all(rec.reply_ms[done] >= -1e-12)

@@ -277,7 +277,8 @@ def test_decomposition_chart_stacks_components_in_order(result):
     d = charts.decomposition_chart(df).to_dict()
     (bar,) = find(d, "bar", x="component_ms", y="label", color="component")
     assert bar["encoding"]["x"]["stack"] == "zero"
-    assert bar["encoding"]["color"]["scale"]["domain"] == ["queue", "batch wait", "compute", "cache", "overhead"]
+    assert bar["encoding"]["color"]["scale"]["domain"] == ["queue", "batch wait", "compute", "cache", "reply (serving stack)",
+                                                           "overhead"]
     assert bar["encoding"]["x"]["title"] == "Mean time (ms)"
 
 

@@ -119,6 +119,7 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
     res = None
     for _ in range(fe.iterations):
         model.factor = fe.slowdown(rho)
+        e_core = e  # the batcher's arrivals in this pass (the records' queue wait starts from them)
         res = simulate(core, Requests(arrival_ms=e, items=requests.items, key=requests.key), seed=eng_seed,
                        progress=progress, service=model.service())
         r = res.records
@@ -171,8 +172,10 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
     reply_done[hits] = hit_done
     latency = reply_done - a + net + r.overhead_ms
     latency[r.dropped] = np.nan
-    records = replace(r, arrival_ms=a, queue_wait_ms=r.queue_wait_ms + (e - a), done_ms=reply_done,
-                      overhead_ms=net + r.overhead_ms, latency_ms=latency)
+    reply = reply_done - r.done_ms  # the wait for the loop after the batch or lookup, and the reply
+    reply[r.dropped] = np.nan
+    records = replace(r, arrival_ms=a, queue_wait_ms=r.queue_wait_ms + (e_core - a), done_ms=reply_done,
+                      overhead_ms=net + r.overhead_ms, latency_ms=latency, reply_ms=reply)
     mean_batch = float(np.mean(r.batch_size[served])) if served.any() else 1.0
     loop_cap = 1000.0 / max(float(ing.mean() + rep.mean()) + float(bms.mean()) / max(1.0, mean_batch), 1e-9)
     return replace(res, records=records, end_ms=float(np.nanmax(reply_done)) if len(ids) or hits.any() else res.end_ms,

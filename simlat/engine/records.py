@@ -11,7 +11,11 @@ One row per request (Ciw's DataRecord, as numpy columns). Times are ms from the 
 - ``service_ms``: the batch's service time; ``done_ms = dispatch_ms + service_ms``.
 - ``overhead_ms``: network round trip + serialization (outside the queue).
 - ``cache_ms``: time spent in cache lookups (0 without a cache).
-- ``latency_ms = done_ms - arrival_ms + overhead_ms`` (NaN if dropped).
+- ``reply_ms``: with a serving stack (``frontend``), the wait for its loop after the batch (or the
+  cache lookup) and the reply's own work; 0 without one.
+- ``latency_ms = done_ms - arrival_ms + overhead_ms`` (NaN if dropped), which equals
+  ``queue_wait_ms + batch_wait_ms + service_ms + cache_ms + reply_ms + overhead_ms`` for every
+  completed request: every part of the latency has a column.
 - ``dropped``: rejected at arrival (queue full) or timed out before dispatch.
 - ``key``, ``l1_hit``, ``l2_hit``: cache key (-1 without keys) and where it hit.
 """
@@ -35,6 +39,7 @@ COLUMNS = (
     "service_ms",
     "overhead_ms",
     "cache_ms",
+    "reply_ms",
     "done_ms",
     "latency_ms",
     "dropped",
@@ -65,6 +70,11 @@ class Records:
     key: np.ndarray
     l1_hit: np.ndarray
     l2_hit: np.ndarray
+    reply_ms: np.ndarray = None  # type: ignore[assignment]  # zeros unless a serving stack sets it
+
+    def __post_init__(self) -> None:
+        if self.reply_ms is None:
+            self.reply_ms = np.zeros(len(self.arrival_ms))
 
     def __len__(self) -> int:
         return len(self.arrival_ms)

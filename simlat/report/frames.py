@@ -23,6 +23,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("batch_wait_ms", "batch wait"),
     ("service_ms", "compute"),
     ("cache_ms", "cache"),
+    ("reply_ms", "reply (serving stack)"),
     ("overhead_ms", "overhead"),
 ]
 

@@ -188,7 +188,7 @@ def batch_caption(result: SweepResult, df) -> str:
     if col is not None and len(row):
         limit = int(row.iloc[0][col])
     elif getattr(result, "chosen_max_batch", None):
-        limit = int(result.chosen_max_batch)
+        limit = int(result.chosen_max_batch or 0)
     if limit is None:
         return f"Mean batch {mean:.1f} requests; the largest batch formed held {int(df['batch_size'].max())}."
     full = float(df.loc[df["batch_size"] >= limit, "batches"].sum() / total)

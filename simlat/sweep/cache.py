@@ -93,7 +93,7 @@ class ResultCache:
         df["max_rate_rps"] = outcome.max_rate_rps if not math.isnan(outcome.max_rate_rps) else math.nan
         df["note"] = outcome.note
         df["limit"] = outcome.limit
-        df["experiment"] = self.dir.name
+        df["experiment"] = self.dir.name if self.dir is not None else ""
         for param, value in (params or {}).items():
             df[param] = str(value) if isinstance(value, dict | list) else value
         tmp = path.with_suffix(f".tmp{os.getpid()}")

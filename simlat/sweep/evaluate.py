@@ -79,6 +79,7 @@ class Evaluation:
     service_ms: float = NAN
     overhead_ms: float = NAN
     cache_ms: float = NAN
+    reply_ms: float = NAN
     cache_hit_ratio: float = NAN
     capacity_rps: float = NAN
     simulated: bool = False

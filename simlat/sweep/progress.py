@@ -47,7 +47,7 @@ class SweepProgress:
         )
         self._task: TaskID | None = None
         self._description = description
-        self._t0 = None
+        self._t0: float | None = None
         self._first = 0
         self._last_line = 0.0
         self._every = line_every_s
@@ -82,4 +82,4 @@ class SweepProgress:
             if now - self._last_line >= self._every or done == total:
                 self._last_line = now
                 self._console.print(f"{self._description}: {done}/{total} configurations {note} "
-                                    f"{_clock(now - self._t0)} elapsed, ETA {eta}", highlight=False, soft_wrap=True)
+                                    f"{_clock(now - (self._t0 or now))} elapsed, ETA {eta}", highlight=False, soft_wrap=True)
