@@ -314,6 +314,38 @@ def calibrate(
 profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one.")
 app.add_typer(profile_app, name="profile")
 
+inside_app = typer.Typer(no_args_is_help=True, help="The first validation: simlat's own server measured from inside "
+                         "(in-server timestamps): measure campaigns, replay them offline, print the table.")
+app.add_typer(inside_app, name="validate-inside")
+_PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _inside(module: str, ctx: typer.Context) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(f"simlat.validate.{module}").main(list(ctx.args))
+    except SimlatError as err:
+        _fail(err)
+
+
+@inside_app.command("measure", context_settings=_PASS)
+def inside_measure(ctx: typer.Context) -> None:
+    """Measure campaigns (--device, --config MODEL:BATCH:WAIT, --loads, --out DIR); --help for all options."""
+    _inside("measure", ctx)
+
+
+@inside_app.command("replay", context_settings=_PASS)
+def inside_replay(ctx: typer.Context) -> None:
+    """Fit on the probes and compare the levels of saved campaigns: DIR [--slowdown ...] [--probes]."""
+    _inside("replay", ctx)
+
+
+@inside_app.command("report", context_settings=_PASS)
+def inside_report(ctx: typer.Context) -> None:
+    """The Markdown validation table of saved campaigns: DIR."""
+    _inside("report", ctx)
+
 
 @profile_app.command("merge")
 def profile_merge(

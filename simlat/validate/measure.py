@@ -425,7 +425,7 @@ def parse_config(text: str, device: str) -> ServerSpec:
 def main(argv: list[str] | None = None) -> None:
     """Measure several configurations in one go and write one ``.npz`` per configuration.
 
-    Example: ``python -m simlat.validate.measure --device cuda --config mlp_ranker:32:0
+    Example: ``simlat validate-inside measure --device cuda --config mlp_ranker:32:0
     --config encoder_small:8:2 --out results/``.
     """
     import argparse

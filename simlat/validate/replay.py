@@ -1,9 +1,9 @@
 """Re-run calibration, simulation and comparison offline from saved campaigns.
 
-``python -m simlat.validate.replay DIR [--slowdown line|points|convex] [--seeds 3] [--probes] [--detail]``
+``simlat validate-inside replay DIR [--slowdown line|points|convex] [--seeds 3] [--probes] [--detail]``
 
 DIR holds ``*.npz`` campaigns written by ``simlat validate ... --out FILE.npz`` or by
-``python -m simlat.validate.measure ... --out DIR``. For every campaign the frontend is fitted from
+``simlat validate-inside measure ... --out DIR``. For every campaign the frontend is fitted from
 its capacity probes (:mod:`simlat.validate.fit`), every valid validation level is simulated on the
 exact send times its requests had, and the table of measured vs predicted p50/p99 is printed with
 the summary of p99 errors (median and worst |error|, count within 10%) over the levels at 20-85% of

@@ -1,6 +1,6 @@
-"""The validation table in Markdown, from saved campaigns: ``python -m simlat.validate.report DIR``.
+"""The validation table in Markdown, from saved campaigns: ``simlat validate-inside report DIR``.
 
-For every ``*.npz`` campaign in DIR (written by ``python -m simlat.validate.measure``): the levels
+For every ``*.npz`` campaign in DIR (written by ``simlat validate-inside measure``): the levels
 compared with the calibrated simulator, the naive prediction (model profile alone) beside it,
 and the summary of p99 errors (median and worst over valid levels at 20-85% of capacity).
 """
@@ -54,7 +54,14 @@ def markdown(paths: list[Path], seeds: int = 3, slowdown: str | None = None) -> 
 def main(argv: list[str] | None = None) -> None:
     """Print the table and the p99 error summary."""
     args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: simlat validate-inside report DIR [SLOWDOWN]: the Markdown table of the campaigns (*.npz) in DIR")
+        return
     folder = Path(args[0])
+    if not folder.is_dir():
+        from simlat.errors import SimlatError
+
+        raise SimlatError(f"validate-inside report: {str(folder)!r} is not a folder of saved campaigns")
     slowdown = args[1] if len(args) > 1 else None
     table, errors = markdown(sorted(folder.glob("*.npz")), slowdown=slowdown)
     print(table)
