@@ -68,6 +68,12 @@ class Campaign:
                            "declared": declared or {}, "probes": [], "levels": [], "complete": False}
         self._server = None
 
+    def t(self) -> Target:
+        """The target being measured (set by the caller, or by the server this campaign started)."""
+        if self.target is None:
+            raise EndpointError("campaign: no endpoint to measure (neither a target nor a server to start)")
+        return self.target
+
     # -- servers -----------------------------------------------------------------------------
     def fresh_server(self):
         """Stop the running server (if this campaign owns one) and start a new one."""
@@ -75,8 +81,9 @@ class Campaign:
             return nullcontext()
         self.stop_server()
         t0 = time.perf_counter()
-        self._server = self.server_factory()
-        self.target = self._server.target
+        server = self.server_factory()
+        self._server = server
+        self.target = server.target
         self.data.setdefault("server_start_s", []).append(time.perf_counter() - t0)
         return self._server
 
@@ -92,7 +99,7 @@ class Campaign:
         self.seed += 1
         d = duration_s or self.probe_s
         w = self.warmup_s if warmup_s is None else warmup_s
-        res = run_probe(self.target, rate, d, warmup_s=w, seed=self.seed, procs=self.procs, cpus=self.cpus)
+        res = run_probe(self.t(), rate, d, warmup_s=w, seed=self.seed, procs=self.procs, cpus=self.cpus)
         res.update(kind=kind, lag_ok=bool(res["lag_p99_ms"] <= self.max_lag_ms), **extra)
         base = self.data.get("no_queue_p50_ms")
         if res["stable"] and base and res["p50_ms"] > BACKLOG_FACTOR * base:
@@ -115,7 +122,7 @@ class Campaign:
             self.fresh_server()
         else:
             time.sleep(2.0)
-            wait_ready(self.target, timeout_s=60)
+            wait_ready(self.t(), timeout_s=60)
 
 
 def calibrate(c: Campaign, *, start_rps: float = 200.0, growth: float = 1.5, max_probes: int = 14,
@@ -124,8 +131,8 @@ def calibrate(c: Campaign, *, start_rps: float = 200.0, growth: float = 1.5, max
     """The calibration campaign (module doc); returns ``c.data`` with ``capacity_rps`` and flags."""
     c.log("calibrating the endpoint from outside (open-loop probes only)")
     c.fresh_server()
-    wait_ready(c.target)
-    c.data["target"] = c.target.to_json()
+    wait_ready(c.t())
+    c.data["target"] = c.t().to_json()
     low = low_rps or max(5.0, start_rps / 4)
     c.probe(low, kind="low", duration_s=c.probe_s * 2)
     lo, hi, n, rate = None, None, 0, start_rps
@@ -179,7 +186,7 @@ def levels(c: Campaign, loads: tuple[float, ...], *, repeats: int = 3, level_s: 
     c.log(f"validation levels at {', '.join(f'{x:g}' for x in loads)} x {cap:.0f} req/s, {repeats} repeats")
     for rep in range(repeats):
         c.fresh_server()
-        wait_ready(c.target)
+        wait_ready(c.t())
         for f in loads:
             r = c.probe(f * cap, kind="level", duration_s=level_s, warmup_s=warmup_s, load=f, repeat=rep)
             if not r["stable"]:

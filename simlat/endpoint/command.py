@@ -37,6 +37,8 @@ def server_factory(kind: str, *, model: str, variant: str, device: str, max_batc
     cpus = cpus or sv.split_cpus()[0]
     if kind == "external":
         if server_cmd:
+            if target is None:
+                raise EndpointError("--server-cmd needs --endpoint: the URL the started server answers at")
             return lambda: sv.CommandServer(server_cmd, target, cpus=cpus)
         return None
     if kind == "simlat":

@@ -179,6 +179,7 @@ def fit(campaign: dict, service, *, max_batch: int, max_wait_ms: float, dispatch
             log(f"  fit f={f:.2f} h={h:.3f} c={c:.4f} loop={cl:.4f}: loss {loss:.3f}")
         if best is None or loss < best[0]:
             best = (loss, params, e)
+    assert best is not None  # cands is never empty
     loss, params, e = best
     facts = {"loss": loss, "probes_fitted": len(fit_probes), "in_sample_log_err_p50": e[:, 0].tolist(),
              "in_sample_log_err_p99": e[:, 1].tolist(), "model_m1_ms": m1, "model_mB_ms": mB,

@@ -37,10 +37,11 @@ async def replay(target: Target, arrivals_s: np.ndarray, start_at: float, max_s:
     headers = {"Content-Type": "application/json"}
     conn = aiohttp.TCPConnector(limit=0, keepalive_timeout=120)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=max_s)) as session:
-        if target.ready_url:
+        ready = target.ready_url
+        if ready:
             async def ping() -> None:
                 try:
-                    async with session.get(target.ready_url) as r:
+                    async with session.get(ready) as r:
                         await r.read()
                 except (aiohttp.ClientError, OSError):
                     pass

@@ -70,6 +70,9 @@ def _sim_p(pred: Predictor, params: StackParams, rate: float, seed: int, scale: 
     lat = pred.latencies(params, arr, seed=seed, scale=scale)
     lat = lat[n // 10:]
     est = Sample([lat]).quantile_ci(0.99)
+    if est is None:
+        p99 = float(np.percentile(lat, 99))
+        return float(np.percentile(lat, 50)), p99, p99, float("inf")
     return float(np.percentile(lat, 50)), float(est.value), float(est.low), float(est.high)
 
 
