@@ -24,6 +24,29 @@ from simlat.endpoint.protocol import Target
 now = time.perf_counter
 
 
+async def open_loop(arrivals_s: np.ndarray, start_at: float, max_s: float, send, sched: np.ndarray) -> None:
+    """Start ``send(i)`` at ``start_at + arrivals_s[i]`` for every i, whatever the earlier sends are doing
+    (open loop), recording each scheduled time in ``sched``; then wait for the sends until
+    ``start_at + max_s`` and cancel the rest. Sleeps until 1.5 ms before each time and yields to the
+    event loop for the rest, so replies are served while it waits precisely."""
+    tasks: set = set()
+    for i in range(len(arrivals_s)):
+        t = start_at + float(arrivals_s[i])
+        d = t - now()
+        if d > 0.002:
+            await asyncio.sleep(d - 0.0015)
+        while now() < t:
+            await asyncio.sleep(0)
+        sched[i] = t
+        task = asyncio.create_task(send(i))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=max(0.1, start_at + max_s - now()))
+    for task in list(tasks):
+        task.cancel()
+
+
 async def replay(target: Target, arrivals_s: np.ndarray, start_at: float, max_s: float, preopen: int = 16) -> dict:
     """Send one request per arrival time (seconds after ``start_at``) and record what happened."""
     n = len(arrivals_s)
@@ -61,22 +84,7 @@ async def replay(target: Target, arrivals_s: np.ndarray, start_at: float, max_s:
                     errors.append(f"{type(e).__name__}: {e}"[:200])
             recv[i] = now()
 
-        tasks: set = set()
-        for i in range(n):
-            t = start_at + float(arrivals_s[i])
-            d = t - now()
-            if d > 0.002:
-                await asyncio.sleep(d - 0.0015)
-            while now() < t:  # finish the wait precisely, still serving replies
-                await asyncio.sleep(0)
-            sched[i] = t
-            task = asyncio.create_task(send(i))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(set(tasks), timeout=max(0.1, start_at + max_s - now()))
-        for task in list(tasks):
-            task.cancel()
+        await open_loop(arrivals_s, start_at, max_s, send, sched)
     return {"sched": sched, "sent": sent, "recv": recv, "status": status, "errors": np.array(errors, dtype=object)}
 
 

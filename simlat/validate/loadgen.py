@@ -21,6 +21,8 @@ import aiohttp
 import msgpack
 import numpy as np
 
+from simlat.endpoint.loadgen import open_loop
+
 now = time.perf_counter
 
 
@@ -66,23 +68,8 @@ async def replay(url: str, arrivals_s: np.ndarray, payloads: list[bytes], max_s:
                 ok[i] = False
             recv[i] = now()
 
-        tasks = set()
         t0 = start_at if start_at is not None else now() + 0.05
-        for i in range(n):
-            target = t0 + float(arrivals_s[i])
-            d = target - now()
-            if d > 0.002:
-                await asyncio.sleep(d - 0.0015)
-            while now() < target:  # finish the wait precisely, still serving replies
-                await asyncio.sleep(0)
-            sched[i] = target
-            t = asyncio.create_task(send(i))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(set(tasks), timeout=max(0.1, t0 + max_s - now()))
-        for t in list(tasks):
-            t.cancel()
+        await open_loop(arrivals_s, t0, max_s, send, sched)
     return {"sched": sched, "sent": sent, "recv": recv, "ok": ok, "t0": t0}
 
 
