@@ -239,33 +239,39 @@ def _loads(text: str) -> tuple[float, ...]:
     return out
 
 
+def _replay_cli(replay, experiment, base: Path, json_out: bool, log) -> None:
+    """``simlat validate --replay``: fit each saved campaign on its probes and compare its levels."""
+    import json
+
+    results = []
+    for path in replay:
+        if not Path(path).is_file():
+            raise EndpointError(f"--replay: {path}: no such campaign file")
+        data = cp.load(Path(path))
+        if not data.get("levels"):
+            raise EndpointError(f"--replay: {path} has no validation levels (a calibration-only campaign?)")
+        service = None
+        if experiment is not None:
+            from simlat.config import load_experiment
+
+            service = load_experiment(experiment).service
+        rows, facts, s = compare(data, base=base, service=service)
+        results.append((data, rows, facts, s))
+    if json_out:
+        log(json.dumps([{"config": label(d["declared"]), "summary": s, "fit": {k: v for k, v in f.items() if k != "params"},
+                         "levels": [r.to_json() for r in rows]} for d, rows, f, s in results], default=float))
+    else:
+        log(report_markdown(results))
+
+
 def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s, start_rps, max_probes, max_lag_ms,
                  json_out, out, endpoint, server, tritonserver, variant, server_cmd, protocol, model_name, input_spec,
                  metrics_url, repeats, replay, measure_only, max_batch, max_wait_ms, model_profile, log=print) -> None:
     """``simlat validate`` with --endpoint / --server / --replay (see the command's help)."""
-    import json
 
     base = Path.cwd()
     if replay:
-        results = []
-        for path in replay:
-            if not Path(path).is_file():
-                raise EndpointError(f"--replay: {path}: no such campaign file")
-            data = cp.load(Path(path))
-            if not data.get("levels"):
-                raise EndpointError(f"--replay: {path} has no validation levels (a calibration-only campaign?)")
-            service = None
-            if experiment is not None:
-                from simlat.config import load_experiment
-
-                service = load_experiment(experiment).service
-            rows, facts, s = compare(data, base=base, service=service)
-            results.append((data, rows, facts, s))
-        if json_out:
-            log(json.dumps([{"config": label(d["declared"]), "summary": s, "fit": {k: v for k, v in f.items() if k != "params"},
-                             "levels": [r.to_json() for r in rows]} for d, rows, f, s in results], default=float))
-        else:
-            log(report_markdown(results))
+        _replay_cli(replay, experiment, base, json_out, log)
         return
     mb, mw, served_model, served_variant, mp = max_batch, max_wait_ms, model, variant, parse_model_profile(model_profile)
     if not measure_only:

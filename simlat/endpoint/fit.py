@@ -167,13 +167,7 @@ def fit(campaign: dict, service, *, max_batch: int, max_wait_ms: float, dispatch
         held = min(f * Lm, h + c + cl + m1)
         delay = np.quantile(np.maximum(L - wait - held, 0.0), np.linspace(0, 1, DELAY_SAMPLES))
         params = StackParams(tuple(float(x) for x in delay), h, c, cl, f)
-        errs = []
-        for i, p in enumerate(fit_probes):
-            sent, keep = all_sent_ms(p)
-            sim = pred.latencies(params, sent, seed=100 + i)[keep]
-            _, meas = kept_latencies(p)
-            errs.append(_log_err(sim, meas))
-        e = np.array(errs)
+        e = _in_sample_errors(pred, params, fit_probes)
         loss = float(np.mean(np.abs(e[:, 1])) + 0.5 * np.mean(np.abs(e[:, 0])))
         if log:
             log(f"  fit f={f:.2f} h={h:.3f} c={c:.4f} loop={cl:.4f}: loss {loss:.3f}")
@@ -191,6 +185,17 @@ def fit(campaign: dict, service, *, max_batch: int, max_wait_ms: float, dispatch
              "fit_residual_by_load": residual_by_load(fit_probes, e[:, 1]), "warnings": warnings,
              "model_share": m1 / max(params.batch_overhead_ms + params.item_ms + params.loop_ms + m1, 1e-12)}
     return {"params": params, "facts": facts}
+
+
+def _in_sample_errors(pred: Predictor, params: StackParams, probes: list[dict]) -> np.ndarray:
+    """(log p50 error, log p99 error) of the simulated stack on each probe's own arrival times."""
+    errs = []
+    for i, p in enumerate(probes):
+        sent, keep = all_sent_ms(p)
+        sim = pred.latencies(params, sent, seed=100 + i)[keep]
+        _, meas = kept_latencies(p)
+        errs.append(_log_err(sim, meas))
+    return np.array(errs)
 
 
 def _resolution(campaign: dict) -> float:
