@@ -297,3 +297,13 @@ def compare(projected: ServiceProfile, measured: ServiceProfile) -> list[dict]:
                          "median_err": float(np.median(np.abs(e))) * float(np.sign(np.median(e)) or 1.0),
                          "worst_err": float(e[np.argmax(np.abs(e))]), "covered": covered})
     return rows
+
+
+def check_table(rows: list[dict]) -> str:
+    """:func:`compare` rows as a Markdown table (errors as signed percentages)."""
+    lines = ["| model | variant | points | median error | worst error | measured median inside the projected 95% interval |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['variant']} | {r['points']} | {r['median_err']:+.0%} | {r['worst_err']:+.0%}"
+                     f" | {r['covered']}/{r['points']} |")
+    return "\n".join(lines)
