@@ -145,3 +145,12 @@ def test_the_sweep_warns_when_the_chosen_device_is_projected():
     assert result.chosen is not None, result.recommendation
     assert any("PROJECTED" in w for w in result.warnings), result.warnings
     assert "(projected)" in result.recommendation
+
+
+def test_cli_check_prints_the_error_table(tmp_path):
+    res = CliRunner().invoke(app, ["profile", "project", str(CPU16), "--to", "ci-cpu2", "--out", str(tmp_path / "p.json"),
+                                   "--check", str(CI2)])
+    assert res.exit_code == 0, res.output
+    assert "| model | variant | points | median error | worst error |" in res.output
+    assert "| dlrm_small | fp32 | 10 |" in res.output
+    assert load_profile(tmp_path / "p.json").provenance.projection.target["name"] == "ci-cpu2"

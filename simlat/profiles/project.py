@@ -103,6 +103,7 @@ class Projector:
                 " (the efficiency measured on one kind of device does not carry over to the other)"
             )
         self.profile, self.source, self.target = profile, src, target
+        self.levels = profile.quantile_levels
         self.host_ratio = host_speed if host_speed is not None else target.host_speed / src.host_speed
         if not (self.host_ratio > 0 and math.isfinite(self.host_ratio)):
             raise SimlatError(f"--host-speed: {self.host_ratio!r} is invalid: it must be > 0")
@@ -128,11 +129,11 @@ class Projector:
         floors = [self._floor(p, dtype, target=False) for p in v.steady]
         if not v.steady or any(f is None for f in floors):
             return None
-        return fit_split([_median(p.dist) for p in v.steady], [float(f) for f in floors])  # type: ignore[arg-type]
+        return fit_split([_median_from_levels(self.levels, p.dist) for p in v.steady], [float(f) for f in floors])  # type: ignore[arg-type]
 
     def point_median(self, p: Point, fit: Fit | None, dtype: str, device_ms: float | None = None) -> tuple[float, float]:
         """(projected median, its device part on the source) of one point."""
-        m = _median(p.dist)
+        m = _median_from_levels(self.levels, p.dist)
         if self.identity:
             return m, 0.0
         fs = self._floor(p, dtype, target=False)
@@ -155,11 +156,6 @@ class Projector:
             s, t = self.source.host_link_bytes_per_s, self.target.host_link_bytes_per_s
             return (s / t) if s and t else 1.0
         return 1.0 / self.host_ratio
-
-
-def _median(d: Dist) -> float:
-    q = d.quantiles_ms
-    return float(q[len(q) // 2]) if len(q) % 2 else float(np.median(q))
 
 
 def _median_from_levels(levels: list[float], d: Dist) -> float:
@@ -221,9 +217,9 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
             for p in v.idle:
                 ref = device_at.get(p.batch_size)
                 if ref is not None and not pr.identity:
-                    med, _ = pr.point_median(ref[0].model_copy(update={"dist": p.dist}), fit, dtype, device_ms=min(ref[1], _median(p.dist)))
+                    med, _ = pr.point_median(ref[0].model_copy(update={"dist": p.dist}), fit, dtype, device_ms=min(ref[1], _median_from_levels(lv, p.dist)))
                 else:
-                    med = _median(p.dist) / (1.0 if pr.identity else pr.host_ratio)
+                    med = _median_from_levels(lv, p.dist) / (1.0 if pr.identity else pr.host_ratio)
                 idle.append(scale_point(p, lv, med, sd_proj, None))
             note = (f"projected from {pr.source.name} to {target.name}: fit host {fit.host_ms:.4g} ms + {fit.k:.3g} x roofline"
                     if fit is not None and fit.k > 0 else
@@ -232,7 +228,7 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
         comps = []
         for c in m.components:
             r = pr.component_ratio(c.name)
-            comps.append(c.model_copy(update={"points": [scale_point(p, lv, _median(p.dist) * r, sd_proj, None) for p in c.points]}))
+            comps.append(c.model_copy(update={"points": [scale_point(p, lv, _median_from_levels(lv, p.dist) * r, sd_proj, None) for p in c.points]}))
         models.append(ModelProfile.model_validate({**m.model_dump(), "variants": [x.model_dump() for x in variants],
                                                    "components": [x.model_dump() for x in comps]}))
     prov = profile.provenance
