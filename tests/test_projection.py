@@ -154,3 +154,10 @@ def test_cli_check_prints_the_error_table(tmp_path):
     assert "| model | variant | points | median error | worst error |" in res.output
     assert "| dlrm_small | fp32 | 10 |" in res.output
     assert load_profile(tmp_path / "p.json").provenance.projection.target["name"] == "ci-cpu2"
+
+
+def test_the_report_inputs_say_a_projected_profile_was_not_measured():
+    from simlat.sweep.inputs import _provenance
+
+    assert "PROJECTED" in _provenance(H200) and "not measured" in _provenance(H200)
+    assert _provenance(H100).split(", ")[1].startswith("measured ")
