@@ -311,7 +311,7 @@ def calibrate(
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
 
 
-profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one.")
+profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one, project one onto another device.")
 app.add_typer(profile_app, name="profile")
 
 inside_app = typer.Typer(no_args_is_help=True, help="The first validation: simlat's own server measured from inside "
@@ -368,6 +368,42 @@ def profile_merge(
     except OSError as err:
         _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
     typer.echo(f"merged profile written to {out}")
+
+
+@profile_app.command("project")
+def profile_project(
+    source: Annotated[Path, typer.Argument(help="A measured service profile.")],
+    to: Annotated[str, typer.Option("--to", help="Target device from the device table (simlat/profiles/devices.py), e.g. h200, a100, l4, ci-cpu2.")],
+    out: Annotated[Path, typer.Option(help="Projected profile file to write.")],
+    from_device: Annotated[str | None, typer.Option("--from", help="The source's device in the table, when its recorded device name does not say.")] = None,
+    host_speed: Annotated[float | None, typer.Option(help="Target host CPU per-core speed relative to the source's (default: from the table).")] = None,
+    uncertainty: Annotated[float | None, typer.Option(help="sd of log of the projection's error added to each point (default: 0.35 for a GPU, 2.0 for a CPU).")] = None,
+    check: Annotated[Path | None, typer.Option(help="A profile measured on the target: print the projection's error against it, per model and variant.")] = None,
+) -> None:
+    """Project a measured profile onto a device it was not measured on (marked projected, with a wider uncertainty)."""
+    from simlat.outputs import check_output_file
+    from simlat.profiles.devices import device
+    from simlat.profiles.project import check_table, compare, project_file
+    from simlat.profiles.schema import load_profile, save_profile
+
+    try:
+        target = device(to)
+        src = device(from_device) if from_device else None
+        check_output_file(out, "--out", create_folder=True)
+        command = "simlat profile project " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else f"simlat profile project --to {to}"
+        projected = project_file(source, target, source=src, host_speed=host_speed, sd_log=uncertainty, command=command)
+        measured = load_profile(check, field="--check") if check is not None else None
+        save_profile(projected, out)
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    prj = projected.provenance.projection
+    assert prj is not None
+    typer.echo(f"projected profile written to {out} ({projected.provenance.device_name}; host x{prj.host_ratio:g},"
+               f" uncertainty sd(log) {prj.uncertainty_sd_log:g})")
+    if measured is not None:
+        typer.echo(check_table(compare(projected, measured)))
 
 
 @profile_app.command("describe")

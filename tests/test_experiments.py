@@ -47,7 +47,7 @@ def reduced(exp):
 
 def test_the_shipped_experiments_are_there():
     names = {p.stem for p in EXPERIMENTS}
-    assert {"demo", "feed", "ads", "search", "fraud", "trace_replay"} <= names
+    assert {"demo", "feed", "ads", "search", "fraud", "fraud_hardware", "trace_replay"} <= names
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])

@@ -11,6 +11,9 @@ Schema history (bump ``SCHEMA_VERSION`` and add a line for every change of meani
 
 - 1 (2026-11-24): first version. Quantile tables on ``quantile_levels``; steady and idle curves;
   per-process medians; cold start; output error; roofline; overhead components; provenance.
+  2026-12-05, same version: optional ``provenance.projection`` (absent in measured profiles, so
+  every version-1 file still loads): set by ``simlat profile project`` on a profile derived for
+  another device (:mod:`simlat.profiles.project`).
 
 The simulator refuses a profile whose ``schema_version`` it does not know (a newer simlat wrote
 it, or it is not a profile). Service profiles carry no ``kind`` tag: the registry
@@ -159,8 +162,24 @@ class Peaks(StrictModel):
     method: str = ""
 
 
+class Projection(StrictModel):
+    """How a projected profile was derived (``simlat profile project``): it was not measured.
+
+    ``uncertainty_sd_log`` is the sd of log of the projected medians' error that the projection adds
+    to each point's process spread (see :mod:`simlat.profiles.project`)."""
+
+    projected: Literal[True] = True
+    source: str
+    source_device: str
+    source_spec: dict[str, Any]
+    target: dict[str, Any]
+    method: str
+    host_ratio: float = Field(gt=0)
+    uncertainty_sd_log: NonNegativeFloat
+
+
 class Provenance(StrictModel):
-    """Where and how the measurements were taken."""
+    """Where and how the measurements were taken (``projection``: set only on a projected profile)."""
 
     device: Literal["cpu", "cuda"]
     device_name: str
@@ -181,6 +200,7 @@ class Provenance(StrictModel):
     shared_machine: bool = False
     notes: list[str] = Field(default_factory=list)
     elapsed_s: NonNegativeFloat | None = None
+    projection: Projection | None = None
 
 
 class ServiceProfile(StrictModel):

@@ -49,6 +49,25 @@ def device_label(experiment: Experiment) -> str:
     return experiment.device or (names[2] if len(names) > 2 else names[0])
 
 
+def projected_warning(experiment: Experiment) -> list[str]:
+    """A warning when the configuration's service profile was projected onto its device, not measured
+    (``simlat profile project``); empty otherwise or when the profile cannot be read."""
+    from simlat.profiles.schema import load_profile
+
+    if experiment.service.kind != "profile":
+        return []
+    try:
+        prov = load_profile(experiment.service.path).provenance
+    except SimlatError:
+        return []
+    if prov.projection is None:
+        return []
+    pj = prov.projection
+    return [f"the chosen configuration runs on {prov.device_name}: its service times are PROJECTED from"
+            f" {pj.source} ({pj.source_device}), not measured (uncertainty sd(log) {pj.uncertainty_sd_log:g} added"
+            " to the prediction interval); measure it on the device before buying"]
+
+
 def cost_per_hour(experiment: Experiment, sweep: Sweep) -> float:
     """USD per hour for the configuration's fleet; NaN when no price applies and none is needed."""
     for name in device_names(experiment):

@@ -28,7 +28,9 @@ def _provenance(path: Path) -> str:
         prov = load_profile(resolve_profile_path(path)).provenance
     except (SimlatError, OSError) as err:
         return f"unreadable ({err})"
-    parts = [prov.device_name, f"measured {prov.date}", f"simlat {prov.simlat_version}"]
+    pj = prov.projection
+    when = f"PROJECTED {prov.date} from {pj.source} ({pj.source_device}), not measured" if pj else f"measured {prov.date}"
+    parts = [prov.device_name, when, f"simlat {prov.simlat_version}"]
     parts += [f"{k} {v}" for k, v in (("driver", prov.driver), ("CUDA", prov.cuda), ("torch", prov.torch)) if v]
     if prov.shared_machine:
         parts.append("on a shared machine")

@@ -18,7 +18,7 @@ from simlat.memory import check_memory
 from simlat.metrics import DECOMPOSITION
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
-from simlat.sweep.cost import cost_per_hour, device_label
+from simlat.sweep.cost import cost_per_hour, device_label, projected_warning
 from simlat.sweep.describe import recommendation
 from simlat.sweep.evaluate import MEETS
 from simlat.sweep.executor import default_workers, probe_cluster, run_tasks
@@ -255,7 +255,8 @@ def run_sweep(
                             slo_ms=slo.latency_ms, target_rps=target, confidence=sweep.confidence,
                             min_headroom=sweep.min_headroom),
         warnings=ignored_settings(experiment) + ignored_sweep_params(experiment, configs)
-        + edge_warnings(points, chosen, params, sweep.objective),
+        + edge_warnings(points, chosen, params, sweep.objective)
+        + (projected_warning(experiments[chosen]) if chosen is not None else []),
         seed=experiment.run.seed,
         services=_services(configs),
         min_headroom=sweep.min_headroom,
