@@ -8,7 +8,7 @@ import pytest
 
 from simlat.config import parse_experiment
 from simlat.engine import simulate, write_records
-from simlat.engine.paths import choose_path
+from simlat.engine.paths import PATHS, choose_path
 from simlat.engine.spec import EngineSpec
 from simlat.errors import SimlatError
 from simlat.workload import Requests
@@ -229,6 +229,46 @@ def test_static_and_event_paths_agree():
         slow = run(exp, req, path="event")
         for name, col in fast.columns().items():
             np.testing.assert_allclose(col, slow.columns()[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_the_first_path_that_handles_an_experiment_runs_it():
+    """The map in simlat.engine.paths: static, then routed, then event; a named path must handle it."""
+    dyn = {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 1.0}
+    jsq = {"replicas": 3, "queue": "per_replica", "balancer": "join_shortest_queue"}
+    cases = [
+        (experiment(dyn, AFFINE, {"replicas": 3}), "static"),
+        (experiment(dyn, AFFINE, {**jsq, "balancer": "random"}), "static"),
+        (experiment(dyn, AFFINE, jsq), "routed"),
+        (experiment(dyn, AFFINE, {**jsq, "balancer": "power_of_two"}), "routed"),
+        (experiment({**dyn, "dispatch": "on_close"}, AFFINE, jsq), "event"),
+        (experiment(dyn, AFFINE, {"replicas": 3}, admission={"queue_capacity": 4}), "event"),
+        (experiment(dyn, AFFINE, arrivals={"kind": "closed_loop", "clients": 4}), "event"),
+    ]
+    order = list(PATHS)
+    for exp, expected in cases:
+        spec = EngineSpec.from_experiment(exp)
+        assert choose_path(spec).name == expected
+        assert choose_path(spec, "event").name == "event"  # the event path handles everything
+        for name in order[: order.index(expected)]:
+            with pytest.raises(SimlatError, match=f"path: '{name}' does not handle this experiment"):
+                simulate(
+                    exp,
+                    None if spec.closed_loop else poisson(3.0, 10),
+                    seed=np.random.SeedSequence(0),
+                    path=name,
+                )
+    with pytest.raises(SimlatError, match="path: 'fast' is not one of static, routed, event"):
+        choose_path(spec, "fast")
+
+
+def test_every_balancer_kind_has_an_object():
+    from typing import get_args
+
+    from simlat.config.serving import Fleet
+    from simlat.engine.balancer import BALANCERS
+
+    assert set(get_args(Fleet.model_fields["balancer"].annotation)) == set(BALANCERS)
+    assert {b.name for b in BALANCERS.values() if b.static} == {"round_robin", "random"}
 
 
 # -- admission -----------------------------------------------------------------------------------

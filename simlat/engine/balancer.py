@@ -112,9 +112,16 @@ class PowerOfTwo(Balancer):
         return r2 if out[r2] < out[r1] else r1
 
 
-BALANCERS: dict[str, Balancer] = {
-    b.name: b for b in (RoundRobin(), Random(), JoinShortestQueue(), PowerOfTwo())
-}
+def _by_name(*balancers: Balancer) -> dict[str, Balancer]:
+    out: dict[str, Balancer] = {}
+    for b in balancers:
+        if b.name in out:
+            raise ValueError(f"two balancers named {b.name!r}")
+        out[b.name] = b
+    return out
+
+
+BALANCERS: dict[str, Balancer] = _by_name(RoundRobin(), Random(), JoinShortestQueue(), PowerOfTwo())
 """One balancer per ``fleet.balancer`` kind."""
 
 

@@ -41,7 +41,7 @@ import simpy
 from simpy.events import URGENT
 
 from simlat import dists
-from simlat.engine.balancer import JoinShortestQueue, PowerOfTwo, pair_draws
+from simlat.engine.balancer import JoinShortestQueue
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
 from simlat.engine.log import BatchLog, PathRun
 from simlat.engine.progress import RunProgress
@@ -398,25 +398,22 @@ class EventEngine:
         """The balancer process for a given arrival array.
 
         It yields to SimPy only when a server event is due before the next arrival (``horizon``,
-        the time of the next scheduled event, is kept up to date by every scheduling call).
+        the time of the next scheduled event, is kept up to date by every scheduling call). One
+        loop over the arrivals, long on purpose: its state lives in locals.
         """
         env = self.env
         arr = self.arr
         n = len(arr)
-        R = self.R
         out = self.out
         queues = self.queues
         bal = self.balancer
         per_replica = self.per_replica
-        route = None
-        if bal is not None and bal.static:
-            route = bal.route(n, R, np.random.default_rng(self.streams.balancer)).tolist()
-        rng = np.random.default_rng(self.streams.balancer)
-        p2c_first, p2c_second, p2c_pos = [], [], 0
-        # the balancers' open-loop picks, inlined (water-filled for join-shortest-queue)
-        jsq = isinstance(bal, JoinShortestQueue)
-        p2c = isinstance(bal, PowerOfTwo)
+        jsq = isinstance(bal, JoinShortestQueue)  # water-filled here: see _water_fill
+        pick = None
+        if per_replica and not jsq:
+            pick = bal.open_picker(n, self.R, np.random.default_rng(self.streams.balancer))
         T = self.T
+        purge_all = T is not None and per_replica and not bal.static  # before reading the counts
         # the common case inline: no admission control, on_free batching
         simple = self.cap is None and T is None and not self.policy.on_close
         # where each request was routed: only needed for the ones dropped before any batch
@@ -436,22 +433,15 @@ class EventEngine:
             if not per_replica:
                 r = 0
             else:
-                if T is not None and (jsq or p2c):
+                if purge_all:
                     self._route_all_purge(a)
                 if jsq:
                     g = self.jsq_order
                     if g is None:
                         g = self.jsq_order = _water_fill(out)
                     r = next(g)
-                elif p2c:
-                    if p2c_pos >= len(p2c_first):
-                        p2c_first, p2c_second = pair_draws(R, rng)
-                        p2c_pos = 0
-                    r1, r2 = p2c_first[p2c_pos], p2c_second[p2c_pos]
-                    p2c_pos += 1
-                    r = r2 if out[r2] < out[r1] else r1
                 else:
-                    r = route[i]
+                    r = pick(i, out)
                 if routed is not None:
                     routed[i] = r
             if simple:

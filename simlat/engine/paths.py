@@ -59,7 +59,16 @@ class Path(Protocol):
         """Run ``requests`` (None: the closed loop's clients make them) through the queues."""
 
 
-PATHS: dict[str, Path] = {p.name: p for p in (StaticPath(), RoutedPath(), EventPath())}
+def _by_name(*paths: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in paths:
+        if p.name in out:
+            raise ValueError(f"two engine paths named {p.name!r}")
+        out[p.name] = p
+    return out
+
+
+PATHS: dict[str, Path] = _by_name(StaticPath(), RoutedPath(), EventPath())
 """The paths, fastest first: the engine takes the first that handles a spec."""
 
 
