@@ -2,11 +2,12 @@
 
 It handles every experiment (:class:`EventPath` in :mod:`simlat.engine.paths`); the engine takes it
 for what the faster paths do not: queue capacity, request timeouts, closed-loop clients, and
-state-dependent balancing (join-shortest-queue, power-of-two) with ``on_close`` or adaptive batching. One SimPy process (the balancer) walks the arrivals in time order; it
-yields to SimPy only when a server event (a batch timer or a batch completion) is due before the
-next arrival, so events stay per batch while the per-request work is a few list operations:
-route, admit, append. Queues dispatch batches by the rules of :mod:`simlat.engine.batching`;
-server events are SimPy timeouts with callbacks.
+state-dependent balancing (join-shortest-queue, power-of-two) with ``on_close`` or adaptive
+batching. One SimPy process (the balancer) walks the arrivals in time order; it yields to SimPy
+only when a server event (a batch timer or a batch completion) is due before the next arrival, so
+events stay per batch while the per-request work is a few list operations: route, admit, append.
+Queues dispatch batches by the rules of :mod:`simlat.engine.batching`; server events are SimPy
+timeouts with callbacks.
 
 Semantics specific to this path:
 

@@ -11,6 +11,7 @@ stays in :mod:`simlat.workload`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from simlat import dists
 from simlat.engine.balancer import Balancer, balancer_for
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.cache import WarmupSource, warmup_source
+
+if TYPE_CHECKING:
+    from simlat.config import Experiment
+    from simlat.config.cache import Cache
+    from simlat.config.dists import Dist
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class AdmissionSpec:
 class OverheadSpec:
     """Per-request costs outside the queue: distributions of the network round trip and serialization."""
 
-    network_rtt_ms: object
-    serialization_ms: object
+    network_rtt_ms: Dist
+    serialization_ms: Dist
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` overheads (ms): the sum of the non-zero parts, drawn in that order."""
@@ -75,8 +81,8 @@ class ClosedLoopSpec:
     requests were sent or ``max_ms`` passed (one of them is set)."""
 
     clients: int
-    think_time_ms: object
-    items_per_request: object
+    think_time_ms: Dist
+    items_per_request: int | Dist
     max_requests: int | None
     max_ms: float | None
 
@@ -86,7 +92,7 @@ class CacheSpec:
     """The cache stage: its config (:mod:`simlat.engine.cache` models it), the fleet's replica count
     (``l1.copies: replicas``) and what warms it before the run."""
 
-    config: object
+    config: Cache
     replicas: int
     warmup: WarmupSource | None
 
@@ -103,7 +109,7 @@ class EngineSpec:
     cache: CacheSpec | None = None
 
     @classmethod
-    def from_experiment(cls, experiment) -> EngineSpec:
+    def from_experiment(cls, experiment: Experiment) -> EngineSpec:
         """Reduce ``experiment`` to the engine's spec (the only place the engine reads the config)."""
         wl, run = experiment.workload, experiment.run
         closed = None
