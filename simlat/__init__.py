@@ -5,3 +5,19 @@ engine (SimPy, requests as numpy rows) -> per-request records -> metrics -> swee
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "override", "run", "sweep"]
+
+
+def __getattr__(name: str):
+    """``simlat.load``, ``simlat.override``, ``simlat.run``: imported on first use (the package
+    itself stays light). ``simlat.sweep`` is the subpackage, callable as the function."""
+    if name in ("load", "override", "run", "RunResult"):
+        from simlat import api
+
+        return getattr(api, name)
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("simlat.sweep")
+    raise AttributeError(f"module 'simlat' has no attribute {name!r}")

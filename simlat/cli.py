@@ -19,13 +19,47 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" beside flags, no boxes cut to 80 columns when piped
     help="Discrete-event capacity planning for ML inference serving.",
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import simlat
+
+        typer.echo(f"simlat {simlat.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """simlat: measure what must be measured, simulate the rest."""
+
+
+def _with_overrides(exp, assignments: list[str] | None):
+    """Apply ``--set path=value`` options (values parsed as YAML: 4, 0.5, bf16, [1, 2], {kind: none})."""
+    if not assignments:
+        return exp
+    import yaml
+
+    from simlat.api import override
+
+    values = {}
+    for item in assignments:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise SimlatError(f"--set {item!r}: expected path=value, e.g. --set fleet.replicas=4")
+        try:
+            values[path.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise SimlatError(f"--set {item!r}: the value is not valid YAML ({err.problem})") from None
+    return override(exp, values)
+
+
+SET_HELP = "Override a field by dotted path, value as YAML: --set fleet.replicas=4 (repeatable)."
 
 
 def _fail(err: SimlatError) -> None:
@@ -36,28 +70,46 @@ def _fail(err: SimlatError) -> None:
 @app.command()
 def simulate(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to simulate (overrides run.requests).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (overrides run.seed).")] = None,
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, max=1_000_000_000, help="Requests to simulate (overrides run.requests).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**63 - 1, help="Random seed (overrides run.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-    records: Annotated[Path | None, typer.Option(help="Write the per-request records to this Parquet file.")] = None,
+    records: Annotated[Path | None, typer.Option(help="Write the per-request records (with a warmup column) to this .parquet or .csv file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate one experiment and print latency percentiles with confidence intervals."""
     from simlat.api import run
     from simlat.config import load_experiment
+    from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
+    from simlat.outputs import check_output_file
 
     try:
-        exp = load_experiment(experiment)
+        if records is not None:
+            check_output_file(records, "--records")
+            if records.suffix.lower() not in (".parquet", ".csv"):
+                raise SimlatError(f"--records: {str(records)!r} must end in .parquet or .csv (the suffix picks the format)")
+        exp = _with_overrides(load_experiment(experiment), set_)
+        need = estimate_bytes(exp, requests)
+        if need is not None and ANNOUNCE_BYTES < need <= exp.run.max_memory_gb * 1e9:
+            typer.echo(f"this run needs {describe(need)} of memory (run.max_memory_gb: {exp.run.max_memory_gb:g})", err=True)
         result = run(exp, requests=requests, seed=seed, progress=not json_out, keep_records=records is not None)
     except SimlatError as err:
         _fail(err)
     from simlat.summary_view import print_summary, summary_json
 
     if records is not None:
-        from simlat.engine import write_records
-
-        write_records(result.records, records)
+        frame = result.records_frame()  # with replication and warmup columns
+        try:
+            if records.suffix.lower() == ".csv":
+                frame.to_csv(records, index=False)
+            else:
+                frame.to_parquet(records, index=False)
+        except OSError as err:
+            _fail(SimlatError(f"--records: cannot write {str(records)!r}: {err.strerror or err}"))
     if json_out:
-        typer.echo(summary_json(result.summary))
+        import simlat
+
+        meta = {"experiment": exp.name, "seed": exp.run.seed if seed is None else seed, "simlat_version": simlat.__version__}
+        typer.echo(summary_json(result.summary, meta))
     else:
         print_summary(exp, result.summary)
         if records is not None:
@@ -74,14 +126,34 @@ def sweep(
     reports: Annotated[Path, typer.Option(help="Folder for the HTML report <experiment>.html and its charts.")] = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    table: Annotated[Path | None, typer.Option(help="Write one row per configuration (parameters, max rate, percentiles with intervals, cost, headroom, Pareto flag, why not chosen) to a .parquet, .csv or .json file.")] = None,
+    top: Annotated[int, typer.Option(min=0, help="Configurations shown in the terminal table (0: none).")] = 10,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Sweep the experiment's grid, find each configuration's max rate under the SLO, and recommend one."""
     from simlat.config import load_experiment
+    from simlat.outputs import check_output_dir
+    from simlat.sweep.executor import check_cluster_address
     from simlat.sweep.progress import SweepProgress
     from simlat.sweep.runner import run_sweep
 
     try:
-        exp = load_experiment(experiment)
+        if not no_report:
+            check_output_dir(reports, "--reports")
+        if not no_cache:
+            check_output_dir(cache_dir, "--cache-dir")
+        if cluster is not None:
+            check_cluster_address(cluster)
+        exp = _with_overrides(load_experiment(experiment), set_)
+        if exp.sweep is not None:  # the largest run each worker may hold at once
+            from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
+            from simlat.sweep.executor import default_workers
+
+            per = estimate_bytes(exp, exp.sweep.max_requests)
+            n = 1 if cluster else min(workers or default_workers(), exp.sweep.size)
+            if per is not None and per * n > ANNOUNCE_BYTES:
+                typer.echo(f"this sweep may need {describe(per * n)} of memory ({n} worker(s), up to "
+                           f"{exp.sweep.max_requests:,} requests per run)", err=True)
         with SweepProgress(exp.name, enabled=not quiet) as bar:
             result = run_sweep(
                 exp,
@@ -93,6 +165,14 @@ def sweep(
             )
     except SimlatError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        done = getattr(locals().get("bar"), "done", 0)
+        total = getattr(locals().get("bar"), "total", 0)
+        where = "no result cache (--no-cache): a rerun starts over" if no_cache else (
+            f"finished configurations are in {cache_dir}/: run the same command again to resume")
+        typer.echo(f"\ninterrupted after {done} of {total} configurations; {where}", err=True)
+        raise typer.Exit(code=130) from None
+    result.command = " ".join(["simlat", *sys.argv[1:]])
     n = len(result.points)
     rate = n / result.elapsed_s * 60 if result.elapsed_s > 0 else float("nan")
     typer.echo(
@@ -104,6 +184,23 @@ def sweep(
         typer.echo(f"warning: {len(failed)} configuration(s) rejected by the simulator, e.g. {failed.iloc[0]['label']}: "
                    f"{failed.iloc[0]['note']}", err=True)
     typer.echo(f"Recommendation: {result.recommendation}")
+    for line in result.explanation:
+        typer.echo(line)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for warning in result.run_warnings:
+        typer.echo(f"warning ({'chosen' if result.chosen else 'closest'} configuration at the target rate): {warning}", err=True)
+    if top:
+        from simlat.sweep.table import print_top
+
+        print_top(result, top)
+    if table is not None:
+        from simlat.sweep.table import write_table
+
+        try:
+            typer.echo(f"table written to {write_table(result, table)}")
+        except SimlatError as err:
+            _fail(err)
     if no_report:
         return
     try:
@@ -111,11 +208,13 @@ def sweep(
     except ImportError:
         typer.echo("report skipped: simlat.report.writer.write_report is not available in this version")
         return
-    reports.mkdir(parents=True, exist_ok=True)
     try:
+        reports.mkdir(parents=True, exist_ok=True)
         html = write_report(result, exp, reports)
     except SimlatError as err:
         _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--reports: cannot write the report under {str(reports)!r}: {err.strerror or err}"))
     typer.echo(f"report written to {html}")
 
 
@@ -138,18 +237,54 @@ def calibrate(
     processes: Annotated[int | None, typer.Option(help="Measuring processes per variant (overrides the budget's; the spread between them is reported).")] = None,
     no_overheads: Annotated[bool, typer.Option("--no-overheads", help="Skip the serialization and copy components.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    endpoint: Annotated[str | None, typer.Option(help="Measure a running inference endpoint from outside instead (open-loop probes), e.g. http://127.0.0.1:8000, and write a serving profile.")] = None,
+    protocol: Annotated[str, typer.Option(help="With --endpoint: kserve_v2 (Triton, KServe) or json (plain JSON POST to the URL).")] = "kserve_v2",
+    model_name: Annotated[str, typer.Option(help="With --endpoint: the served model's name (KServe v2 path).")] = "model",
+    input_name: Annotated[str, typer.Option(help="With --endpoint: the input tensor's name.")] = "x",
+    input: Annotated[str, typer.Option(help="With --endpoint: one request's input as DTYPE:SIZE.")] = "float32:512",
+    metrics_url: Annotated[str | None, typer.Option(help="With --endpoint: the server's Prometheus metrics (Triton: http://host:8002/metrics).")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="With --endpoint: the server's max batch size.")] = 1,
+    max_wait_ms: Annotated[float, typer.Option(min=0.0, help="With --endpoint: the server's max batching delay (ms).")] = 0.0,
+    model_profile: Annotated[str | None, typer.Option(help="With --endpoint: PATH:MODEL:VARIANT of the served model's calibration profile (the stack is fitted beyond it).")] = None,
+    server_cmd: Annotated[str | None, typer.Option(help="With --endpoint: a shell command that starts the server; it is restarted between repeats.")] = None,
+    start_rps: Annotated[float, typer.Option(min=0.1, help="With --endpoint: first rate of the capacity search.")] = 200.0,
+    max_probes: Annotated[int, typer.Option(min=2, help="With --endpoint: most capacity probes.")] = 14,
+    probe_s: Annotated[float, typer.Option(min=0.5, help="With --endpoint: seconds per probe.")] = 3.0,
+    repeats: Annotated[int, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread).")] = 3,
+    campaign: Annotated[Path | None, typer.Option(help="Fit a serving profile from a saved endpoint campaign (.npz, e.g. measured on a GPU host with validate --measure-only) instead of measuring.")] = None,
 ) -> None:
-    """Measure a model's service times on this machine (or a Redis cache's with --cache) and write a profile."""
+    """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
+    endpoint's with --endpoint) and write a profile."""
+    from simlat.outputs import check_output_file
+
     try:
         if out is None:
             raise SimlatError("--out is required: the profile file to write, e.g. calibration/cpu.json")
+        check_output_file(out, "--out", create_folder=True)
+        if campaign is not None:
+            from simlat.endpoint.command import profile_from_campaign
+
+            profile_from_campaign(campaign, out, log=typer.echo)
+            return
+        if endpoint is not None:
+            from simlat.endpoint.command import calibrate_endpoint
+
+            calibrate_endpoint(endpoint, protocol=protocol, model_name=model_name, input_name=input_name,
+                               input_spec=input, metrics_url=metrics_url, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                               model_profile=model_profile, server_cmd=server_cmd, start_rps=start_rps,
+                               max_probes=max_probes, probe_s=probe_s, repeats=repeats, out=out, log=typer.echo)
+            return
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis
 
-            profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
-            get, put = profile.get, profile.set
+            redis_profile = calibrate_redis(cache, out=out, value_bytes=value_bytes, progress=not quiet, note=note or "")
+            get, put = redis_profile.get, redis_profile.set
             typer.echo(f"GET p50 {get.p50_ms:.3f} ms, p99 {get.p99_ms:.3f} ms; SET p50 {put.p50_ms:.3f} ms, p99 {put.p99_ms:.3f} ms")
-            for warning in profile.warnings:
+            if redis_profile.throughput is not None:
+                tp = redis_profile.throughput
+                typer.echo(f"throughput {tp.ops_per_s:,.0f} GET/s with {tp.clients} clients x {tp.pipeline} in flight"
+                           + (" (client-bound: a lower bound)" if tp.client_bound else ""))
+            for warning in redis_profile.warnings:
                 typer.echo(f"warning: {warning}")
             typer.echo(f"profile written to {out}")
             return
@@ -176,9 +311,50 @@ def calibrate(
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
 
 
+profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one.")
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.command("merge")
+def profile_merge(
+    base: Annotated[Path, typer.Argument(help="The profile to merge into.")],
+    other: Annotated[Path, typer.Argument(help="A second run on the same device.")],
+    out: Annotated[Path, typer.Option(help="Merged profile file to write.")],
+    replace: Annotated[str, typer.Option(help="Comma-separated variants to take whole from OTHER.")] = "",
+) -> None:
+    """Merge a second calibration run of the same device into a profile (device mismatches are refused)."""
+    from simlat.calibrate.merge import merge
+    from simlat.outputs import check_output_file
+    from simlat.profiles.schema import load_profile, save_profile
+
+    try:
+        check_output_file(out, "--out", create_folder=True)
+        merged = merge(load_profile(base), load_profile(other), {v for v in replace.split(",") if v})
+        save_profile(merged, out)
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    typer.echo(f"merged profile written to {out}")
+
+
+@profile_app.command("describe")
+def profile_describe(
+    files: Annotated[list[Path], typer.Argument(help="Profile files.")],
+) -> None:
+    """Print what profiles say, as Markdown: latency vs batch size per variant, and the extremes."""
+    from simlat.calibrate.describe import describe
+
+    try:
+        text = "\n".join(describe(str(f)) for f in files)
+    except SimlatError as err:
+        _fail(err)
+    typer.echo(text)
+
+
 @app.command()
 def validate(
-    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")],
+    experiment: Annotated[Path | None, typer.Argument(help="Experiment YAML file (its batching policy and model are served).")] = None,
     loads: Annotated[str, typer.Option(help="Load levels as fractions of the measured open-loop capacity.")] = "0.2,0.5,0.7,0.85",
     model: Annotated[str | None, typer.Option(help="Model to serve (default: the experiment's profile model).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -190,18 +366,51 @@ def validate(
     max_lag_ms: Annotated[float, typer.Option(help="A level whose send-lag p99 exceeds this is invalid.")] = 1.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write every raw measurement to this .npz file.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Validate against a server already running at this URL (measured from outside, KServe v2 or JSON).")] = None,
+    server: Annotated[str | None, typer.Option(help="Start the server to validate, fresh for every repeat: triton (NVIDIA Triton, --tritonserver) or simlat (simlat's own).")] = None,
+    tritonserver: Annotated[str | None, typer.Option(help="Path of the tritonserver binary (with --server triton).")] = None,
+    variant: Annotated[str | None, typer.Option(help="Variant to serve (default: the experiment's).")] = None,
+    server_cmd: Annotated[str | None, typer.Option(help="With --endpoint: a shell command that (re)starts the server for every repeat.")] = None,
+    protocol: Annotated[str, typer.Option(help="With --endpoint: kserve_v2 or json.")] = "kserve_v2",
+    model_name: Annotated[str, typer.Option(help="With --endpoint: the served model's name.")] = "model",
+    input: Annotated[str, typer.Option(help="With --endpoint: one request's input as DTYPE:SIZE.")] = "float32:512",
+    metrics_url: Annotated[str | None, typer.Option(help="With --endpoint: Prometheus metrics URL.")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="With --endpoint/--server: repeats of every level (fresh server each).")] = 3,
+    replay: Annotated[list[Path] | None, typer.Option(help="Compare saved campaigns (.npz) offline instead of measuring (repeatable).")] = None,
+    measure_only: Annotated[bool, typer.Option("--measure-only", help="With --server/--endpoint: measure and save --out only (needs numpy, aiohttp and torch, not the simulator).")] = False,
+    max_batch: Annotated[int | None, typer.Option(help="With --measure-only: the served max batch size.")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(help="With --measure-only: the served max wait (ms).")] = None,
+    model_profile: Annotated[str | None, typer.Option(help="PATH:MODEL:VARIANT of the served model's profile (recorded for the fit).")] = None,
 ) -> None:
-    """Run a real server under open-loop load and compare measured with predicted latency."""
+    """Run a real server under open-loop load and compare measured with predicted latency.
+
+    With --endpoint or --server, the server is measured from outside only (simlat's serving-profile
+    fit, prediction intervals, repeats with fresh servers); without them, simlat's own server is
+    measured from inside (docs/validation.md).
+    """
     import json
 
-    from simlat.config import load_experiment
-    from simlat.validate.runner import validate as run_validate
+    try:
+        if replay or endpoint or server:
+            from simlat.endpoint.command import validate_cli
 
-    try:
-        fractions = [float(x) for x in loads.split(",") if x.strip()]
-    except ValueError:
-        _fail(SimlatError(f"--loads: {loads!r} must be comma-separated fractions, e.g. 0.2,0.5,0.7,0.85"))
-    try:
+            validate_cli(experiment=experiment, loads=loads, model=model, device=device, level_s=level_s,
+                         warmup_s=warmup_s, probe_s=probe_s, start_rps=start_rps, max_probes=max_probes,
+                         max_lag_ms=max_lag_ms, json_out=json_out, out=out, endpoint=endpoint, server=server,
+                         tritonserver=tritonserver, variant=variant, server_cmd=server_cmd, protocol=protocol,
+                         model_name=model_name, input_spec=input, metrics_url=metrics_url, repeats=repeats,
+                         replay=replay or [], measure_only=measure_only, max_batch=max_batch,
+                         max_wait_ms=max_wait_ms, model_profile=model_profile, log=typer.echo)
+            return
+        if experiment is None:
+            raise SimlatError("validate: name an experiment file (or --replay campaign.npz)")
+        from simlat.config import load_experiment
+        from simlat.validate.runner import validate as run_validate
+
+        try:
+            fractions = [float(x) for x in loads.split(",") if x.strip()]
+        except ValueError:
+            raise SimlatError(f"--loads: {loads!r} must be comma-separated fractions, e.g. 0.2,0.5,0.7,0.85") from None
         exp = load_experiment(experiment)
         res = run_validate(exp, loads=fractions, model=model, device=device, level_s=level_s, warmup_s=warmup_s,
                            probe_s=probe_s, start_rps=start_rps, max_probes=max_probes, max_lag_ms=max_lag_ms, log=(lambda m: None) if json_out else typer.echo)
@@ -226,8 +435,50 @@ def validate(
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="A run (simulate --json output) or a sweep table (sweep --table).")],
+    b: Annotated[Path, typer.Argument(help="The other run or sweep table, of the same kind.")],
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as .csv.")] = None,
+) -> None:
+    """Two runs or two sweeps side by side (sweeps matched on their shared parameters)."""
+    from simlat.compare import compare_runs, compare_sweeps, print_frame, read
+
+    try:
+        (kind_a, data_a), (kind_b, data_b) = read(a), read(b)
+        if kind_a != kind_b:
+            raise SimlatError(f"cannot compare a {kind_a} ({a}) with a {kind_b} ({b})")
+        df = compare_runs(data_a, data_b) if kind_a == "run" else compare_sweeps(data_a, data_b)
+    except SimlatError as err:
+        _fail(err)
+    print_frame(df, f"A = {a}, B = {b}")
+    if out is not None:
+        df.to_csv(out, index=False)
+        typer.echo(f"comparison written to {out}")
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The field reference as Markdown (docs/schema.md) instead of JSON Schema.")] = False,
+) -> None:
+    """Print the experiment file's JSON Schema (for editors), or its field reference as Markdown."""
+    import json
+
+    from simlat.config.reference import json_schema, reference_markdown
+
+    typer.echo(reference_markdown() if markdown else json.dumps(json_schema(), indent=2), nl=not markdown)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``warning: ...`` line on stderr, without Python's source path and line."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except SimlatError as err:  # errors raised outside a command body

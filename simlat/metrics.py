@@ -71,9 +71,9 @@ Caches
     answered. The cache stage's warnings (caches still warming up) join the summary's.
 
 Stability
-    A run is unstable (percentiles None, never a finite p99) when either the offered rate is at or
-    above the engine's capacity estimate with nothing bounding the queue (no queue capacity or
-    timeout), or the queue grows through the run: over TREND_SECTIONS sections of the measured
+    A run is unstable (percentiles None, never a finite p99) when either the offered rate (the arrival
+    process's configured mean rate where it has one, not the rate one seed realised) is at or above
+    the engine's capacity estimate with nothing bounding the queue (no queue capacity or timeout), or the queue grows through the run: over TREND_SECTIONS sections of the measured
     window, the last section's mean latency is > 1.5x the middle sections' median and Kendall's tau of
     the section means against time is > 0.6, in a majority of replications (calibrated on M/M/1:
     0-1% false alarms at utilisation 0.95, 100% detection at 1.05 from 200k requests). For
@@ -92,6 +92,8 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from simlat.config import Experiment
+    from simlat.config.cache import Cache
+    from simlat.engine.records import CacheCounts, Records, SimResult
 
 TARGET_SECTIONS = 10
 MIN_SECTIONS = 5
@@ -107,12 +109,20 @@ CI_METHOD = "batch means of the CDF at the estimate, inverted through the empiri
 
 Interval = tuple[float, float]
 
+DECOMPOSITION = ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms")
+"""The parts of a request's latency: record columns, and the Summary's and sweep rows' means of them."""
+
 
 class Summary(BaseModel):
     """Latency percentiles with 95% intervals, throughput, SLO verdict and diagnostics of one experiment.
 
     Percentiles are of completed requests after warm-up. For unstable runs every percentile, the mean
     and the SLO estimate are None: a growing queue has no finite p99.
+
+    The latency decomposition (:data:`DECOMPOSITION`: ``queue_wait_ms``, ``batch_wait_ms``,
+    ``service_ms``, ``overhead_ms``, ``cache_ms``) carries the per-request record columns' names and
+    holds each column's mean over the completed requests after warm-up (None when none completed).
+    The sweep's rows (:class:`simlat.sweep.evaluate.Evaluation`) use the same names.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="null")
@@ -147,16 +157,26 @@ class Summary(BaseModel):
     warnings: list[str]
     batch_size_hist: dict[int, int]
     mean_batch_size: float | None
-    queue_wait_mean_ms: float | None
-    batch_wait_mean_ms: float | None
-    service_mean_ms: float | None
-    overhead_mean_ms: float | None
-    cache_mean_ms: float | None
+    queue_wait_ms: float | None
+    batch_wait_ms: float | None
+    service_ms: float | None
+    overhead_ms: float | None
+    cache_ms: float | None
     cache_hit_ratio: float | None = None
     cache_l1_hit_ratio: float | None = None
     cache_l2_hit_ratio: float | None = None
     ci_method: str = CI_METHOD
     ci_sections: int = 0
+    slo_simulation_probability: float | None = None
+    """P(SLO met) from the simulation interval alone (simulation noise only)."""
+    prediction_interval_ms: Interval | None = None
+    """90% prediction interval of the SLO percentile a real run will measure (:mod:`simlat.uncertainty`):
+    simulation noise plus calibration, the serving stack's run-to-run spread and its fit. None without
+    a measured serving stack (``frontend: {kind: profile}``)."""
+    prediction_parts: dict[str, float] | None = None
+    """The prediction interval's parts, each an sd of log latency."""
+    prediction_basis: str = "simulation"
+    """``serving profile <file>``, or ``model profile only`` (no serving stack measured)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -343,7 +363,7 @@ def trend_grows(latency: np.ndarray, sections: int = TREND_SECTIONS) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _col(records: Any, name: str) -> np.ndarray:
+def _col(records: Records, name: str) -> np.ndarray:
     return np.asarray(getattr(records, name))
 
 
@@ -365,10 +385,7 @@ class _Measured:
         return len(self.latency)
 
 
-DECOMPOSITION = ("queue_wait_ms", "batch_wait_ms", "service_ms", "overhead_ms", "cache_ms")
-
-
-def _measure(result: Any, warmup_fraction: float) -> _Measured:
+def _measure(result: SimResult, warmup_fraction: float) -> _Measured:
     rec = result.records
     arrival = _col(rec, "arrival_ms")
     n = len(arrival)
@@ -409,18 +426,49 @@ def _measure(result: Any, warmup_fraction: float) -> _Measured:
         window_ms=window,
         sums=sums,
         batch_sizes=sizes,
-        cache=_cache_sums(getattr(result, "cache", None), idx),
+        cache=_cache_sums(result.cache, idx),
     )
 
 
-def _cache_sums(counts: Any, idx) -> tuple[int, int, int] | None:
+def warmup_mask(result: Any, warmup_fraction: float) -> np.ndarray:
+    """True for the rows of ``result.records`` (in table order) that :func:`summarize` drops as
+    warm-up: the first ``floor(warmup_fraction * n)`` requests in arrival order."""
+    arrival = _col(result.records, "arrival_ms")
+    n = len(arrival)
+    mask = np.zeros(n, bool)
+    mask[np.argsort(arrival, kind="stable")[: int(math.floor(warmup_fraction * n))]] = True
+    return mask
+
+
+def latency_quantiles(results: list[Any], warmup_fraction: float, max_nines: float = 4.0, levels: int = 400) -> dict:
+    """The completed post-warm-up latencies of ``results`` (the rows :func:`summarize` measures) as
+    quantiles on a grid dense in the tail: ``{"n": completed, "quantile": [...], "latency_ms": [...]}``.
+
+    Levels are ``1 - 10**-k`` for ``k`` evenly spaced from 0 to ``min(max_nines, log10(n))``, plus
+    the maximum; a compact, faithful sketch of the CDF (a sweep keeps one per configuration).
+    """
+    lat = [_measure(r, warmup_fraction).latency for r in results]
+    allv = np.sort(np.concatenate(lat)) if lat else np.empty(0)
+    allv = allv[np.isfinite(allv)]
+    if allv.size < 2:
+        return {"n": int(allv.size), "quantile": [], "latency_ms": []}
+    top = min(max_nines, math.log10(allv.size))
+    q = np.append(1.0 - 10.0 ** (-np.linspace(0.0, top, levels)), 1.0)
+    return {"n": int(allv.size), "quantile": q.tolist(), "latency_ms": np.quantile(allv, q).tolist()}
+
+
+def _cache_sums(counts: CacheCounts | None, idx: Any) -> tuple[int, int, int] | None:
     """(lookups, L1 answers, L2 answers) of the measured requests ``idx``, or None without a cache."""
     if counts is None:
         return None
-    return tuple(int(np.asarray(getattr(counts, name))[idx].sum()) for name in ("lookups", "l1_items", "l2_items"))
+
+    def total(col: np.ndarray) -> int:
+        return int(np.asarray(col)[idx].sum())
+
+    return total(counts.lookups), total(counts.l1_items), total(counts.l2_items)
 
 
-def _hit_ratios(measured: list[_Measured], cache: Any) -> dict[str, float | None]:
+def _hit_ratios(measured: list[_Measured], cache: Cache | None) -> dict[str, float | None]:
     """The summary's cache hit ratios (see the module doc), pooled over replications; a level
     that ``cache`` (the experiment's config) does not have gets None."""
     sums = [m.cache for m in measured if m.cache is not None]
@@ -444,11 +492,27 @@ def _pname(p: float) -> str:
     return f"p{p:g}"
 
 
-def _stability(results: list[Any], measured: list[_Measured], experiment: Experiment) -> tuple[bool, list[str]]:
+def _nominal_rate(experiment: Experiment) -> float | None:
+    """The arrival process's mean rate (req/s) from its configuration, or None (closed loop, or not
+    computable): the overload check compares it, not the rate one seed happened to draw, with capacity."""
+    from simlat.errors import SimlatError
+    from simlat.workload import offered_rate_rps
+
+    try:
+        rate = offered_rate_rps(experiment.workload)
+    except (SimlatError, KeyError, ValueError, OSError):
+        return None
+    return float(rate) if rate and math.isfinite(rate) else None
+
+
+def _stability(results: list[SimResult], measured: list[_Measured], experiment: Experiment) -> tuple[bool, list[str]]:
     notes: list[str] = []
     bounded = experiment.admission.queue_capacity is not None or experiment.admission.timeout_ms is not None
-    offered = [r.offered_rps for r in results if getattr(r, "offered_rps", None)]
-    capacity = [r.capacity_rps for r in results if getattr(r, "capacity_rps", None)]
+    offered = [r.offered_rps for r in results if r.offered_rps]
+    capacity = [r.capacity_rps for r in results if r.capacity_rps]
+    nominal = _nominal_rate(experiment)
+    if nominal is not None and offered:
+        offered = [nominal]  # the process's rate, not the realised one: 1.00x capacity is never stable by luck
     stable = True
     if offered and capacity:
         off, cap = float(np.mean(offered)), float(np.mean(capacity))
@@ -510,7 +574,7 @@ def _tail_warnings(sample: Sample, est: Estimate | None, p: float, noun: str = "
     return out
 
 
-def summarize(results: list[Any], experiment: Experiment) -> Summary:
+def summarize(results: list[SimResult], experiment: Experiment) -> Summary:
     """Summarise replications of one experiment (see the module doc for every method)."""
     if not results:
         raise ValueError("summarize needs at least one SimResult")
@@ -527,7 +591,7 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
     throughput = completed / window_s if window_s > 0 else 0.0
     goodput = good / window_s if window_s > 0 else 0.0
 
-    n_rep = max(int(getattr(r, "n_replicas", len(r.busy_ms))) for r in results)
+    n_rep = max(r.n_replicas for r in results)
     util = np.zeros(n_rep)
     for r in results:
         busy = np.asarray(r.busy_ms, dtype=float)
@@ -537,7 +601,7 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
     stable, notes = _stability(results, measured, experiment)
     warnings.extend(notes)
     for r in results:  # the engine's own notes (a cache still warming up), once each
-        warnings.extend(w for w in getattr(r, "warnings", None) or [] if w not in warnings)
+        warnings.extend(w for w in r.warnings if w not in warnings)
 
     lat = Sample([m.latency for m in measured])
     values: dict[str, Any] = {}
@@ -583,8 +647,8 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
     def decomp(name: str) -> float | None:
         return sum(m.sums[name] for m in measured) / completed if completed else None
 
-    offered = [r.offered_rps for r in results if getattr(r, "offered_rps", None)]
-    capacity = [r.capacity_rps for r in results if getattr(r, "capacity_rps", None)]
+    offered = [r.offered_rps for r in results if r.offered_rps]
+    capacity = [r.capacity_rps for r in results if r.capacity_rps]
     return Summary(
         **values,
         throughput_rps=throughput,
@@ -605,11 +669,11 @@ def summarize(results: list[Any], experiment: Experiment) -> Summary:
         warnings=warnings,
         batch_size_hist=hist,
         mean_batch_size=float(sizes.mean()) if len(sizes) else None,
-        queue_wait_mean_ms=decomp("queue_wait_ms"),
-        batch_wait_mean_ms=decomp("batch_wait_ms"),
-        service_mean_ms=decomp("service_ms"),
-        overhead_mean_ms=decomp("overhead_ms"),
-        cache_mean_ms=decomp("cache_ms"),
-        **_hit_ratios(measured, getattr(experiment, "cache", None)),
+        queue_wait_ms=decomp("queue_wait_ms"),
+        batch_wait_ms=decomp("batch_wait_ms"),
+        service_ms=decomp("service_ms"),
+        overhead_ms=decomp("overhead_ms"),
+        cache_ms=decomp("cache_ms"),
+        **_hit_ratios(measured, experiment.cache),
         ci_sections=sections,
     )

@@ -40,22 +40,54 @@ def cache_text(summary: Summary) -> str:
     if summary.cache_l1_hit_ratio is not None:
         parts.append(f"L1 {_pct(summary.cache_l1_hit_ratio)}")
     if summary.cache_l2_hit_ratio is not None:
-        parts.append(f"L2 {_pct(summary.cache_l2_hit_ratio)} of the L1 misses")
+        of = "of the L1 misses" if summary.cache_l1_hit_ratio is not None else "of lookups (no L1)"
+        parts.append(f"L2 {_pct(summary.cache_l2_hit_ratio)} {of}")
     return f"{_pct(summary.cache_hit_ratio)} of lookups" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def summary_json(summary: Summary) -> str:
-    """The summary as one JSON object (non-finite numbers become null)."""
-    data = json.loads(summary.model_dump_json())
+def summary_json(summary: Summary, meta: dict | None = None) -> str:
+    """The summary as one JSON object (non-finite numbers become null); ``meta`` (experiment name,
+    seed, simlat version) comes first."""
+    data = {**(meta or {}), **json.loads(summary.model_dump_json())}
     return json.dumps(data, separators=(",", ":"))
+
+
+def slo_estimate_text(summary: Summary) -> str:
+    """'estimate 12.9 ms [12.1, 13.8]', or, when drops leave the SLO percentile undefined (dropped
+    requests count as missing the bound), by how much the drops exceed what the percentile allows."""
+    est = summary.slo_estimate_ms
+    allowed = (100.0 - summary.slo_percentile) / 100.0
+    if (est is None or math.isinf(est)) and summary.drop_rate > allowed:
+        return (
+            f"estimate undefined: {summary.drop_rate:.2%} of requests were dropped, more than the "
+            f"{allowed:.2%} a p{summary.slo_percentile:g} allows (dropped requests count as missing the bound; "
+            f"the table's percentiles are of completed requests only)"
+        )
+    return f"estimate {_ms(est)} ms {_ci(summary.slo_ci_ms)}"
+
+
+def prediction_text(summary: Summary) -> str:
+    """What the numbers predict of a real run: the prediction interval and its parts, or why there is none."""
+    name = f"p{summary.slo_percentile:g}"
+    if summary.prediction_interval_ms is not None:
+        lo, hi = summary.prediction_interval_ms
+        parts = ", ".join(f"{k} {v:.0%}" for k, v in (summary.prediction_parts or {}).items())
+        return (f"prediction for a real run ({summary.prediction_basis}): {name} 90% prediction interval "
+                f"[{_ms(lo)}, {_ms(hi)}] ms (sd of log: {parts}); the 95% interval above is simulation noise only")
+    if summary.prediction_basis == "model profile only":
+        return (f"prediction for a real run: none. The {name} above is the model profile's alone (no serving "
+                "stack measured); its interval is simulation noise only")
+    return f"prediction for a real run: no prediction interval ({summary.prediction_basis})"
 
 
 def print_summary(experiment: Experiment, summary: Summary, console=None) -> None:
     """Print the summary as a table: percentiles with 95% intervals, rates, utilisation, SLO verdict."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 200)  # piped: no wrapping at 80 columns
     title = f"simlat: {experiment.name}"
     if not summary.stable:
         console.print(
@@ -92,11 +124,11 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
     if summary.mean_batch_size is not None:
         rates.add_row("mean batch size", f"{summary.mean_batch_size:.2f}")
     parts = [
-        ("queue", summary.queue_wait_mean_ms),
-        ("batch wait", summary.batch_wait_mean_ms),
-        ("service", summary.service_mean_ms),
-        ("overhead", summary.overhead_mean_ms),
-        ("cache", summary.cache_mean_ms),
+        ("queue", summary.queue_wait_ms),
+        ("batch wait", summary.batch_wait_ms),
+        ("service", summary.service_ms),
+        ("overhead", summary.overhead_ms),
+        ("cache", summary.cache_ms),
     ]
     shown = ", ".join(f"{name} {_ms(v)}" for name, v in parts if v is not None)
     if shown:
@@ -111,9 +143,7 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
     else:
         p = summary.slo_met_probability
         verdict = "[bold green]MET[/]" if p >= 0.95 else "[bold red]NOT MET[/]" if p <= 0.05 else "[bold yellow]UNCERTAIN[/]"
-        console.print(
-            f"SLO {label}: {verdict}  estimate {_ms(summary.slo_estimate_ms)} ms {_ci(summary.slo_ci_ms)}, "
-            f"P(met) = {p:.3f}"
-        )
+        console.print(f"SLO {label}: {verdict}  {slo_estimate_text(summary)}, P(met) = {p:.3f}")
+        console.print(prediction_text(summary), highlight=False)
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

@@ -59,3 +59,11 @@ def redis_url():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-expected",
+        action="store_true",
+        help="re-record tests/expected/*.json from fresh reduced runs (as SIMLAT_UPDATE_EXPECTED=1)",
+    )

@@ -95,7 +95,7 @@ def _build(slo_ms: float, profiles: list[Path], grid: dict) -> SweepResult:
             "p50_ms": m.get("p50", math.inf), "p99_ms": est, "p99_lo_ms": lo, "p99_hi_ms": hi, "p999_ms": m.get("p999", math.inf),
             "slo_estimate_ms": est, "slo_lo_ms": lo, "slo_hi_ms": hi, "slo_met_probability": prob,
             "meets_slo": bool(m["stable"] and hi <= slo_ms and prob >= 0.95), "utilization": min(m["rho"], 1.0),
-            "mean_batch_size": m["b"], "queue_ms": m.get("queue", math.nan), "batch_wait_ms": m.get("batch_wait", math.nan),
+            "mean_batch_size": m["b"], "queue_wait_ms": m.get("queue", math.nan), "batch_wait_ms": m.get("batch_wait", math.nan),
             "service_ms": m.get("service", math.nan), "overhead_ms": m.get("overhead", math.nan), "cache_ms": m.get("cache", math.nan),
             "headroom": max_rate / TARGET_RPS - 1 if math.isfinite(max_rate) else math.nan,
             "hit_ratio": HIT[cap] + rng.normal(0, 0.004), "requests_simulated": int(20_000 * (1 + 30 * math.exp(-abs(est - slo_ms) / 5)) if m["stable"] else 8_000),
@@ -132,7 +132,7 @@ def _build(slo_ms: float, profiles: list[Path], grid: dict) -> SweepResult:
         b = max(1, int(row.get("batching.max_batch_size", 32)))
         sizes = np.clip(rng.poisson(row["mean_batch_size"], 20_000), 1, b)
         hist = {int(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True), strict=False)}
-        decomp = {"queue_ms": row["queue_ms"], "batch_wait_ms": row["batch_wait_ms"], "service_ms": row["service_ms"],
+        decomp = {"queue_wait_ms": row["queue_wait_ms"], "batch_wait_ms": row["batch_wait_ms"], "service_ms": row["service_ms"],
                   "cache_ms": row["cache_ms"], "overhead_ms": row["overhead_ms"]}
     return SweepResult(
         experiment_name="feed_test",
@@ -170,8 +170,8 @@ def make_unstable_result() -> SweepResult:
 
 
 def write_profile(path: Path) -> Path:
-    """A valid calibration profile (two models, two variants each, one more skipped) written with simlat.profile."""
-    from simlat.profile import Profile, default_quantile_levels, save_profile
+    """A valid calibration profile (two models, two variants each, one more skipped) written with simlat.profiles."""
+    from simlat.profiles import ServiceProfile, default_quantile_levels, save_profile
 
     levels = default_quantile_levels()
     z = np.array([_norm_ppf(min(max(q, 1e-4), 1 - 1e-4)) for q in levels])
@@ -206,7 +206,7 @@ def write_profile(path: Path) -> Path:
             ],
         }],
     }
-    return save_profile(Profile.model_validate(data), path)
+    return save_profile(ServiceProfile.model_validate(data), path)
 
 
 def _norm_ppf(q: float) -> float:

@@ -344,8 +344,10 @@ def test_auto_warmup_is_the_ttl_or_two_characteristic_times():
     per_item = warmup_seconds(cache(l1={"capacity": 500}, per_item=True), _zipf_workload(items=4))
     assert per_item == pytest.approx(2 * t[125] / 1000)
     assert warmup_seconds(cache(l1={"capacity": 500}, warmup_s=3), wl) == 3.0
-    everything = cache(l1={"capacity": 10**6})  # holds the whole key space: warm-up is capped
-    assert warmup_seconds(everything, wl) == pytest.approx(10_000_000 / 1000)
+    everything = cache(l1={"capacity": 10**6})  # holds the whole key space: two lookups per key, not 10M
+    assert warmup_seconds(everything, wl) == pytest.approx(2 * wl.keys.key_space / 1000)
+    huge = _zipf_workload(rate_rps=1000.0).model_copy(update={"keys": wl.keys.model_copy(update={"key_space": 10**8})})
+    assert warmup_seconds(cache(l1={"capacity": 10**9}), huge) == pytest.approx(10_000_000 / 1000)  # still capped
 
 
 def test_a_short_warmed_run_sees_the_steady_state_hit_ratio():
@@ -383,7 +385,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 def test_feed_cache_experiment_runs_end_to_end_with_the_calibrated_redis_l2():
     from simlat.api import run
     from simlat.config import load_experiment
-    from simlat.redis_profile import load_redis_profile
+    from simlat.profiles.redis import load_redis_profile
 
     exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
     assert exp.cache.l2.lookup_ms.kind == "redis_profile" and exp.fleet.replicas == 8

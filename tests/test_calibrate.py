@@ -23,7 +23,7 @@ from simlat.cli import app
 from simlat.config.service import ProfileService
 from simlat.engine.service import build_profile_service
 from simlat.errors import SimlatError
-from simlat.profile import load_profile
+from simlat.profiles.schema import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_CPU = ["fp32", "bf16", "int8_dynamic", "int8_static", "torchscript", "onnxruntime"]
@@ -206,7 +206,7 @@ def test_plan_and_inputs():
 
 def _profile_dict(device_name: str, points: dict[int, tuple[float, float, float]]) -> dict:
     """A profile with model 'toy', variant 'eager': per batch size a U(a, b) sketch of median m."""
-    from simlat.profile import SCHEMA_VERSION, default_quantile_levels
+    from simlat.profiles import SCHEMA_VERSION, default_quantile_levels
 
     lv = default_quantile_levels()
     steady = [{"batch_size": b, "dist": {"n": 1000, "mean_ms": (a + c) / 2, "quantiles_ms": [a + (c - a) * u for u in lv],
@@ -219,7 +219,7 @@ def _profile_dict(device_name: str, points: dict[int, tuple[float, float, float]
 
 def test_merge_pools_processes_and_refuses_other_devices():
     from simlat.calibrate.merge import merge
-    from simlat.profile import parse_profile
+    from simlat.profiles import parse_profile
 
     base = parse_profile(_profile_dict("H100", {1: (1.0, 2.0, 1.5)}))
     other = parse_profile(_profile_dict("H100", {1: (2.0, 3.0, 2.5), 3: (5.0, 6.0, 5.5)}))

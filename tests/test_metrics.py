@@ -101,8 +101,8 @@ def test_summary_matches_mm1_theory_and_has_every_field():
     assert s.throughput_rps == pytest.approx(500, rel=0.02)
     assert s.utilization[0] == pytest.approx(rho, rel=0.02)
     assert s.batch_size_hist == {1: s.requests} and s.mean_batch_size == 1.0
-    assert s.queue_wait_mean_ms == pytest.approx(theory.mm1_wait_mean(rho, 1.0), rel=0.05)
-    assert s.service_mean_ms == pytest.approx(1.0, rel=0.02)
+    assert s.queue_wait_ms == pytest.approx(theory.mm1_wait_mean(rho, 1.0), rel=0.05)
+    assert s.service_ms == pytest.approx(1.0, rel=0.02)
     assert s.slo_met_probability > 0.999  # p99 ~ 9.2 ms vs a 50 ms bound
     assert s.slo_estimate_ms == pytest.approx(s.p99_ms)
     assert s.warnings == []

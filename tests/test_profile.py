@@ -17,7 +17,7 @@ from simlat.calibrate.stats import median_ci, summarize
 from simlat.config.service import ProfileService
 from simlat.engine.service import build_profile_service
 from simlat.errors import SimlatError
-from simlat.profile import (
+from simlat.profiles import (
     SCHEMA_VERSION,
     Curve,
     ProfileDeviceWarning,
@@ -207,7 +207,7 @@ def test_bad_selection(profile_file: Path, kw, pattern):
 
 
 def test_unknown_model(profile_file: Path):
-    with pytest.raises(SimlatError, match="model 'big' is not in the profile; it has: toy"):
+    with pytest.raises(SimlatError, match="service.model: 'big' is not in toy.json; it has: toy"):
         build_profile_service(ProfileService(path=profile_file, model="big", variant="eager"))
 
 

@@ -12,7 +12,7 @@ import pytest
 from simlat.config.cache import Cache
 from simlat.engine.cache import apply_cache
 from simlat.errors import SimlatError
-from simlat.redis_profile import load_redis_profile
+from simlat.profiles.redis import load_redis_profile
 from simlat.workload import Requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,8 @@ def test_calibration_writes_a_valid_profile_with_provenance(measured, redis_url)
     assert profile.server["loopback"] is True
     assert profile.server["redis_version"]
     assert profile.client["library"] == "redis-py"
+    tp = profile.throughput  # GETs/s under concurrency: the L2's capacity in simulations
+    assert tp is not None and tp.ops_per_s > 1000 and tp.clients >= 2
     assert profile.method["rounds"] == 3 and len(profile.get.round_p50_ms) == 3
     for op in (profile.get, profile.set):
         assert op.n == 3_000

@@ -32,6 +32,7 @@ class Exp:
     def __init__(self, name: str):
         self.name = name
         self.description = "Feed ranking: p99 <= 30 ms at 5,000 req/s"
+        self.cache = None
 
 
 @pytest.fixture(scope="module")

@@ -106,7 +106,7 @@ def test_a_cache_still_warming_up_warns_in_the_summary_json_and_table():
     exp = experiment(cache, keys={"kind": "zipf", "exponent": 0.8, "key_space": 2_000_000}, requests=40_000)
     (res,), summary = run(exp)
     assert any("still rising" in w for w in res.warnings)
-    assert [w for w in summary.warnings if "still rising" in w] == res.warnings
+    assert [w for w in summary.warnings if "still rising" in w] == [w for w in res.warnings if "still rising" in w]
     data = json.loads(summary_json(summary))
     assert 0 < data["cache_hit_ratio"] < 1 and data["cache_l1_hit_ratio"] is None
     assert any("still rising" in w for w in data["warnings"])
@@ -120,7 +120,7 @@ def test_a_cache_still_warming_up_warns_in_the_summary_json_and_table():
 
     warm = experiment({**cache, "warmup_s": "auto"}, keys=exp.workload.keys.model_dump(), requests=40_000)
     (res_warm,), summary_warm = run(warm)
-    assert not res_warm.warnings and not any("still rising" in w for w in summary_warm.warnings)
+    assert not any("still rising" in w for w in [*res_warm.warnings, *summary_warm.warnings])
 
 
 def test_sweep_points_get_a_hit_ratio_column_and_readable_cache_settings():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from machine_load import OtherLoad, skip_if_busy
 
 from simlat.config import parse_experiment
 from simlat.engine import simulate
@@ -150,10 +151,14 @@ def test_short_real_validate(tmp_path: Path):
     only has to land within a factor of two of the measured p50 on levels that stayed valid."""
     p = tmp_path / "exp.yaml"
     p.write_text(yaml.safe_dump({**BASE, "batching": {"kind": "dynamic", "max_batch_size": 4, "max_wait_ms": 1.0}}))
-    r = _cli(str(p), "--model", "mlp_ranker", "--loads", "0.4", "--level-s", "3", "--warmup-s", "0.5",
-             "--probe-s", "1", "--start-rps", "300", "--max-probes", "6", "--max-lag-ms", "50", "--json",
-             "--out", str(tmp_path / "raw.npz"))
+    skip_if_busy()
+    with OtherLoad() as load:
+        r = _cli(str(p), "--model", "mlp_ranker", "--loads", "0.4", "--level-s", "3", "--warmup-s", "0.5",
+                 "--probe-s", "1", "--start-rps", "300", "--max-probes", "6", "--max-lag-ms", "50", "--json",
+                 "--out", str(tmp_path / "raw.npz"))
     assert r.returncode == 0, r.stderr[-3000:]
+    if load.reason():  # the timings below depend on an otherwise idle machine: neither fail nor pass by luck
+        pytest.skip(load.reason())
     out = json.loads(r.stdout)
     assert out["capacity_rps"] > 0
     assert (tmp_path / "raw.npz").stat().st_size > 0

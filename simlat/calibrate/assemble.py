@@ -1,4 +1,4 @@
-"""Turning the workers' raw results into a validated :class:`simlat.profile.Profile`.
+"""Turning the workers' raw results into a validated :class:`simlat.profiles.ServiceProfile`.
 
 Samples of a variant's separate processes are pooled per batch size (each process's median is
 kept for the spread); each point gets its roofline floor from the run's measured peaks.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from simlat.calibrate.plan import Task
 from simlat.calibrate.roofline import floor_ms
@@ -54,7 +55,7 @@ def variant_entry(name: str, device: str, results: list[dict], levels: list[floa
 
     def extra(b: int) -> dict:
         d = {"first_call_ms": firsts.get(b)}
-        if fpi is not None and bfix is not None:
+        if fpi is not None and bfix is not None and bpi is not None:
             flops, nbytes = fpi * b, bfix + bpi * b
             d.update(flops=flops, bytes=nbytes, roofline_floor_ms=floor_ms(flops, nbytes, pf, bw))
         return d
@@ -85,7 +86,7 @@ def variant_entry(name: str, device: str, results: list[dict], levels: list[floa
 
 def build_profile_dict(outcomes: list[Outcome], *, device: str, variants: list[str], levels: list[float], budget,
                        command: str, simlat_version: str, threads: int | None, shared: bool, notes: list[str], elapsed_s: float) -> dict:
-    """The whole profile as a dict, ready for :func:`simlat.profile.parse_profile`."""
+    """The whole profile as a dict, ready for :func:`simlat.profiles.parse_profile`."""
     env = next(o.result for o in outcomes if o.task.kind == "env")
     peaks = env.get("peaks")
     models: dict[str, dict] = {}
@@ -93,8 +94,10 @@ def build_profile_dict(outcomes: list[Outcome], *, device: str, variants: list[s
     comps: dict[str, dict] = {}
     for o in outcomes:
         if o.task.kind == "variant":
+            assert o.task.model is not None and o.task.variant is not None
             by_mv.setdefault((o.task.model.name, o.task.variant), []).append((o.task, o.result))
         elif o.task.kind == "components":
+            assert o.task.model is not None
             comps[o.task.model.name] = o.result
         if o.task.model is not None and o.task.model.name not in models:
             models[o.task.model.name] = {"name": o.task.model.name, "description": o.task.model.description, "variants": [], "components": []}
@@ -115,7 +118,7 @@ def build_profile_dict(outcomes: list[Outcome], *, device: str, variants: list[s
             for cname, per_bs in c["components"].items():
                 pooled = {int(b): [s] for b, s in per_bs.items() if s}
                 m["components"].append({"name": cname, "description": c["descriptions"].get(cname, ""), "points": _points(pooled, levels)})
-    prov = {k: env.get(k) for k in ("device_name", "driver", "cuda", "torch", "onnxruntime", "torchao", "python", "cpu_model", "cpu_count", "hostname")}
+    prov: dict[str, Any] = {k: env.get(k) for k in ("device_name", "driver", "cuda", "torch", "onnxruntime", "torchao", "python", "cpu_model", "cpu_count", "hostname")}
     prov.update(
         device=device,
         device_name=env.get("device_name") or device,

@@ -1,7 +1,7 @@
 """The logic of ``simlat calibrate``: check the request, run the tasks with a progress bar, write the profile.
 
 Importable and testable without the CLI; imports neither torch nor the simulator (workers do the
-measuring). ``calibrate(...)`` returns the validated :class:`simlat.profile.Profile`.
+measuring). ``calibrate(...)`` returns the validated :class:`simlat.profiles.ServiceProfile`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from simlat.calibrate.budget import get_budget
-from simlat.calibrate.models import BUILTIN, ModelRef, resolve_model
+from simlat.calibrate.models import BUILTIN, ModelRef, check_importable, resolve_model
 from simlat.calibrate.plan import Task, make_tasks, parse_batch_sizes
 from simlat.calibrate.variants import select_variants
-from simlat.errors import SimlatError
+from simlat.errors import SimlatError, excerpt
 
 DEVICES = ("cpu", "cuda")
 
@@ -27,6 +27,9 @@ def resolve_models(text: str, input_shape: str | None, seq_len: int) -> list[Mod
     if not names:
         raise SimlatError("--model: give a model name or path (built-in: " + ", ".join(BUILTIN) + ")")
     refs = [resolve_model(n, input_shape, seq_len) for n in names]
+    for r in refs:
+        if r.kind == "factory":  # checked here, before any worker starts
+            check_importable(r.source.partition(":")[0], r.source)
     seen = set()
     for r in refs:
         if r.name in seen:
@@ -65,7 +68,7 @@ def calibrate(
     from simlat import __version__
     from simlat.calibrate.assemble import build_profile_dict
     from simlat.calibrate.runner import run_tasks
-    from simlat.profile import SCHEMA_VERSION, default_quantile_levels, parse_profile, save_profile
+    from simlat.profiles.schema import SCHEMA_VERSION, default_quantile_levels, parse_profile, save_profile
 
     if device not in DEVICES:
         raise SimlatError(f"--device: {device!r} is not a device; valid: {', '.join(DEVICES)}")
@@ -120,6 +123,11 @@ def calibrate(
                               notes=list(notes or []), elapsed_s=time.time() - t0)
     data["schema_version"] = SCHEMA_VERSION
     profile = parse_profile(data, source="calibration result")
+    measured = [v for m in profile.models for v in m.variants if v.status == "ok"]
+    cut_short = [v for m in profile.models for v in m.variants if "time limit" in (v.reason or "")]
+    if not measured and not cut_short:  # a --time-limit that ran out is recorded, not an error
+        reasons = sorted({excerpt(v.reason or "no reason recorded", 160) for m in profile.models for v in m.variants})
+        raise SimlatError(f"no variant could be measured; nothing written to {out}:", reasons[:5])
     save_profile(profile, out)
     return profile
 

@@ -1,14 +1,12 @@
 """What a profile says, as Markdown: latency vs batch size per variant, and the extremes.
 
-``python -m simlat.calibrate.describe calibration/h100-cuda.json [...]`` prints the tables that
+``simlat profile describe calibration/h100-cuda.json [...]`` prints the tables that
 docs/calibration.md shows.
 """
 
 from __future__ import annotations
 
-import sys
-
-from simlat.profile import Profile, load_profile
+from simlat.profiles.schema import ServiceProfile, load_profile
 
 
 def _q(levels: list[float], q: float) -> int:
@@ -23,7 +21,7 @@ def _sizes(model) -> list[int]:
     return sorted(set(keep))
 
 
-def model_table(profile: Profile, model_name: str) -> str:
+def model_table(profile: ServiceProfile, model_name: str) -> str:
     """Markdown table: one row per variant, p50 / p99 ms at a few batch sizes."""
     m = profile.model(model_name)
     lv = profile.quantile_levels
@@ -46,7 +44,7 @@ def model_table(profile: Profile, model_name: str) -> str:
     return "\n".join(rows)
 
 
-def extremes(profile: Profile, model_name: str) -> str:
+def extremes(profile: ServiceProfile, model_name: str) -> str:
     """Fastest and slowest variant (p50) at the smallest and the largest measured batch (among the variants that measured it)."""
     m = profile.model(model_name)
     i50 = _q(profile.quantile_levels, 0.5)
@@ -74,7 +72,3 @@ def describe(path: str) -> str:
     for m in p.models:
         lines += [f"**{m.name}** ({m.description}). p50 / p99 ms per batch; {extremes(p, m.name)}.", "", model_table(p, m.name), ""]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print("\n".join(describe(a) for a in sys.argv[1:]))

@@ -11,6 +11,7 @@ import platform
 import shutil
 import socket
 import subprocess
+from typing import Any
 
 
 def cpu_model() -> str | None:
@@ -57,7 +58,7 @@ def describe(device: str) -> dict:
     """Provenance fields measured in this process."""
     import torch
 
-    info = {
+    info: dict[str, Any] = {
         "device": device,
         "torch": torch.__version__,
         "onnxruntime": _version("onnxruntime"),

@@ -8,19 +8,16 @@ Profiles of different devices are refused (``device differs: base=..., other=...
 Pooling works on the quantile sketches: each sketch stands for ``n`` samples placed at its
 quantile function's mid-ranks, which is exact for the quantile levels the sketch holds.
 
-``python -m simlat.calibrate.merge BASE OTHER --out FILE [--replace v1,v2]``
+``simlat profile merge BASE OTHER --out FILE [--replace v1,v2]``
 """
 
 from __future__ import annotations
-
-import argparse
-import sys
 
 import numpy as np
 
 from simlat.calibrate.stats import summarize
 from simlat.errors import SimlatError
-from simlat.profile import SCHEMA_VERSION, Profile, load_profile, parse_profile, save_profile
+from simlat.profiles.schema import SCHEMA_VERSION, ServiceProfile, parse_profile
 
 
 def _pseudo_samples(dist: dict, levels: list[float]) -> np.ndarray:
@@ -67,7 +64,7 @@ def _merge_variant(a: dict, b: dict, levels: list[float], replace: bool) -> dict
     return out
 
 
-def merge(base: Profile, other: Profile, replace: set[str] | frozenset[str] = frozenset()) -> Profile:
+def merge(base: ServiceProfile, other: ServiceProfile, replace: set[str] | frozenset[str] = frozenset()) -> ServiceProfile:
     """``base`` with ``other`` merged in (see the module docstring); ``replace`` names variants taken whole from ``other``."""
     pa, pb = base.provenance, other.provenance
     if (pa.device, pa.device_name) != (pb.device, pb.device_name):
@@ -100,25 +97,3 @@ def merge(base: Profile, other: Profile, replace: set[str] | frozenset[str] = fr
     prov["elapsed_s"] = (pa.elapsed_s or 0.0) + (pb.elapsed_s or 0.0)
     a["schema_version"] = SCHEMA_VERSION
     return parse_profile(a, source="merged profile")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: merge OTHER into BASE and write OUT."""
-    ap = argparse.ArgumentParser(prog="python -m simlat.calibrate.merge", description=__doc__.splitlines()[0])
-    ap.add_argument("base")
-    ap.add_argument("other")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--replace", default="", help="comma-separated variants to take whole from OTHER")
-    args = ap.parse_args(argv)
-    try:
-        merged = merge(load_profile(args.base), load_profile(args.other), {v for v in args.replace.split(",") if v})
-    except SimlatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    save_profile(merged, args.out)
-    print(f"merged profile written to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -73,6 +73,27 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
     return dims
 
 
+def check_importable(module: str, spec: str) -> None:
+    """The factory's top-level package must be importable by the measuring processes, which start
+    in safe-path mode (:mod:`simlat.launch`): installed, or on PYTHONPATH, never just the current folder."""
+    import importlib.machinery
+    import os
+    import sys
+
+    top = module.split(".")[0]
+    if top in sys.builtin_module_names:
+        return
+    cwd = os.path.realpath(os.getcwd())
+    path = [p for p in sys.path if p and os.path.realpath(p) != cwd]
+    if os.environ.get("PYTHONPATH"):
+        path += [p for p in os.environ["PYTHONPATH"].split(os.pathsep) if p]
+    if importlib.machinery.PathFinder.find_spec(top, path) is None:
+        raise SimlatError(
+            f"--model: {spec!r}: module {top!r} cannot be imported (not installed, and not on PYTHONPATH; "
+            "the measuring processes do not import from the current folder)"
+        )
+
+
 def resolve_model(name_or_path: str, input_shape: str | None = None, seq_len: int = 64) -> ModelRef:
     """A :class:`ModelRef` for ``--model`` or a :class:`SimlatError` listing the built-in models."""
     if seq_len < 1:
@@ -109,7 +130,7 @@ def resolve_model(name_or_path: str, input_shape: str | None = None, seq_len: in
 def _mlp(sizes: list[int], last_act: bool = False):
     from torch import nn
 
-    layers = []
+    layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or last_act:

@@ -38,6 +38,10 @@ def default_batch_sizes(device: str, model: ModelRef) -> list[int]:
     return out
 
 
+MAX_BATCH_SIZE = 1 << 20
+"""The largest batch calibrate measures (a million items of a 512-float model is already 2 GB)."""
+
+
 def parse_batch_sizes(text: str | None) -> list[int] | None:
     """``"1,8,64"`` -> [1, 8, 64] (sorted, unique), or a SimlatError naming the bad value."""
     if not text:
@@ -48,6 +52,8 @@ def parse_batch_sizes(text: str | None) -> list[int] | None:
         sizes = []
     if not sizes or sizes[0] < 1:
         raise SimlatError(f"--batch-sizes: {text!r} is invalid: give positive integers separated by commas, e.g. 1,8,64")
+    if sizes[-1] > MAX_BATCH_SIZE:
+        raise SimlatError(f"--batch-sizes: {sizes[-1]} is too large: at most {MAX_BATCH_SIZE:,} items per batch")
     return sizes
 
 
@@ -90,6 +96,7 @@ class Task:
         """``model/variant`` (with the repeat number)."""
         if self.kind == "env":
             return "device peaks"
+        assert self.model is not None, "only the env task has no model"
         name = f"{self.model.name}/{self.variant or 'overheads'}"
         return name + (f" (repeat {self.repeat})" if self.repeat else "")
 
@@ -119,6 +126,11 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
         base = sizes or default_batch_sizes(device, m)
         comps.append(Task("components", device, m, None, buckets(base), [], 0, 0.5, f"{m.name}/{max(budget.processes - 1, 1)}"))
     order = {m.name: i for i, m in enumerate(models)}
-    shared.sort(key=lambda t: order[t.model.name])  # stable: variant order kept within a model
-    tail = sorted(comps + shared_repeats, key=lambda t: (order[t.model.name], t.repeat, t.kind == "variant"))
+
+    def rank(t: Task) -> int:
+        assert t.model is not None
+        return order[t.model.name]
+
+    shared.sort(key=rank)  # stable: variant order kept within a model
+    tail = sorted(comps + shared_repeats, key=lambda t: (rank(t), t.repeat, t.kind == "variant"))
     return [Task("env", device, weight=0.3), *shared, *isolated, *tail, *repeats]

@@ -26,7 +26,7 @@ import numpy as np
 
 from simlat.calibrate.stats import median_ci
 from simlat.errors import SimlatError
-from simlat.redis_profile import LatencySketch, RedisProfile
+from simlat.profiles.redis import LatencySketch, RedisProfile, Throughput
 
 QUANTILE_P = np.unique(np.concatenate([np.linspace(0.0, 1.0, 1001), [0.9995, 0.9999]]))
 """Probabilities of the stored quantile sketch: every 0.1%, plus 99.95% and 99.99%."""
@@ -113,6 +113,45 @@ def _stability(name: str, s: LatencySketch) -> list[str]:
     return out
 
 
+def _throughput_worker(args) -> tuple[int, float, float]:
+    """One client process: pipelined GETs of random keys for ``duration_s``; (ops, wall s, CPU s)."""
+    import random
+
+    import redis
+
+    url, names, duration_s, pipeline, timeout_s = args
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    ops = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < duration_s:
+        pipe = client.pipeline(transaction=False)
+        for k in random.choices(names, k=pipeline):
+            pipe.get(k)
+        pipe.execute()
+        ops += pipeline
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    client.close()
+    return ops, wall, cpu
+
+
+def measure_throughput(url: str, names: list[bytes], *, clients: int | None = None, pipeline: int = 32,
+                       duration_s: float = 2.0, timeout_s: float = 5.0) -> Throughput:
+    """GETs per second under concurrency: ``clients`` processes (default: the cores, 2 to 8), each
+    one connection keeping ``pipeline`` GETs in flight. ``client_bound`` when the clients used over
+    90% of their CPU (then the server may do more)."""
+    import multiprocessing
+
+    clients = clients or max(2, min(8, os.cpu_count() or 2))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(clients) as pool:
+        results = pool.map(_throughput_worker, [(url, names, duration_s, pipeline, timeout_s)] * clients)
+    ops = sum(r[0] for r in results)
+    wall = max(r[1] for r in results)
+    cpu_share = sum(r[2] for r in results) / sum(r[1] for r in results)
+    return Throughput(ops_per_s=ops / wall, clients=clients, pipeline=pipeline, duration_s=wall,
+                      client_bound=cpu_share > 0.9 or clients > (os.cpu_count() or 1))
+
+
 def calibrate_redis(
     url: str,
     out: str | Path,
@@ -127,6 +166,7 @@ def calibrate_redis(
     note: str | list[str] = "",
     progress: bool = True,
     timeout_s: float = 5.0,
+    throughput_s: float = 2.0,
 ) -> RedisProfile:
     """Measure GET and SET latency (``n`` of each, and ``n / 10`` MGETs of each of ``mget_sizes``
     keys) against the Redis at ``url`` for values of ``value_bytes`` bytes (the model output's
@@ -174,8 +214,8 @@ def calibrate_redis(
         )
     try:
         pipe = client.pipeline(transaction=False)
-        for k in names:
-            pipe.set(k, value)
+        for key in names:
+            pipe.set(key, value)
         pipe.execute()
 
         def timed(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,6 +270,7 @@ def calibrate_redis(
                 mget_rounds[k].append(timed_mget(k, mget_per_round))
                 if bar is not None:
                     bar.advance(task, mget_per_round)
+        tp = measure_throughput(url, names, duration_s=throughput_s, timeout_s=timeout_s) if throughput_s > 0 else None
     except (redis.RedisError, OSError) as err:
         raise SimlatError(f"--cache: Redis at {shown} failed during measurement: {err}") from None
     finally:
@@ -284,7 +325,10 @@ def calibrate_redis(
         get=get_s,
         set=set_s,
         mget=mget_s,
-        warnings=_stability("GET", get_s) + _stability("SET", set_s)
+        throughput=tp,
+        warnings=(["throughput: the client processes were CPU-bound: the measured rate is a lower bound on the "
+                   "server's capacity"] if tp is not None and tp.client_bound else [])
+        + _stability("GET", get_s) + _stability("SET", set_s)
         + [w for k, sk in mget_s.items() for w in _stability(f"MGET {k}", sk)]
         + _busy(load_before, load_after),
     )

@@ -14,7 +14,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from simlat.calibrate.budget import Budget
 from simlat.calibrate.plan import Task
+from simlat.launch import module_command
 
 NO_LIMIT_TASK_S = 1800.0
 """Deadline of one task when the run has no time limit."""
@@ -46,7 +46,7 @@ class _Worker:
     def __init__(self, device: str, env: dict, logdir: Path):
         self.err = Path(tempfile.mkstemp(dir=logdir, suffix=".stderr")[1])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "simlat.calibrate.worker", "--device", device],
+            module_command("simlat.calibrate.worker", "--device", device),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err.open("w"), text=True, env=env,
         )
         self.spawn_time = time.time()
@@ -56,6 +56,7 @@ class _Worker:
 
     def finish(self, wait: bool = True) -> None:
         """Close its stdin (it exits after the task it runs) and reap it (``wait=False``: later, by :meth:`reap`)."""
+        assert self.proc.stdin is not None  # opened with stdin=PIPE
         try:
             self.proc.stdin.close()
         except OSError:
@@ -223,6 +224,7 @@ def _run_one(worker: _Worker, logdir, task, budget, threads, deadline, kill_at, 
     worker.tasks_run += 1
     killed = False
     item = None
+    assert proc.stdin is not None  # opened with stdin=PIPE
     try:
         proc.stdin.write(json.dumps(msg) + "\n")
         proc.stdin.flush()

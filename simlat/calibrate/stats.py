@@ -6,6 +6,7 @@ numpy only: the worker and the parent both use it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +24,7 @@ def median_ci(samples: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
     return float(x[lo]), float(x[hi])
 
 
-def summarize(process_samples: list[np.ndarray], levels: list[float], *, unstable_ratio: float = 1.10) -> dict:
+def summarize(process_samples: Sequence[Sequence[float] | np.ndarray], levels: list[float], *, unstable_ratio: float = 1.10) -> dict:
     """A profile ``Dist`` (as a dict) from the samples of one or more separate processes.
 
     The samples of all processes are pooled (a fleet of replicas sees every process's level);

@@ -94,7 +94,7 @@ def sample(run: Callable[[object], float], inputs: list, *, min_n: int, max_n: i
 
     ``hard_s``: stop there even below ``min_n`` (keeping at least 3 samples), for slow batches.
     """
-    out = []
+    out: list[float] = []
     t0 = time.perf_counter()
     t_end = t0 + max_s
     t_hard = t0 + hard_s if hard_s is not None else float("inf")

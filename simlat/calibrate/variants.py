@@ -157,6 +157,11 @@ def prep_int8_dynamic(model, device, example):
     import torch
 
     _need_module(model)
+    if isinstance(model.module, torch.jit.ScriptModule):
+        raise Unsupported("a TorchScript module hides its layers from quantize_dynamic (nothing would be quantized); "
+                          "give the model as a Python module or package.module:factory")
+    if not any(isinstance(m, torch.nn.Linear) for m in model.module.modules()):
+        raise Unsupported("the model has no torch.nn.Linear layer: dynamic int8 quantization would change nothing")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -308,6 +313,7 @@ def _export_onnx(model, example) -> str:
         except Exception:  # noqa: BLE001 - fall back to the dynamo exporter
             batch = torch.export.Dim("batch", min=1, max=65536)
             prog = torch.onnx.export(m, example, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in example))
+            assert prog is not None  # the dynamo exporter returns the program
             prog.save(path)
     return path
 

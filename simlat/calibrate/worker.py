@@ -60,7 +60,7 @@ def _error(prep, model, ref_inputs, ref) -> dict | None:
     diff = out - ref
     if not np.all(np.isfinite(out)):
         return {"max_abs": float("inf"), "rel": float("inf")}
-    return {"max_abs": float(np.max(np.abs(diff))), "rel": float(np.linalg.norm(diff) / max(np.linalg.norm(ref), 1e-30))}
+    return {"max_abs": float(np.max(np.abs(diff))), "rel": float(np.linalg.norm(diff)) / max(float(np.linalg.norm(ref)), 1e-30)}
 
 
 def run_variant(task: dict) -> dict:

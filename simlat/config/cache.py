@@ -23,7 +23,7 @@ from simlat.config.dists import Constant, Dist
 class RedisProfileLatency(StrictModel):
     """Draw lookups (GET) from a Redis calibration profile written by ``simlat calibrate --cache``.
 
-    ``path`` is resolved against the experiment file's folder, then the working directory.
+    ``path``: a relative path resolves against the experiment file's folder.
     """
 
     kind: Literal["redis_profile"] = "redis_profile"
@@ -31,7 +31,7 @@ class RedisProfileLatency(StrictModel):
 
 
 _DIST_MEMBERS = get_args(get_args(Dist)[0])
-LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]
+LookupLatency = Annotated[Union[(*_DIST_MEMBERS, RedisProfileLatency)], Field(discriminator="kind")]  # type: ignore[valid-type]  # built from Dist's members
 """A scalar distribution in ms, or ``kind: redis_profile`` for a measured Redis GET distribution."""
 
 
@@ -70,6 +70,12 @@ class L2Cache(StrictModel):
     ttl_ms: PositiveFloat | None = None
     lookup_ms: LookupLatency
     per_key_ms: NonNegativeFloat | None = None
+    max_ops_per_s: PositiveFloat | None = Field(
+        default=None,
+        description="Keys per second the Redis serves (an MGET of m keys counts m); lookups queue FCFS at it. "
+        "Default: the Redis profile's measured throughput; None with no profile throughput: no queueing, and a "
+        "warning gives the load.",
+    )
 
 
 class HitRatio(StrictModel):

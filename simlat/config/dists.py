@@ -34,7 +34,7 @@ class Gamma(StrictModel):
 
     kind: Literal["gamma"] = "gamma"
     mean: PositiveFloat
-    cv: PositiveFloat
+    cv: float = Field(ge=1e-3, le=100)
 
 
 class Lognormal(StrictModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from simlat.config.base import StrictModel
 from simlat.config.cache import Cache
@@ -30,3 +32,18 @@ class Experiment(StrictModel):
     cache: Cache | None = None
     frontend: Frontend | None = None
     sweep: Sweep | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, v: str) -> str:
+        """The name names the report (``<reports>/<name>.html``) and the cache folder: one plain file
+        name, never a path out of them."""
+        if not _NAME.match(v) or v in (".", ".."):
+            raise ValueError(
+                "must be a plain file name of letters, digits, '_', '-', '.' and spaces (at most 100 characters, "
+                "no '/' or '\\', not starting with '.' or a space): it names the report file"
+            )
+        return v
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_. -]{0,99}$")

@@ -25,7 +25,8 @@ rho``, or interpolated in measured ``slowdown_points``; times a ``model_noise`` 
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator
@@ -82,5 +83,17 @@ class EventLoopFrontend(StrictModel):
         return self.slowdown_base + self.slowdown_per_loop_utilization * rho
 
 
-Frontend = EventLoopFrontend
-"""The frontend family (one kind today; a discriminated union on ``kind`` when a second one lands)."""
+class ProfileFrontend(StrictModel):
+    """A serving stack measured from outside (``simlat calibrate --endpoint``): a serving profile.
+
+    The profile holds the fitted stack (pure delay, per-batch and per-request costs, an optional
+    serial loop) and its uncertainty (run-to-run spread, fit residual), which the prediction
+    interval uses. ``path`` is resolved against the experiment file's folder.
+    """
+
+    kind: Literal["profile"] = "profile"
+    path: Path
+
+
+Frontend = Annotated[EventLoopFrontend | ProfileFrontend, Field(discriminator="kind")]
+"""The frontend family: a hand-described event loop, or a measured serving profile."""

@@ -1,7 +1,7 @@
 """Service time of one batch on one replica, in ms, as a function of the items in the batch.
 
 Samplers live in :mod:`simlat.engine.service`. The calibrated ``kind: profile`` lives beside the
-profile schema (:mod:`simlat.profile`) and joins the union here.
+profile schema (:mod:`simlat.profiles`) and joins the union here.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ class AffineService(StrictModel):
 
 
 class ProfileService(StrictModel):
-    """Draw each batch's time from a calibration profile (see :mod:`simlat.profile`).
+    """Draw each batch's time from a calibration profile (see :mod:`simlat.profiles`).
 
-    ``path`` is resolved against the experiment file's folder, then the project root.
+    ``path``: a relative path resolves against the experiment file's folder.
     ``condition``: "steady" (back-to-back) or "idle" (after an idle gap).
     ``add_components``: overhead components of the profile (serialization, copies) drawn at the
     batch's items and added to the model's time.

@@ -9,6 +9,14 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from simlat.config.base import StrictModel
 from simlat.config.dists import ZERO, Dist
 
+MIN_REQUESTS = 100
+"""The fewest requests :func:`simlat.api.run` summarises: fewer give no meaningful percentile,
+throughput or verdict (the engine itself simulates any number)."""
+MAX_REQUESTS = 1_000_000_000
+"""The most requests one run may ask for (each takes about 100 bytes of memory per array column)."""
+MAX_SEED = 2**63 - 1
+"""Seeds are non-negative (numpy's SeedSequence) and fit in 64 bits."""
+
 
 class Fleet(StrictModel):
     """Replicas behind a load balancer, with one shared queue or one queue per replica.
@@ -16,9 +24,14 @@ class Fleet(StrictModel):
     With ``queue: shared`` the balancer is not used: a free replica takes the next batch.
     """
 
-    replicas: PositiveInt = 1
-    balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = "round_robin"
-    queue: Literal["shared", "per_replica"] = "shared"
+    replicas: PositiveInt = Field(default=1, description="Servers, each serving one batch at a time.")
+    balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = Field(
+        default="round_robin",
+        description="How a batch picks a replica's queue; ignored (with a warning) when queue is shared.",
+    )
+    queue: Literal["shared", "per_replica"] = Field(
+        default="shared", description="One queue all replicas take from, or one queue per replica behind the balancer."
+    )
 
 
 class NoBatching(StrictModel):
@@ -107,11 +120,15 @@ class SLO(StrictModel):
 class Run(StrictModel):
     """How long to simulate. Give ``requests`` or ``duration_s``; warm-up is discarded from metrics."""
 
-    requests: PositiveInt | None = None
+    requests: PositiveInt | None = Field(default=None, le=MAX_REQUESTS)
     duration_s: PositiveFloat | None = None
     warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     replications: PositiveInt = 1
+    max_memory_gb: PositiveFloat = Field(
+        default=8.0,
+        description="Refuse a run whose estimated memory exceeds this (raise it to run larger on purpose).",
+    )
 
     DEFAULT_REQUESTS: ClassVar[int] = 200_000
 

@@ -62,6 +62,8 @@ class Sweep(StrictModel):
     - Accuracy: each rate is simulated with ``min_requests``, doubling until the SLO percentile's
       confidence interval is entirely below or above the bound, or its relative half-width is at
       most ``ci_rel_tolerance``, or ``max_requests`` is reached.
+    - ``max_configs``: a grid larger than this is refused before it is expanded (each configuration
+      holds a validated experiment in memory: 10^5 of them take about 1 GB).
     """
 
     grid: dict[str, list[Any]] = Field(default_factory=dict)
@@ -75,6 +77,10 @@ class Sweep(StrictModel):
     max_requests: PositiveInt = 640_000
     ci_rel_tolerance: float = Field(default=0.02, gt=0, lt=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    max_configs: PositiveInt = Field(
+        default=10_000,
+        description="The most configurations the grid may expand to (raise it for a larger sweep on purpose).",
+    )
 
     @field_validator("grid")
     @classmethod
@@ -103,6 +109,12 @@ class Sweep(StrictModel):
     def _consistent(self):
         if self.min_requests > self.max_requests:
             raise ValueError(f"min_requests ({self.min_requests}) must be <= max_requests ({self.max_requests})")
+        if self.size > self.max_configs:
+            shape = " x ".join(str(len(v)) for v in ([self.cases] if self.cases else []) + list(self.grid.values()))
+            raise ValueError(
+                f"the grid expands to {self.size:,} configurations ({shape}), more than max_configs "
+                f"({self.max_configs:,}); shrink the grid or set sweep.max_configs to allow it"
+            )
         overlap = set(self.grid) & {p for case in self.cases[:1] for p in case}
         if overlap:
             raise ValueError(f"paths {sorted(overlap)} are set by both grid and cases")

@@ -34,7 +34,7 @@ class GammaArrivals(StrictModel):
 
     kind: Literal["gamma"] = "gamma"
     rate_rps: PositiveFloat
-    cv: PositiveFloat
+    cv: float = Field(ge=1e-3, le=100, description="Coefficient of variation of the gaps (deterministic is its own kind).")
 
 
 class MMPP(StrictModel):
@@ -98,6 +98,8 @@ class RateCurve(StrictModel):
             raise ValueError("points: at most two points may share a time (a step)")
         if ts[-1] <= 0:
             raise ValueError("points: the last time must be > 0")
+        if not any(b - a > 1e-9 for a, b in zip(ts, ts[1:], strict=False)):
+            raise ValueError("points: at least one segment must be longer than a nanosecond (1e-9 s)")
         if max(p[1] for p in self.points) <= 0:
             raise ValueError("points: at least one rate must be positive")
         return self

@@ -29,6 +29,11 @@ def simulate(
     one (:mod:`simlat.engine.frontend`), else the batcher and servers alone
     (:func:`simlat.engine.simulation.simulate`, whose arguments these are; ``path`` names one of
     :data:`simlat.engine.paths.PATHS`)."""
+    if experiment.frontend is not None and experiment.frontend.kind == "profile":
+        from simlat.profiles.serving import read  # a measured serving profile: its fitted stack
+
+        experiment = experiment.model_copy(update={"frontend": read(experiment.frontend.path).params.frontend(
+            replicas=experiment.fleet.replicas)})
     if experiment.frontend is not None:
         if service is not None:
             raise ValueError("service override is not supported together with a frontend")

@@ -111,7 +111,7 @@ def item_keys(key: np.ndarray, items: np.ndarray) -> np.ndarray:
 def lookup_sampler(latency, field: str):
     """A function (n, rng) -> n lookup times in ms, for a Dist or a Redis profile."""
     if isinstance(latency, RedisProfileLatency):
-        from simlat.redis_profile import load_redis_profile
+        from simlat.profiles.redis import load_redis_profile
 
         sketch = load_redis_profile(latency.path, f"{field}.path").get
         return sketch.sample
@@ -127,7 +127,7 @@ def l2_per_key_ms(l2) -> float:
     if l2.per_key_ms is not None:
         return float(l2.per_key_ms)
     if isinstance(l2.lookup_ms, RedisProfileLatency):
-        from simlat.redis_profile import load_redis_profile
+        from simlat.profiles.redis import load_redis_profile
 
         return load_redis_profile(l2.lookup_ms.path, "cache.l2.lookup_ms.path").per_key_ms()
     return 0.0
@@ -178,7 +178,8 @@ def warmup_seconds(cfg: Cache, workload) -> float:
     ``auto`` (Zipf keys): per level, the shorter of its TTL and ``WARMUP_CHE_MULTIPLE`` times its
     characteristic time (L2 with the capacity of both levels, whose keys it roughly holds; per item,
     a request-level cache of capacity / mean items), the longest level wins, at most
-    ``MAX_WARMUP_LOOKUPS`` lookups. 0 for other keys.
+    ``MAX_WARMUP_LOOKUPS`` lookups. A level that holds the whole key space warms with
+    ``WARMUP_CHE_MULTIPLE`` lookups per key. 0 for other keys.
     """
     if cfg.warmup_s != "auto":
         return float(cfg.warmup_s)
@@ -197,7 +198,13 @@ def warmup_seconds(cfg: Cache, workload) -> float:
     for level in (cfg.l1, cfg.l2):
         if level is not None:
             held += level.capacity
-            fill_s = WARMUP_CHE_MULTIPLE * _che_time(workload.keys, held / per_request) / rate
+            entries = held / per_request
+            if entries >= workload.keys.key_space:
+                # the level holds every key and never evicts: Che's time is infinite; warming with
+                # WARMUP_CHE_MULTIPLE lookups per key fills it with all but the rarest keys
+                fill_s = WARMUP_CHE_MULTIPLE * workload.keys.key_space / (rate * per_request)
+            else:
+                fill_s = WARMUP_CHE_MULTIPLE * _che_time(workload.keys, entries) / rate
             ttl_s = np.inf if level.ttl_ms is None else level.ttl_ms / 1000.0
             longest = max(longest, min(fill_s, ttl_s))
     return min(longest, MAX_WARMUP_LOOKUPS / (rate * per_request))
@@ -284,7 +291,14 @@ def apply_cache(
         cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
         if cache_cfg.per_item:
             cache_ms[asked] += (lookups[asked] - l1_items[asked] - 1) * l2_per_key_ms(cache_cfg.l2)
+        from simlat.engine.l2_queue import l2_queue  # the L2's capacity (simlat/engine/l2_queue.py)
+
+        wait, l2_notes = l2_queue(cache_cfg.l2, np.asarray(requests.arrival_ms, float)[asked], (lookups - l1_items)[asked])
+        cache_ms[asked] += wait
+    else:
+        l2_notes = []
     warnings = () if cache_cfg.fixed_hit_ratios() else tuple(_still_warming(l1_items, l2_items, lookups))
+    warnings = (*warnings, *l2_notes)
     return CacheOutcome(
         served=served,
         l1_hit=l1_hit,

@@ -103,6 +103,8 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
     eng_seed, fe_seed = seed.spawn(2)
     rng = np.random.default_rng(fe_seed)
     n = len(requests)
+    if n == 0:
+        raise SimlatError("workload: no request arrives during the run, so the frontend has nothing to serve")
     a = np.asarray(requests.arrival_ms, dtype=float)
     ing = _draws(fe.ingress_ms, n, rng)
     rep = _draws(fe.reply_ms, n, rng)
@@ -120,7 +122,8 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         res = simulate(core, Requests(arrival_ms=e, items=requests.items, key=requests.key), seed=eng_seed,
                        progress=progress, service=model.service())
         r = res.records
-        served = ~r.dropped
+        served = ~r.dropped & (r.batch_id >= 0)  # served by the model (not dropped, not a cache hit)
+        hits = ~r.dropped & (r.batch_id < 0)  # answered by a cache: the loop replies after the lookup
         bid = r.batch_id[served].astype(np.int64)
         nb = int(bid.max()) + 1 if len(bid) else 0
         disp = np.full(nb, np.nan)
@@ -129,9 +132,9 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         svc[bid] = r.service_ms[served]
         model_end = disp + svc - model.extra
         rep_sum = np.bincount(bid, weights=rep[served], minlength=nb)
-        # the loop: ingress jobs and completion jobs, first come first served
-        release = np.concatenate([a, model_end, disp])
-        work = np.concatenate([ing, rep_sum, bms[:nb]])
+        # the loop: ingress jobs, completion jobs and cache-hit replies, first come first served
+        release = np.concatenate([a, model_end, disp, r.done_ms[hits]])
+        work = np.concatenate([ing, rep_sum, bms[:nb], rep[hits]])
         order = np.argsort(release, kind="stable")
         start_s, done_s = fifo_departures(release[order], work[order])
         start = np.empty_like(start_s)
@@ -140,6 +143,7 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
         done[order] = done_s
         e_new = done[:n]
         c_start = start[n:n + nb]
+        hit_done = done[n + 2 * nb:]
         # the batcher learns that the model is free when the loop reaches the completion: the
         # replica is held for that wait (its mean, damped between passes, so the passes settle)
         wait = float(np.mean(c_start - model_end)) if nb else 0.0
@@ -153,20 +157,23 @@ def simulate_with_frontend(experiment, requests: Requests | None, *, seed: np.ra
             break
     # reply departures: completion start + batch work + the replies before it in the batch
     r = res.records
-    served = ~r.dropped
+    served = ~r.dropped & (r.batch_id >= 0)
     ids = np.flatnonzero(served)
     bid = r.batch_id[ids].astype(np.int64)
     order = np.lexsort((ids, bid))
     ids, bid = ids[order], bid[order]
-    cum = np.cumsum(rep[ids])
-    first = np.r_[0, np.flatnonzero(np.diff(bid)) + 1]
-    base = np.repeat(cum[first] - rep[ids][first], np.diff(np.r_[first, len(ids)]))
     reply_done = np.full(n, np.nan)
-    reply_done[ids] = c_start[bid] + (cum - base)
+    if len(ids):
+        cum = np.cumsum(rep[ids])
+        first = np.r_[0, np.flatnonzero(np.diff(bid)) + 1]
+        base = np.repeat(cum[first] - rep[ids][first], np.diff(np.r_[first, len(ids)]))
+        reply_done[ids] = c_start[bid] + (cum - base)
+    reply_done[hits] = hit_done
     latency = reply_done - a + net + r.overhead_ms
     latency[r.dropped] = np.nan
     records = replace(r, arrival_ms=a, queue_wait_ms=r.queue_wait_ms + (e - a), done_ms=reply_done,
                       overhead_ms=net + r.overhead_ms, latency_ms=latency)
-    loop_cap = 1000.0 / max(float(ing.mean() + rep.mean()) + float(bms.mean()) / max(1.0, float(np.mean(r.batch_size[served]))), 1e-9)
-    return replace(res, records=records, end_ms=float(np.nanmax(reply_done)) if len(ids) else res.end_ms,
+    mean_batch = float(np.mean(r.batch_size[served])) if served.any() else 1.0
+    loop_cap = 1000.0 / max(float(ing.mean() + rep.mean()) + float(bms.mean()) / max(1.0, mean_batch), 1e-9)
+    return replace(res, records=records, end_ms=float(np.nanmax(reply_done)) if len(ids) or hits.any() else res.end_ms,
                    capacity_rps=min(res.capacity_rps, loop_cap), offered_rps=res.offered_rps)

@@ -2,7 +2,7 @@
 
 :func:`build_service` turns a ``config.ServiceTime`` into a :class:`ServiceModel`. One
 implementation per config class lives in ``SERVICE_MODELS`` beside the union; the calibrated
-``kind: profile`` is built by :func:`build_profile_service` from the curves of :mod:`simlat.profile`
+``kind: profile`` is built by :func:`build_profile_service` from the curves of :mod:`simlat.profiles`
 (imported lazily so that plain simulations never load profile files).
 
 A sampler is a plain closure ``items -> ms``: the engine calls it once per batch, so it must be
@@ -127,8 +127,8 @@ def _affine(cfg: cs.AffineService) -> ServiceModel:
 
 def build_profile_service(cfg: cs.ProfileService, *, device: str | None = None) -> ServiceModel:
     """``kind: profile``: the sum of the profile's measured curves (model plus added components),
-    each drawn from its quantile function at the batch's items (see :mod:`simlat.profile`)."""
-    from simlat.profile import make_sampler, profile_curves  # calibration stack: only when asked for
+    each drawn from its quantile function at the batch's items (see :mod:`simlat.profiles`)."""
+    from simlat.profiles.sampling import make_sampler, profile_curves  # read only when asked for
 
     curves = profile_curves(cfg, device=device)
     max_items = min(c.max_items for c in curves)

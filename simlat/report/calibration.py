@@ -20,14 +20,17 @@ def _quantile(levels: list[float], quantiles: list[float], q: float) -> float:
     return float(np.interp(q, levels, quantiles))
 
 
-def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+def profile_frame(paths: list[Path], only: set[tuple[str, str, str]] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Steady-state batch latency per (model, variant, batch size) over all readable profiles.
+
+    ``only``: the (profile file name, model, variant) triples to keep (those the experiment uses);
+    None keeps every measured variant.
 
     Returns the table (``COLUMNS``; ``variant`` is ``model/variant`` and ``variant_name`` the
     variant alone, both prefixed by the device when profiles of several devices are shown) and the
     notes: unreadable files, skipped variants.
     """
-    from simlat.profile import load_profile
+    from simlat.profiles.schema import load_profile
 
     rows: list[dict] = []
     notes: list[str] = []
@@ -43,10 +46,12 @@ def profile_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
             notes.append(f"Profile {p.name} left out: {type(err).__name__}: {err}")
             continue
         device = prof.provenance.device_name or prof.provenance.device
-        devices.add(device)
         levels = prof.quantile_levels
         for model in prof.models:
             for var in model.variants:
+                if only is not None and (p.name, model.name, var.name) not in only:
+                    continue
+                devices.add(device)
                 if var.status != "ok":
                     notes.append(f"{p.name}: {model.name}/{var.name} was skipped in calibration: {var.reason}")
                     continue

@@ -8,6 +8,7 @@ Every title, unit, scale and number format comes from the spec table
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import altair as alt
 import pandas as pd
@@ -71,8 +72,11 @@ def _vrule(
     rule = base.mark_rule(color=color, strokeDash=[6, 4], strokeWidth=2).encode(
         x="x:Q", tooltip=alt.Tooltip("text:N", title="Line")
     )
-    align, dx = ("left", 4) if side == "right" else ("right", -4)
-    baseline, y, dy = ("top", 0, 4) if bottom is None else ("bottom", bottom, -4)
+    align: Literal["left", "right"] = "left" if side == "right" else "right"
+    dx = 4 if side == "right" else -4
+    baseline: Literal["top", "bottom"] = "top" if bottom is None else "bottom"
+    y: float = 0 if bottom is None else bottom
+    dy = 4 if bottom is None else -4
     label = base.mark_text(align=align, baseline=baseline, dx=dx, dy=dy, color=color, fontWeight="bold").encode(
         x="x:Q", y=alt.value(y), text="text:N"
     )
@@ -124,7 +128,7 @@ def calibration_chart(df: pd.DataFrame) -> alt.TopLevelMixin:
 
 def load_curve_chart(
     df: pd.DataFrame, slo_ms: float, target_rps: float, pct: float, subtitle: str | list[str] = ""
-) -> alt.LayerChart:
+) -> alt.TopLevelMixin:
     """SLO percentile vs offered load per configuration, with CI bands, the SLO line and the target rate."""
     x, y = spec("rate_rps"), slo_spec(pct)
     lo, hi = slo_spec(pct, "slo_lo_ms"), slo_spec(pct, "slo_hi_ms")
@@ -152,7 +156,9 @@ def load_curve_chart(
     )
 
 
-def pareto_chart(df: pd.DataFrame, slo_ms: float, pct: float, target_rps: float, subtitle: str = "") -> alt.LayerChart:
+def pareto_chart(
+    df: pd.DataFrame, slo_ms: float, pct: float, target_rps: float, subtitle: str | list[str] = ""
+) -> alt.TopLevelMixin:
     """Cost per hour vs the SLO percentile at the target rate: every stable configuration, the frontier
     (no configuration both cheaper and faster) as a step line, the chosen one ringed, the SLO line."""
     x, y = slo_spec(pct), spec("cost_per_hour")
@@ -196,7 +202,7 @@ def pareto_chart(df: pd.DataFrame, slo_ms: float, pct: float, target_rps: float,
 _NINES_LABEL = "datum.value == 0 ? 'p0' : 'p' + format(100 - 100 * pow(10, -datum.value), '.4~f')"
 
 
-def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -> alt.LayerChart:
+def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -> alt.TopLevelMixin:
     """Latency distribution at the chosen point on a tail-stretched percentile axis, with the SLO."""
     import math
 
@@ -216,15 +222,22 @@ def cdf_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -
     name = percentile_name(pct)
     nines = -math.log10(1 - pct / 100.0)
     pct_rule = alt.Chart(pd.DataFrame({"y": [nines], "text": [name]})).mark_rule(color="#999", strokeDash=[2, 2]).encode(y="y:Q")
-    return alt.layer(line, pct_rule, _vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left")).properties(
-        width=WIDTH, height=HEIGHT, title=_title("Latency distribution at the chosen point", subtitle)
+    top_ms = float(df["latency_ms"].max()) if len(df) else slo_ms
+    layers = [line, pct_rule]
+    subtitles = [subtitle] if isinstance(subtitle, str) and subtitle else list(subtitle or [])
+    if slo_ms <= 1.5 * top_ms:
+        layers.append(_vrule(slo_ms, f"SLO {name} ≤ {slo_ms:g} ms", side="left"))
+    else:  # an SLO far right of the data would squash the distribution into a corner
+        subtitles.append(f"SLO {name} ≤ {slo_ms:g} ms lies off the axis, {slo_ms / top_ms:.0f}x the slowest request.")
+    return alt.layer(*layers).properties(
+        width=WIDTH, height=HEIGHT, title=_title("Latency distribution at the chosen point", subtitles)
     )
 
 
 def decomposition_chart(df: pd.DataFrame, subtitle: str = "") -> alt.Chart:
     """Mean latency split into queue, batch wait, compute, cache and overhead, one bar per configuration."""
     v, c = spec("component_ms"), spec("component")
-    domain = [label for _, label, _ in COMPONENTS]
+    domain = [label for _, label in COMPONENTS]
     rows = list(dict.fromkeys(df.sort_values("rank")["label"])) if len(df) else []
     return (
         alt.Chart(df)
@@ -259,7 +272,7 @@ def batch_hist_chart(df: pd.DataFrame, subtitle: str = "") -> alt.Chart:
     )
 
 
-def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -> alt.LayerChart:
+def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "") -> alt.TopLevelMixin:
     """The SLO percentile over max_batch_size x max_wait_ms; cells coloured around the SLO, labelled."""
     bs, w = spec("max_batch_size"), spec("max_wait_ms")
     y = slo_spec(pct)
@@ -274,7 +287,8 @@ def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "
             y.field,
             type="quantitative",
             title=y.axis_title,
-            scale=alt.Scale(type=y.scale, scheme="redyellowgreen", reverse=True, domainMid=slo_ms),
+            scale=alt.Scale(type=y.scale, scheme="redyellowgreen", reverse=True, domain=heat_domain(data[y.field], slo_ms),
+                            domainMid=slo_ms),
         ),
         tooltip=tips,
     )
@@ -284,6 +298,16 @@ def heatmap_chart(df: pd.DataFrame, slo_ms: float, pct: float, subtitle: str = "
         height=HEIGHT * 0.9,
         title=_title(f"{percentile_name(pct)} latency by max batch size and max wait (SLO {slo_ms:g} ms)", subtitle),
     )
+
+
+def heat_domain(values: pd.Series, slo_ms: float) -> list[float]:
+    """Colour domain around the SLO: always contains it (else Vega moves the midpoint, and yellow no
+    longer means "at the SLO"), at least a factor 2 either side, and every finite cell."""
+    v = pd.to_numeric(values, errors="coerce")
+    v = v[(v > 0) & (v < float("inf"))]
+    lo = min(float(v.min()) if len(v) else slo_ms, slo_ms / 2)
+    hi = max(float(v.max()) if len(v) else slo_ms, slo_ms * 2)
+    return [lo, hi]
 
 
 def _cell_text(value: float, slo_ms: float) -> str:

@@ -16,13 +16,14 @@ import pandas as pd
 
 from simlat.sweep.result import SweepResult
 
-# Latency decomposition: (points column, label shown, aliases accepted in chosen_decomposition_ms).
-COMPONENTS: list[tuple[str, str, tuple[str, ...]]] = [
-    ("queue_ms", "queue", ("queue", "queue_ms", "queue_wait_ms")),
-    ("batch_wait_ms", "batch wait", ("batch_wait", "batch_wait_ms")),
-    ("service_ms", "compute", ("compute", "compute_ms", "service", "service_ms")),
-    ("cache_ms", "cache", ("cache", "cache_ms")),
-    ("overhead_ms", "overhead", ("overhead", "overhead_ms")),
+# Latency decomposition: (points column and chosen_decomposition_ms key, label shown), in stacking
+# order; the names are simlat.metrics.DECOMPOSITION's.
+COMPONENTS: list[tuple[str, str]] = [
+    ("queue_wait_ms", "queue"),
+    ("batch_wait_ms", "batch wait"),
+    ("service_ms", "compute"),
+    ("cache_ms", "cache"),
+    ("overhead_ms", "overhead"),
 ]
 
 BATCH_SIZE_KEYS = ("max_batch_size",)
@@ -192,13 +193,6 @@ def cdf_frame(latencies_ms: np.ndarray, max_nines: float = 4.0, n_levels: int = 
     return pd.DataFrame({"quantile": q, "nines": nines, "latency_ms": np.quantile(lat, q)})
 
 
-def _component_value(decomp: dict[str, float], aliases: tuple[str, ...]) -> float | None:
-    for key in aliases:
-        if key in decomp:
-            return float(decomp[key])
-    return None
-
-
 def decomposition_frame(result: SweepResult, ids: list[str]) -> pd.DataFrame:
     """Long table ``label, component, component_ms, order`` of mean latency parts per configuration.
 
@@ -213,10 +207,10 @@ def decomposition_frame(result: SweepResult, ids: list[str]) -> pd.DataFrame:
         name = str(row["label"])
         if cid == result.chosen:
             name = "chosen: " + name
-        for order, (col, label, aliases) in enumerate(COMPONENTS):
+        for order, (col, label) in enumerate(COMPONENTS):
             val = None
-            if cid == result.chosen and result.chosen_decomposition_ms:
-                val = _component_value(result.chosen_decomposition_ms, aliases)
+            if cid == result.chosen and col in result.chosen_decomposition_ms:
+                val = float(result.chosen_decomposition_ms[col])
             if val is None and col in df.columns:
                 val = _float(row, col)
             if val is None or not math.isfinite(val):
@@ -328,6 +322,7 @@ def cache_frame(result: SweepResult, hit_ratios: pd.DataFrame | None = None) -> 
     if hit_col is not None:
         df["hit_ratio"] = df[hit_col].astype(float)
     else:
+        assert hit_ratios is not None
         by_cap = hit_ratios.assign(capacity=hit_ratios["capacity"].astype(float)).set_index("capacity")
         for col in ("hit_ratio", "che_hit_ratio"):
             if col in by_cap.columns:

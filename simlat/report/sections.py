@@ -7,14 +7,17 @@ renders them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import altair as alt
-import pandas as pd
 
 from simlat.report import charts, frames
 from simlat.report.calibration import profile_frame
 from simlat.report.specs import percentile_name
 from simlat.sweep.result import SweepResult
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass
@@ -38,7 +41,11 @@ def calibration_section(result: SweepResult) -> Section:
     title = "Calibration: latency vs batch size"
     if not result.profiles:
         return Section("calibration", title, None, notes=["No calibration profiles were used by this sweep."])
-    df, notes = profile_frame(list(result.profiles))
+    used = set(getattr(result, "services", None) or []) or None
+    df, notes = profile_frame(list(result.profiles), used)
+    if used:
+        shown = ", ".join(sorted({f"{m}/{v}" for _, m, v in used}))
+        notes = [n for n in notes if "was skipped in calibration" not in n] + [f"Variants the sweep uses: {shown}."]
     if df.empty:
         return Section("calibration", title, None, notes=notes + ["No readable steady-state measurements."])
     return Section(
@@ -71,9 +78,27 @@ def load_curve_section(result: SweepResult) -> Section:
         "load_curves",
         title,
         charts.load_curve_chart(df, result.slo_latency_ms, result.target_rate_rps, result.slo_percentile, sub),
-        "Where each line crosses the red SLO line is the highest load that configuration sustains; "
-        "the grey line marks the target rate.",
+        load_curve_caption(result, df),
     )
+
+
+def load_curve_caption(result: SweepResult, df) -> str:
+    """Whether the drawn lines reach the SLO line, and what bounds their max rate, from the data."""
+    drawn = list(dict.fromkeys(df["config_id"].astype(str)))
+    crosses = {cid for cid in drawn if (df.loc[df["config_id"].astype(str) == cid, "slo_hi_ms"] > result.slo_latency_ms).any()}
+    pts = result.points.set_index(result.points["config_id"].astype(str))
+    limits = pts.loc[[c for c in drawn if c in pts.index], "limit"].value_counts() if "limit" in pts.columns else None
+    text = "The grey line marks the target rate. "
+    if crosses:
+        text += (f"{len(crosses)} of the {len(drawn)} lines reach the red SLO line: there the SLO binds the load that "
+                 "configuration sustains. ")
+    else:
+        text += "None of these lines reaches the red SLO line within the rates searched. "
+    if limits is not None and len(limits):
+        words = {"slo": "the SLO", "stability": "overload", "capacity": "the fleet's estimated capacity",
+                 "high_rps": "rate_search.high_rps", "steps": "the search's step limit"}
+        text += "Max rates bound by " + ", ".join(f"{words.get(k, k)} ({n})" for k, n in limits.items() if k in words) + "."
+    return text
 
 
 def pareto_section(result: SweepResult) -> Section:
@@ -90,19 +115,35 @@ def pareto_section(result: SweepResult) -> Section:
         "pareto",
         title,
         charts.pareto_chart(df, result.slo_latency_ms, result.slo_percentile, result.target_rate_rps, sub),
-        "Green points meet the SLO with at least 95% confidence; the cheapest of them is the operating point.",
+        pareto_caption(result),
     )
 
 
+def pareto_caption(result: SweepResult) -> str:
+    """What green means and how the operating point relates to the green points, from the sweep's settings."""
+    text = "Green points meet the SLO with at least 95% confidence at the target rate"
+    h = getattr(result, "min_headroom", 0.0) or 0.0
+    if result.chosen is None:
+        return text + "; none was chosen."
+    if h > 0:
+        return (text + f"; the operating point is the cheapest of them with at least {h:.0%} headroom, so cheaper "
+                "green points can lose on headroom (see 'Why this choice').")
+    return text + "; the operating point is the cheapest of them."
+
+
 def cdf_section(result: SweepResult) -> Section:
-    """Latency CDF at the chosen point."""
+    """Latency CDF at the chosen point (the quantiles its search kept; nothing is re-simulated)."""
     title = "Latency distribution"
-    lat = result.chosen_latencies_ms
-    if lat is None or len(lat) < 2:
-        why = "no configuration was chosen" if result.chosen is None else "the sweep kept no latencies for the chosen point"
-        return Section("cdf", title, None, notes=[f"Not drawn: {why}."])
-    df = frames.cdf_frame(lat)
-    sub = f"{len(lat):,} simulated requests at {result.target_rate_rps:,.0f} req/s."
+    q = getattr(result, "chosen_quantiles", None)
+    if q is not None and len(q) >= 2:
+        df, n = q, result.chosen_requests
+    else:
+        lat = result.chosen_latencies_ms
+        if lat is None or len(lat) < 2:
+            why = "no configuration was chosen" if result.chosen is None else "the sweep kept no latencies for the chosen point"
+            return Section("cdf", title, None, notes=[f"Not drawn: {why}."])
+        df, n = frames.cdf_frame(lat), len(lat)
+    sub = f"{n:,} simulated requests at {result.target_rate_rps:,.0f} req/s."
     return Section("cdf", title, charts.cdf_chart(df, result.slo_latency_ms, result.slo_percentile, sub),
                    "Read across at a percentile to get its latency; the tail is stretched so p99 and p99.9 are visible.")
 
@@ -132,7 +173,31 @@ def batch_hist_section(result: SweepResult) -> Section:
         return Section("batch_sizes", title, None, notes=["Not drawn: no batch-size histogram for the chosen point."])
     df = frames.batch_hist_frame(result.chosen_batch_hist)
     return Section("batch_sizes", title, charts.batch_hist_chart(df, f"{int(df['batches'].sum()):,} batches."),
-                   "Batches rarely full mean max wait, not max batch size, limits batching at this load.")
+                   batch_caption(result, df))
+
+
+def batch_caption(result: SweepResult, df) -> str:
+    """What the histogram says, from its numbers: mean size, share of full batches, and what limits."""
+    total = df["batches"].sum()
+    if not total:
+        return ""
+    mean = float((df["batch_size"] * df["batches"]).sum() / total)
+    row = result.points[result.points["config_id"].astype(str) == str(result.chosen)]
+    col = next((p for p in result.params if p.endswith("max_batch_size")), None)
+    limit = None
+    if col is not None and len(row):
+        limit = int(row.iloc[0][col])
+    elif getattr(result, "chosen_max_batch", None):
+        limit = int(result.chosen_max_batch)
+    if limit is None:
+        return f"Mean batch {mean:.1f} requests; the largest batch formed held {int(df['batch_size'].max())}."
+    full = float(df.loc[df["batch_size"] >= limit, "batches"].sum() / total)
+    text = f"Mean batch {mean:.1f} requests; {full:.0%} of batches were full (max batch {limit})."
+    if full < 0.5:
+        text += " Most batches close on max wait or on a free replica, not on size: max batch size does not limit batching at this load."
+    else:
+        text += " Most batches fill: max batch size limits batching at this load."
+    return text
 
 
 def heatmap_section(result: SweepResult) -> Section:
@@ -147,33 +212,12 @@ def heatmap_section(result: SweepResult) -> Section:
                    "Colours turn from green to red as the latency passes the SLO (yellow is at the SLO); 'unstable' cells are overloaded at the target rate.")
 
 
-def replay_hit_ratios(experiment, param: str, capacities: list[float]) -> pd.DataFrame:
-    """Hit ratio at each capacity of ``param`` (``cache.l1.capacity`` / ``cache.l2.capacity``): the
-    experiment's key stream replayed through its caches (:func:`simlat.engine.cache_curve.hit_ratio_curve`)."""
-    from simlat.engine.cache_curve import hit_ratio_curve
-
-    level = param.split(".")[1]
-    return hit_ratio_curve(experiment, sorted({int(c) for c in capacities}), level=level)
-
-
-def cache_section(result: SweepResult, experiment=None) -> Section:
-    """Hit ratio, latency and replicas needed vs cache capacity.
-
-    When the sweep recorded no hit ratio, it is replayed from ``experiment``'s key stream.
-    """
+def cache_section(result: SweepResult) -> Section:
+    """Hit ratio, latency and replicas needed vs cache capacity, from the sweep's ``hit_ratio`` column."""
     title = "Cache capacity"
-    hits, extra = None, []
-    param = frames.cache_param(result)
-    has_col = any(c in result.points.columns for c in frames.HIT_RATIO_COLUMNS)
-    if param is not None and not has_col and getattr(experiment, "cache", None) is not None:
-        try:
-            caps = pd.to_numeric(result.points[param], errors="coerce").dropna().unique()
-            hits = replay_hit_ratios(experiment, param, [c for c in caps if c > 0])
-        except Exception as err:  # the chart is left out with the reason; the report still renders
-            extra.append(f"Hit ratios could not be replayed: {type(err).__name__}: {err}")
-    df, note = frames.cache_frame(result, hits)
+    df, note = frames.cache_frame(result)
     if df is None or df.empty:
-        return Section("cache", title, None, notes=extra + [note or "Not drawn: no matching configurations."])
+        return Section("cache", title, None, notes=[note or "Not drawn: no matching configurations."])
     return Section("cache", title, charts.cache_chart(df, result.slo_latency_ms, result.slo_percentile, note),
                    "A larger cache answers more requests without the model: lower latency and fewer replicas.")
 
@@ -190,5 +234,8 @@ BUILDERS = [
 
 
 def build_sections(result: SweepResult, experiment=None) -> list[Section]:
-    """All sections in report order (``experiment`` is used only to replay cache hit ratios)."""
-    return [build(result) for build in BUILDERS] + [cache_section(result, experiment)]
+    """All sections in report order. Pure rendering of ``result``: ``experiment`` is accepted for
+    compatibility and not used (the report never simulates)."""
+    sections = [build(result) for build in BUILDERS]
+    has_cache = frames.cache_param(result) is not None
+    return sections + ([cache_section(result)] if has_cache else [])

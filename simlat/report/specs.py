@@ -42,7 +42,7 @@ class MetricSpec:
             kw = {"nice": False, "padding": 12, **kw}
         return alt.Scale(type=self.scale, **kw)
 
-    def tooltip(self, type_: str = "quantitative") -> alt.Tooltip:
+    def tooltip(self, type_: Literal["quantitative", "ordinal", "temporal", "nominal"] = "quantitative") -> alt.Tooltip:
         """A tooltip entry with the axis title and number format."""
         if type_ == "quantitative":
             return alt.Tooltip(self.field, type=type_, title=self.axis_title, format=self.fmt)

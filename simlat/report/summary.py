@@ -53,11 +53,17 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
     h = row.get("headroom")
     h_fmt = "{:+.1%}" if isinstance(h, int | float) and abs(h) < 0.1 else "{:+.0%}"
     out.append(("Headroom (load growth before the SLO breaks)", _num(h, h_fmt)))
-    out.append(("Max sustainable rate under the SLO", _num(row.get("max_rate_rps"), "{:,.0f} req/s")))
+    limit = row.get("limit")
+    from simlat.sweep.search import LIMITS
+
+    bound = f" (bound by {LIMITS[limit].split(' (')[0]})" if limit in LIMITS and limit not in ("none", "not_searched") else ""
+    out.append(("Max sustainable rate under the SLO", _num(row.get("max_rate_rps"), "{:,.0f} req/s") + bound))
     out.append(("Cost", _num(row.get("cost_per_hour"), "${:,.2f} per hour")))
     out.append(("Replicas", _num(row.get("replicas"), "{:,.0f}")))
     out.append(("Utilisation", _num(row.get("utilization"), "{:.0%}")))
     out.append(("Mean batch size", _num(row.get("mean_batch_size"), "{:,.1f}")))
+    if "hit_ratio" in row.index and row.get("hit_ratio") is not None:
+        out.append(("Cache hit ratio (of lookups)", _num(row.get("hit_ratio"), "{:.1%}")))
     if row.get("p999_ms") is not None:
         out.append(("p99.9 latency", _num(row.get("p999_ms"), "{:,.2f} ms")))
     return out
@@ -84,6 +90,13 @@ def summary_html(result: SweepResult) -> str:
         closest = frames.reference_id(result)
         row = _row(result, closest)
         heading = "Closest configuration (does not meet the SLO)"
+    for warning in getattr(result, "warnings", None) or []:
+        parts.append(f'<p class="note">Warning: {escape(warning)}</p>')
+    explanation = getattr(result, "explanation", None) or []
+    if explanation:
+        parts.append('<h3>Why this choice</h3><ul class="why">')
+        parts += [f"<li>{escape(line.strip())}</li>" for line in explanation]
+        parts.append("</ul>")
     if row is not None:
         parts.append(f"<h3>{escape(heading)}</h3><table class=\"figures\">")
         for k, v in key_figures(result, row):
@@ -101,10 +114,21 @@ def summary_html(result: SweepResult) -> str:
         f"{_num(reqs, '{:,.0f}')} requests simulated",
         f"sweep time {_num(result.elapsed_s, '{:,.1f}')} s",
     ]
-    cached = getattr(result, "cached_configs", 0)
-    if cached:
-        facts.append(f"{cached:,} configurations from the result cache")
-    if getattr(result, "executor", ""):
+    if result.cached_configs:
+        facts.append(f"{result.cached_configs:,} configurations from the result cache")
+    if result.executor:
         facts.append(f"ran on {result.executor}")
     parts.append(f'<p class="facts">{escape("; ".join(facts))}.</p>')
+    run_warnings = getattr(result, "run_warnings", None) or []
+    if run_warnings:
+        parts.append("<h3>Simulator warnings at this configuration</h3><ul>")
+        parts += [f"<li>{escape(w)}</li>" for w in run_warnings]
+        parts.append("</ul>")
+    inputs = list(getattr(result, "inputs", None) or [])
+    if getattr(result, "command", ""):
+        inputs.append(("Command", result.command))
+    if inputs:
+        parts.append('<details class="inputs"><summary>Inputs</summary><table class="figures">')
+        parts += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in inputs]
+        parts.append("</table></details>")
     return "\n".join(parts)

@@ -8,7 +8,6 @@ profile records (``NVIDIA H100 80GB HBM3``); without a match,
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -33,17 +32,7 @@ def device_names(experiment: Experiment) -> list[str]:
 
 def _profile_device(path: Path) -> str | None:
     """The device a profile was measured on (its provenance), or None if it cannot be read."""
-    from simlat.profile import resolve_profile_path
-
-    p = resolve_profile_path(path)
-    if not p.is_file():
-        return None
-    return _device_of(str(p.resolve()), p.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _device_of(path: str, mtime_ns: int) -> str | None:
-    from simlat.profile import load_profile
+    from simlat.profiles.schema import load_profile
 
     try:
         return load_profile(path).provenance.device_name

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from simlat.config import Experiment
 from simlat.config.loader import _resolve_paths
 from simlat.errors import SimlatError, format_validation_error
+from simlat.profiles.resolve import resolve_path
 from simlat.sweep.hashing import config_hash
 
 
@@ -49,8 +50,7 @@ def _resolve_value(path: str, value: Any, base_dir: Path | None) -> Any:
     if base_dir is None:
         return value
     if path.rsplit(".", 1)[-1] == "path" and isinstance(value, str) and not Path(value).is_absolute():
-        cand = (base_dir / value).resolve()
-        return str(cand) if cand.exists() else value
+        return str(resolve_path(value, base_dir))
     return _resolve_paths(value, base_dir)
 
 
@@ -75,13 +75,14 @@ def _validate(data: dict, where: str, value: Any) -> Experiment:
         return Experiment.model_validate(data)
     except ValidationError as err:
         raise SimlatError(
-            f"{where}: value {value!r} gives an invalid experiment:", format_validation_error(err, data)
+            f"{where}: value {value!r} gives an invalid experiment:", format_validation_error(err, data, Experiment)
         ) from None
 
 
 def _check_entries(base: dict, experiment: Experiment, base_dir: Path | None) -> None:
     """Each grid value alone must give a valid experiment, so errors name exactly one entry."""
     sweep = experiment.sweep
+    assert sweep is not None, "only a sweep has grid entries"
     for path, values in sweep.grid.items():
         for i, raw in enumerate(values):
             value = _resolve_value(path, raw, base_dir)
@@ -129,3 +130,33 @@ def expand(experiment: Experiment, base_dir: Path | None = None) -> list[Configu
             seen[cid] = len(configs)
             configs.append(Configuration(cid, assignment, exp, label_of(assignment)))
     return configs
+
+
+def check_profiles(configs: list[Configuration]) -> None:
+    """Refuse, before anything runs, configurations whose profile lacks the model, variant or
+    components they ask for (a mistyped ``bf61`` in a grid). Each distinct problem is listed once
+    with the swept values that lead to it."""
+    import warnings
+
+    from simlat.profiles.sampling import profile_curves
+
+    problems: dict[str, list[str]] = {}
+    seen: set[tuple] = set()
+    for c in configs:
+        svc = c.experiment.service
+        if svc.kind != "profile":
+            continue
+        key = (str(svc.path), svc.model, svc.variant, svc.condition, tuple(svc.add_components or ()))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                profile_curves(svc)
+        except SimlatError as err:
+            where = ", ".join(f"{p}={short_value(v)}" for p, v in c.params.items()) or "the base experiment"
+            problems.setdefault(str(err), []).append(where)
+    if problems:
+        lines = [f"{msg} (with {'; '.join(wheres[:3])}{' ...' if len(wheres) > 3 else ''})" for msg, wheres in problems.items()]
+        raise SimlatError(f"sweep: {len(problems)} problem(s) found before running; fix the grid:", lines)

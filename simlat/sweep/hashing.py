@@ -3,6 +3,12 @@
 The hash covers the whole resolved experiment (minus its name, description and sweep block) and
 the bytes of every file it references (profiles, traces), so re-calibrating a profile or editing
 any field recomputes exactly the configurations it changes, wherever the project is checked out.
+
+:func:`code_fingerprint` hashes the source of the code a cached result depends on
+(:data:`FINGERPRINTED`: the engine, workloads, profiles (with the serving profile and its fitted
+stack), config, metrics and the sweep's evaluation and rate search); the result cache's key includes it, so an edited engine never serves results
+computed by the old one (an edit anywhere in those files, even a comment, recomputes: safe, not
+minimal).
 """
 
 from __future__ import annotations
@@ -16,6 +22,40 @@ from typing import Any
 from simlat.config import Experiment
 
 _IGNORED = {"name", "description", "sweep"}
+
+PACKAGE = Path(__file__).resolve().parents[1]
+"""The simlat package folder."""
+
+FINGERPRINTED = (
+    "engine",
+    "workload",
+    "profiles",
+    "config",
+    "metrics.py",
+    "dists.py",
+    "api.py",
+    "errors.py",
+    "sweep/evaluate.py",
+    "sweep/search.py",
+    "sweep/rate.py",
+    "endpoint/fit.py",
+)
+"""Source files and folders (relative to the package) whose code decides a cached sweep result."""
+
+
+@functools.lru_cache(maxsize=4)
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """sha256 (16 hex digits) over the relative path and bytes of every ``.py`` file in
+    :data:`FINGERPRINTED` under ``package``, in sorted order (computed once per process)."""
+    files: list[Path] = []
+    for entry in FINGERPRINTED:
+        p = package / entry
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else []
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.relative_to(package).as_posix().encode() + b"\0")
+        h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,13 +8,16 @@ rate-searched.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from simlat.config import Experiment
+from simlat.config import workload as w
 from simlat.errors import SimlatError
 
 
-def mean_rate_rps(arrivals) -> float | None:
+def mean_rate_rps(arrivals: Any) -> float | None:
     """Mean offered rate of an arrival config (None: closed loop, or a trace at its native rate)."""
     kind = arrivals.kind
     if kind in ("poisson", "deterministic", "gamma"):
@@ -54,30 +57,33 @@ def target_rate_rps(experiment: Experiment) -> float:
 def with_rate(experiment: Experiment, rate_rps: float) -> Experiment:
     """``experiment`` with its arrivals scaled to a mean offered rate of ``rate_rps``."""
     arr = experiment.workload.arrivals
-    kind = arr.kind
-    if kind == "closed_loop":
+    if isinstance(arr, w.ClosedLoop):
         raise SimlatError(
             "workload.arrivals.kind: 'closed_loop' cannot be rate-searched (clients set the rate); "
             "use an open arrival process or set sweep.rate_search: null"
         )
-    if kind == "trace":
+    new: w.Arrivals
+    if isinstance(arr, w.Trace):
         new = arr.model_copy(update={"target_rate_rps": float(rate_rps)})
     else:
-        f = rate_rps / mean_rate_rps(arr)
-        if kind in ("poisson", "deterministic", "gamma"):
+        mean = mean_rate_rps(arr)
+        assert mean is not None  # every open process but a native-rate trace has one
+        f = rate_rps / mean
+        upd: dict[str, Any]
+        if isinstance(arr, w.Poisson | w.Deterministic | w.GammaArrivals):
             upd = {"rate_rps": float(rate_rps)}
-        elif kind == "diurnal":
+        elif isinstance(arr, w.Diurnal):
             upd = {"mean_rate_rps": float(rate_rps)}
-        elif kind == "mmpp":
+        elif isinstance(arr, w.MMPP):
             upd = {"rates_rps": [r * f for r in arr.rates_rps]}
-        elif kind == "on_off":
+        elif isinstance(arr, w.OnOff):
             upd = {"on_rate_rps": arr.on_rate_rps * f, "off_rate_rps": arr.off_rate_rps * f}
-        elif kind == "rate_curve":
+        elif isinstance(arr, w.RateCurve):
             upd = {"points": [(t, r * f) for t, r in arr.points]}
-        elif kind == "spike":
+        elif isinstance(arr, w.Spike):
             upd = {"base_rate_rps": arr.base_rate_rps * f, "spike_rate_rps": arr.spike_rate_rps * f}
         else:  # pragma: no cover - a new arrival kind must be added here
-            raise SimlatError(f"workload.arrivals.kind: {kind!r} has no rate scaling for sweeps")
+            raise SimlatError(f"workload.arrivals.kind: {arr.kind!r} has no rate scaling for sweeps")
         new = arr.model_copy(update=upd)
     workload = experiment.workload.model_copy(update={"arrivals": new})
     return experiment.model_copy(update={"workload": workload})

@@ -23,13 +23,22 @@ class SweepResult:
     rate meeting the SLO, NaN if none), ``stable`` (at the target rate), ``p50_ms``, ``p99_ms``,
     ``p99_lo_ms``, ``p99_hi_ms``, ``p999_ms``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``,
     ``slo_met_probability``, ``meets_slo`` (with >= 95% confidence), ``utilization`` (mean over
-    replicas), ``mean_batch_size``, decomposition means ``queue_ms``, ``batch_wait_ms``,
+    replicas), ``mean_batch_size``, decomposition means ``queue_wait_ms``, ``batch_wait_ms``,
     ``service_ms``, ``overhead_ms``, ``cache_ms``, ``headroom`` (max_rate / target - 1),
-    ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``; with a cache,
-    ``hit_ratio`` (of lookups, after warm-up, at the simulated rate nearest the target).
+    ``pareto`` (on the cost / p99 / throughput frontier), ``requests_simulated``, ``drop_rate``,
+    ``limit`` (what bounds ``max_rate_rps``: a key of :data:`simlat.sweep.search.LIMITS`),
+    ``reason`` (why it was not chosen, or "chosen"); with a cache, ``hit_ratio`` (of lookups,
+    after warm-up, at the simulated rate nearest the target).
 
     ``load_curves``: one row per (config_id, rate_rps) evaluated by the rate search: ``config_id``,
     ``rate_rps``, ``slo_estimate_ms``, ``slo_lo_ms``, ``slo_hi_ms``, ``p99_ms``, ``stable``.
+
+    ``chosen_quantiles``: the chosen point's latency distribution at the target rate, as kept by its
+    search (``quantile, nines, latency_ms``; ``chosen_requests`` requests behind it). The report only
+    renders this object: it never simulates.
+
+    ``explanation``: why the chosen point is chosen (the binding constraint, why each better-ranked
+    configuration lost); ``warnings``: e.g. the answer on the edge of the grid.
     """
 
     experiment_name: str
@@ -52,3 +61,24 @@ class SweepResult:
     cached_configs: int = 0
     executor: str = ""
     cpu_s: float = 0.0  # CPU seconds the workers spent on the configurations computed (not cached)
+    chosen_quantiles: pd.DataFrame | None = None
+    chosen_requests: int = 0
+    explanation: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seed: int | None = None
+    services: list[tuple[str, str, str]] = field(default_factory=list)
+    """(profile file name, model, variant) of every profile-based configuration."""
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    """(label, value) pairs: arrivals, fan-out, overheads, SLO, run and sweep settings, profiles."""
+    run_warnings: list[str] = field(default_factory=list)
+    """The simulator's warnings at the chosen (or closest) configuration's target rate."""
+    command: str = ""
+    chosen_max_batch: int | None = None
+    min_headroom: float = 0.0
+    simlat_version: str = field(default_factory=lambda: __import__("simlat").__version__)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per configuration: parameters as columns, then the results (:func:`simlat.sweep.table.sweep_table`)."""
+        from simlat.sweep.table import sweep_table
+
+        return sweep_table(self)

@@ -12,17 +12,22 @@ import numpy as np
 import pandas as pd
 
 from simlat.config import Experiment
+from simlat.config.ignored import ignored_settings, ignored_sweep_params
 from simlat.errors import SimlatError
+from simlat.memory import check_memory
+from simlat.metrics import DECOMPOSITION
 from simlat.sweep.cache import ResultCache
 from simlat.sweep.choose import choose, headroom, pareto_mask
 from simlat.sweep.cost import cost_per_hour, device_label
 from simlat.sweep.describe import recommendation
-from simlat.sweep.evaluate import DECOMPOSITION, MEETS
-from simlat.sweep.executor import default_workers, run_tasks
-from simlat.sweep.grid import Configuration, expand, short_value
+from simlat.sweep.evaluate import MEETS
+from simlat.sweep.executor import default_workers, probe_cluster, run_tasks
+from simlat.sweep.explain import edge_warnings, explain, reasons
+from simlat.sweep.grid import Configuration, check_profiles, expand, short_value
+from simlat.sweep.inputs import describe_inputs
 from simlat.sweep.rate import target_rate_rps
 from simlat.sweep.result import SweepResult
-from simlat.sweep.search import Outcome, SearchTask
+from simlat.sweep.search import Outcome, SearchTask, limit_of
 
 # Attribution each known public data set requires, keyed by file name.
 ATTRIBUTIONS = {
@@ -31,11 +36,31 @@ ATTRIBUTIONS = {
 }
 MAX_CDF_POINTS = 20_000
 
+TARGET_COLUMNS = (
+    "stable",
+    "p50_ms",
+    "p99_ms",
+    "p99_lo_ms",
+    "p99_hi_ms",
+    "p999_ms",
+    "slo_estimate_ms",
+    "slo_lo_ms",
+    "slo_hi_ms",
+    "pi_lo_ms",
+    "pi_hi_ms",
+    "slo_met_probability",
+    "utilization",
+    "mean_batch_size",
+    *DECOMPOSITION,
+)
+"""``points`` columns that are the target rate's :class:`~simlat.sweep.evaluate.Evaluation` field of the same name."""
+
 Progress = Callable[[int, int, int], None]  # (done, total, cached)
 
 
 def _tasks(configs: list[Configuration], experiment: Experiment) -> list[SearchTask]:
     sweep = experiment.sweep
+    assert sweep is not None, "a sweep needs a sweep block"
     return [
         SearchTask(c.config_id, c.experiment, sweep, target_rate_rps(c.experiment), experiment.run.seed)
         for c in configs
@@ -50,9 +75,8 @@ def _hit_ratio(outcome: Outcome, target: float) -> float:
     """The cache hit ratio of the simulated evaluation nearest the target rate (NaN if none)."""
     sims = [e for e in outcome.evaluations if e.simulated]
     for e in sorted(sims, key=lambda e: abs(e.rate_rps - target)):
-        value = json.loads(e.summary_json or "{}").get("cache_hit_ratio")
-        if value is not None:
-            return float(value)
+        if not math.isnan(e.cache_hit_ratio):
+            return e.cache_hit_ratio
     return math.nan
 
 
@@ -72,20 +96,9 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
             replicas=c.experiment.fleet.replicas,
             target_rate_rps=target,
             max_rate_rps=o.max_rate_rps,
-            stable=t.stable,
-            p50_ms=t.p50_ms,
-            p99_ms=t.p99_ms,
-            p99_lo_ms=t.p99_lo_ms,
-            p99_hi_ms=t.p99_hi_ms,
-            p999_ms=t.p999_ms,
-            slo_estimate_ms=t.slo_estimate_ms,
-            slo_lo_ms=t.slo_lo_ms,
-            slo_hi_ms=t.slo_hi_ms,
-            slo_met_probability=t.slo_met_probability,
+            limit=limit_of(o),
+            **{k: getattr(t, k) for k in TARGET_COLUMNS},
             meets_slo=t.verdict == MEETS,
-            utilization=t.utilization,
-            mean_batch_size=t.mean_batch_size,
-            **{k: getattr(t, k) for k in DECOMPOSITION},
             headroom=headroom(o.max_rate_rps, target),
             throughput_per_replica=(o.max_rate_rps / c.experiment.fleet.replicas),
             requests_simulated=int(sum(e.requests_run for e in o.evaluations)),
@@ -117,30 +130,15 @@ def _load_curves(outcomes: dict[str, Outcome], order: list[str]) -> pd.DataFrame
     return df.sort_values(["config_id", "rate_rps"], kind="mergesort").reset_index(drop=True)
 
 
-def chosen_details(config: Configuration, outcome: Outcome, seed: int) -> tuple[np.ndarray, dict[int, int]]:
-    """Re-run the chosen point at the target rate exactly as evaluated (same seed and length) and
-    return its post-warm-up latencies (sorted; evenly thinned to at most MAX_CDF_POINTS order
-    statistics, always keeping the maximum) and batch-size histogram."""
-    from simlat.api import run
-    from simlat.sweep.rate import with_rate
-
-    t = outcome.target
-    exp = with_rate(config.experiment, t.rate_rps)
-    res = run(exp, requests=t.requests_run, seed=seed, keep_records=True)
-    warm = exp.run.warmup_fraction
-    lat = []
-    for r in res.records:
-        rec = r.records
-        order = np.argsort(np.asarray(rec.arrival_ms), kind="stable")
-        order = order[int(math.floor(warm * len(order))):]  # warm-up as simlat.metrics drops it
-        keep = ~np.asarray(rec.dropped, bool)[order]
-        lat.append(np.asarray(rec.latency_ms, float)[order][keep])
-    lat_all = np.sort(np.concatenate(lat)) if lat else np.zeros(0)
-    if len(lat_all) > MAX_CDF_POINTS:
-        idx = np.unique(np.linspace(0, len(lat_all) - 1, MAX_CDF_POINTS).round().astype(int))
-        lat_all = lat_all[idx]
-    hist = getattr(res.summary, "batch_size_hist", None) or {}
-    return lat_all, {int(k): int(v) for k, v in dict(hist).items()}
+def quantiles_frame(outcome: Outcome) -> tuple[pd.DataFrame, int]:
+    """The target-rate latency quantiles the search kept (``quantile, nines, latency_ms``) and the
+    number of requests behind them; empty when none were kept."""
+    data = json.loads(outcome.target.quantiles_json or "{}")
+    q = np.asarray(data.get("quantile", []), float)
+    lat = np.asarray(data.get("latency_ms", []), float)
+    keep = q < 1.0  # the maximum has no finite "nines"
+    df = pd.DataFrame({"quantile": q[keep], "nines": -np.log10(1.0 - q[keep]), "latency_ms": lat[keep]})
+    return df, int(data.get("n", 0))
 
 
 def _profiles(configs: list[Configuration]) -> list[Path]:
@@ -149,6 +147,17 @@ def _profiles(configs: list[Configuration]) -> list[Path]:
         if c.experiment.service.kind == "profile" and Path(c.experiment.service.path) not in seen:
             seen.append(Path(c.experiment.service.path))
     return seen
+
+
+def _services(configs: list[Configuration]) -> list[tuple[str, str, str]]:
+    out = []
+    for c in configs:
+        s = c.experiment.service
+        if s.kind == "profile":
+            key = (Path(s.path).name, s.model, s.variant)
+            if key not in out:
+                out.append(key)
+    return out
 
 
 def _attribution(configs: list[Configuration]) -> list[str]:
@@ -175,15 +184,20 @@ def run_sweep(
     """Search every configuration of ``experiment.sweep`` and choose the operating point.
 
     Cached configurations are not recomputed. ``progress(done, total, cached)`` is called as
-    configurations finish. ``details``: re-run the chosen point for its latency distribution.
+    configurations finish. Nothing is re-run afterwards: the latency distribution at the chosen
+    point is the one its search kept (``details`` is accepted for compatibility and ignored).
     """
     if experiment.sweep is None:
         raise SimlatError(f"{experiment.name}: has no sweep block (add sweep.grid to sweep it)")
     t0 = time.perf_counter()
     sweep = experiment.sweep
+    if cluster:
+        probe_cluster(cluster)  # before expanding the grid: a dead scheduler is reported at once
     configs = expand(experiment, base_dir)
-    for c in configs:  # fail on a missing price before any simulation
+    for c in configs:  # fail on a missing price or a run too large for memory before any simulation
         cost_per_hour(c.experiment, sweep)
+        check_memory(c.experiment, sweep.max_requests)
+    check_profiles(configs)  # and on a variant, model or component the profile lacks
     tasks = _tasks(configs, experiment)
     cache = ResultCache(cache_dir, experiment.name)
     outcomes: dict[str, Outcome] = {}
@@ -198,9 +212,10 @@ def run_sweep(
     if progress:
         progress(cached, len(tasks), cached)
     by_id = {t.config_id: t for t in pending}
+    params_by_id = {c.config_id: c.params for c in configs}
     for outcome in run_tasks(pending, workers=workers, cluster=cluster):
         if not outcome.note.startswith("error:"):  # rejected configurations are retried next time
-            cache.store(by_id[outcome.config_id], outcome)
+            cache.store(by_id[outcome.config_id], outcome, params_by_id.get(outcome.config_id))
         outcomes[outcome.config_id] = outcome
         if progress:
             progress(len(outcomes), len(tasks), cached)
@@ -211,6 +226,9 @@ def run_sweep(
     params = sweep.params
     points = _points(configs, outcomes, experiment, params)
     chosen = choose(points, sweep.objective, sweep.min_headroom)
+    slo = experiment.slo
+    points["reason"] = reasons(points, chosen, percentile=slo.percentile, slo_ms=slo.latency_ms,
+                               confidence=sweep.confidence, min_headroom=sweep.min_headroom)
     experiments = {c.config_id: c.experiment for c in configs}
     target = target_rate_rps(experiment)
     text = recommendation(
@@ -233,17 +251,28 @@ def run_sweep(
         cached_configs=cached,
         cpu_s=sum(o.cpu_s for o in outcomes.values()),
         executor=f"Dask cluster at {cluster}" if cluster else f"{workers or default_workers()} local worker(s)",
+        explanation=explain(points, chosen, objective=sweep.objective, percentile=slo.percentile,
+                            slo_ms=slo.latency_ms, target_rps=target, confidence=sweep.confidence,
+                            min_headroom=sweep.min_headroom),
+        warnings=ignored_settings(experiment) + ignored_sweep_params(experiment, configs)
+        + edge_warnings(points, chosen, params, sweep.objective),
+        seed=experiment.run.seed,
+        services=_services(configs),
+        min_headroom=sweep.min_headroom,
+        inputs=describe_inputs(experiment, _profiles(configs)),
     )
+    ref = chosen
+    if ref is None and len(points) and points["stable"].any():
+        ref = str(points[points["stable"]].sort_values("slo_hi_ms").iloc[0]["config_id"])
+    if ref is not None:
+        result.run_warnings = list(json.loads(outcomes[ref].target.summary_json or "{}").get("warnings") or [])
     if chosen is not None:
         row = points.set_index("config_id").loc[chosen]
         result.chosen_decomposition_ms = {k: float(row[k]) for k in DECOMPOSITION if not math.isnan(row[k])}
-        if details:
-            config = next(c for c in configs if c.config_id == chosen)
-            result.chosen_latencies_ms, result.chosen_batch_hist = chosen_details(
-                config, outcomes[chosen], experiment.run.seed
-            )
-        else:
-            hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
-            result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
+        hist = json.loads(outcomes[chosen].target.summary_json or "{}").get("batch_size_hist") or {}
+        result.chosen_batch_hist = {int(k): int(v) for k, v in hist.items()}
+        result.chosen_quantiles, result.chosen_requests = quantiles_frame(outcomes[chosen])
+        batching = next(c for c in configs if c.config_id == chosen).experiment.batching
+        result.chosen_max_batch = getattr(batching, "max_batch_size", None)
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -25,6 +25,8 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
+from simlat.launch import module_command
+
 INPUT_SPEC = {"mlp_ranker": "float32:512", "encoder_small": "int64:64"}
 """What one request carries, per built-in model."""
 
@@ -65,9 +67,9 @@ class LiveServer:
 
     def __init__(self, spec: ServerSpec, cpus: str = "", start_timeout_s: float = 180.0):
         self.spec = spec
-        cmd = [sys.executable, "-m", "simlat.validate.server", "--model", spec.model, "--device", spec.device,
-               "--max-batch", str(spec.max_batch), "--max-wait-ms", str(spec.max_wait_ms),
-               "--dispatch", spec.dispatch, "--threads", str(spec.threads)]
+        cmd = module_command("simlat.validate.server", "--model", spec.model, "--device", spec.device,
+                             "--max-batch", str(spec.max_batch), "--max-wait-ms", str(spec.max_wait_ms),
+                             "--dispatch", spec.dispatch, "--threads", str(spec.threads))
         if cpus:
             cmd += ["--cpus", cpus]
         # stderr goes to a file: a pipe nobody reads fills up and blocks the server
@@ -197,9 +199,9 @@ def run_level(server: LiveServer, rate_rps: float, duration_s: float, warmup_s: 
         start_at = time.perf_counter() + 1.0 + 0.3 * len(cpus)  # every generator starts at the same instant
         for g, cpu in enumerate(cpus):
             np.save(Path(tmp) / f"arr{g}.npy", arr[share == g])
-            cmd = [sys.executable, "-m", "simlat.validate.loadgen", "--url", server.url, "--arrivals",
-                   str(Path(tmp) / f"arr{g}.npy"), "--input", input_spec, "--out", str(Path(tmp) / f"rec{g}.npz"),
-                   "--max-s", str(limit), "--start-at", repr(start_at), "--id-offset", "0"]
+            cmd = module_command("simlat.validate.loadgen", "--url", server.url, "--arrivals",
+                                 str(Path(tmp) / f"arr{g}.npy"), "--input", input_spec, "--out", str(Path(tmp) / f"rec{g}.npz"),
+                                 "--max-s", str(limit), "--start-at", repr(start_at), "--id-offset", "0")
             if cpu:
                 cmd += ["--cpus", cpu]
             np.save(Path(tmp) / f"ids{g}.npy", np.flatnonzero(share == g))

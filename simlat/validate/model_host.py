@@ -1,7 +1,8 @@
 """The model the validation server serves: built, placed on its device, warmed, and profiled.
 
-The models are the calibration's built-in ones (:mod:`simlat.calibrate.models`), fp32 eager, so
-the server runs exactly what the profiles measured. Single-input models only: ``mlp_ranker``
+The models are the calibration's built-in ones (:mod:`simlat.calibrate.models`) prepared by the
+calibration's own variant code (fp32 eager by default; bf16, compile_cudagraphs and every other
+variant of :mod:`simlat.calibrate.variants`), so the server runs exactly what the profiles measured. Single-input models only: ``mlp_ranker``
 (512 float32 features) and ``encoder_small`` (64 int64 token ids).
 """
 
@@ -27,15 +28,15 @@ class HostedModel:
     device: str
     input_shape: tuple[int, ...]
     input_dtype: type
-    module: object
+    prepared: object  # simlat.calibrate.variants.Prepared
+    variant: str = "fp32"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Score one batch (numpy in, numpy out); synchronous, so its wall time is the batch's time."""
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device, non_blocking=False)
-            y = self.module(x)
+            y = self.prepared.call(self.prepared.convert((torch.from_numpy(batch),)))
             return y.float().cpu().numpy().reshape(len(batch), -1)[:, 0]  # one score per request
 
     def example(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -94,8 +95,8 @@ class HostedModel:
         return {"steady_ms": steady, "idle_ms": idle, "idle_gap_s": idle_gap_s}
 
 
-def host_model(name: str, device: str = "cpu", threads: int | None = 1) -> HostedModel:
-    """Build ``name`` (fp32 eager) on ``device`` in inference mode."""
+def host_model(name: str, device: str = "cpu", threads: int | None = 1, variant: str = "fp32") -> HostedModel:
+    """Build ``name`` in ``variant`` (fp32 eager by default) on ``device`` in inference mode."""
     import torch
 
     if threads is not None:
@@ -104,6 +105,13 @@ def host_model(name: str, device: str = "cpu", threads: int | None = 1) -> Hoste
 
     if name not in INPUTS:
         raise ValueError(f"model: {name!r} cannot be served by the validation server (valid: {', '.join(INPUTS)})")
-    module = LoadedModel(resolve_model(name, seq_len=SEQ_LEN)).module.eval().to(device)
+    from simlat.calibrate.variants import VARIANTS
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: {variant!r} is unknown (valid: {', '.join(VARIANTS)})")
+    loaded = LoadedModel(resolve_model(name, seq_len=SEQ_LEN))
+    example = loaded.make_inputs(1, torch.Generator().manual_seed(0))
+    prepared = VARIANTS[variant].prepare(loaded, device, example)
     shape, dtype = INPUTS[name]
-    return HostedModel(name=name, device=device, input_shape=shape, input_dtype=dtype, module=module)
+    return HostedModel(name=name, device=device, input_shape=shape, input_dtype=dtype, prepared=prepared,
+                       variant=variant)

@@ -5,6 +5,8 @@ builds and warms the model, measures its back-to-back and after-idle batch times
 then prints ``READY <port>`` and serves:
 
 - ``POST /infer``: msgpack ``{"id": int, "x": bytes}`` (one request's input) -> msgpack ``{"id", "score"}``;
+- ``POST /v2/models/{name}/infer``: the KServe v2 / Triton JSON protocol (one request of batch 1), so
+  the same external load generator measures this server and Triton; ``GET /v2/health/ready``;
 - ``GET /trace``: msgpack of the per-request and per-batch timings recorded since the last call
   (and the CPU time of the event-loop and model threads), then clears them;
 - ``GET /profile``: the model profile measured at start-up; ``GET /ping`` (answers the number of requests in flight); ``POST /shutdown``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -200,6 +203,33 @@ def build_app(model, batcher: Batcher, trace: Trace, profile: dict) -> web.Appli
         r["t_replied"].append(t_rep)
         return resp
 
+    next_id = [1 << 40]  # KServe requests carry no id the trace could join on: number them apart
+
+    async def infer_v2(request: web.Request) -> web.StreamResponse:
+        t_h = now()
+        inflight[0] += 1
+        try:
+            msg = json.loads(await request.read())
+            inp = msg["inputs"][0]
+            x = np.asarray(inp["data"], dtype=dtype).reshape(shape)
+            rid = next_id[0]
+            next_id[0] += 1
+            fut = asyncio.get_running_loop().create_future()
+            t_enq = now()
+            batcher.submit(_Item(rid, x, fut, t_enq))
+            _, score = await fut
+            body = json.dumps({"model_name": request.match_info["name"], "outputs": [
+                {"name": "y", "datatype": "FP32", "shape": [1, 1], "data": [float(score)]}]})
+            return web.Response(text=body, content_type="application/json")
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            return web.Response(status=400, text=json.dumps({"error": f"bad request: {e}"}), content_type="application/json")
+        finally:
+            inflight[0] -= 1
+            del t_h
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="")
+
     async def get_trace(request: web.Request) -> web.Response:
         out = trace.take()
         out["loop_cpu_s"] = time.thread_time()
@@ -224,6 +254,8 @@ def build_app(model, batcher: Batcher, trace: Trace, profile: dict) -> web.Appli
     app.router.add_get("/profile", get_profile)
     app.router.add_post("/shutdown", shutdown)
     app.router.add_get("/ping", ping)
+    app.router.add_post("/v2/models/{name}/infer", infer_v2)
+    app.router.add_get("/v2/health/ready", ready)
     return app
 
 
@@ -231,7 +263,7 @@ async def serve(args: argparse.Namespace) -> None:
     """Build, warm and profile the model, then serve until /shutdown."""
     from simlat.validate.model_host import host_model
 
-    model = host_model(args.model, args.device, threads=args.threads)
+    model = host_model(args.model, args.device, threads=args.threads, variant=args.variant)
     model.warm(args.max_batch)
     profile = model.profile(args.max_batch)
     model.warm(args.max_batch, min_s=0.2)
@@ -257,6 +289,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--variant", default="fp32", help="calibration variant to serve (fp32, bf16, compile_cudagraphs, ...)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--max-batch", type=int, default=1)
     p.add_argument("--max-wait-ms", type=float, default=0.0)

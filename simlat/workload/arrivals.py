@@ -13,6 +13,7 @@ trace's own rate) for a trace.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,8 @@ def _trace_rate(cfg) -> float:
     return trace.offered_rate(cfg)
 
 
-Generator = Callable[[object, int | None, float | None, np.random.Generator], Stream]
+Generator = Callable[[Any, int | None, float | None, np.random.Generator], Stream]
+"""(the arrivals config of its class, n, horizon_ms, rng) -> Stream"""
 
 GENERATORS: dict[type, Generator] = {
     w.Poisson: renewal.poisson,
@@ -49,7 +51,7 @@ GENERATORS: dict[type, Generator] = {
     w.Trace: _replay,
 }
 
-RATES: dict[type, Callable[[object], float | None]] = {
+RATES: dict[type, Callable[[Any], float | None]] = {
     w.Poisson: lambda c: float(c.rate_rps),
     w.Deterministic: lambda c: float(c.rate_rps),
     w.GammaArrivals: lambda c: float(c.rate_rps),

@@ -28,7 +28,8 @@ def diurnal(cfg: Diurnal, n: int | None, horizon_ms: float | None, rng: np.rando
     chunks: list[np.ndarray] = []
     kept = 0
     last_s = 0.0
-    while (n is not None and kept < n) or (n is None and last_s * 1000.0 < horizon_ms):
+    horizon = np.inf if horizon_ms is None else horizon_ms  # n is given when horizon_ms is not
+    while (n is not None and kept < n) or (n is None and last_s * 1000.0 < horizon):
         cand = rng.standard_exponential(CHUNK)
         np.cumsum(cand, out=cand)
         cand /= peak

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simlat.errors import SimlatError
+
 CHUNK = 1 << 20
 
 
@@ -44,6 +46,11 @@ class PiecewiseLinear:
         r = np.asarray(rates, dtype=np.float64)
         width = np.diff(t)
         keep = width > MIN_WIDTH_S
+        if not keep.any():
+            raise SimlatError(
+                f"workload.arrivals: the rate curve spans {float(t[-1] - t[0]):.3g} s; it needs at least one "
+                f"segment longer than {MIN_WIDTH_S:g} s"
+            )
         slope = np.zeros_like(width)
         slope[keep] = (r[1:][keep] - r[:-1][keep]) / width[keep]
         return cls(t[:-1][keep], r[:-1][keep], slope[keep], float(t[-1]), periodic)
@@ -117,7 +124,10 @@ class PiecewiseLinear:
         (the root of rate * x + slope * x^2 / 2 = du, in a form stable for any slope sign)."""
 
         def per(a: np.ndarray) -> np.ndarray:
-            return a[k] if k is not None else np.repeat(a, counts)
+            if k is not None:
+                return a[k]
+            assert counts is not None, "either k or counts"
+            return np.repeat(a, counts)
 
         r = per(self.rate)
         if np.any(self.slope != 0):

@@ -149,7 +149,9 @@ def trace_keys(arrivals, rows: np.ndarray | None) -> np.ndarray:
         raise SimlatError(
             "workload.keys.kind: 'trace' needs workload.arrivals.kind: trace with a key_column set"
         )
-    return np.ascontiguousarray(trace.load(arrivals).keys[rows])
+    keys = trace.load(arrivals).keys
+    assert keys is not None  # the trace has a key column
+    return np.ascontiguousarray(keys[rows])
 
 
 def sample_keys(keys: ZipfKeys | TraceKeys, arrivals, stream, rng: np.random.Generator) -> np.ndarray:

@@ -29,7 +29,9 @@ def modulated(rates_rps, mean_durations_s, n: int | None, horizon_ms: float | No
     rates = np.asarray(rates_rps, dtype=np.float64)
     means = np.asarray(mean_durations_s, dtype=np.float64)
     cycle_time, cycle_mass = means.sum(), float(rates @ means)
-    cycles_needed = n / cycle_mass if n is not None else horizon_ms / 1000.0 / cycle_time
+    horizon = np.inf if horizon_ms is None else horizon_ms  # n is given when horizon_ms is not
+    horizon_s = horizon / 1000.0
+    cycles_needed = n / cycle_mass if n is not None else horizon_s / cycle_time
     if cycles_needed * len(means) > MAX_SOJOURNS:
         raise SimlatError(
             f"workload.arrivals: the states last {cycle_time:.3g} s per cycle, so this run would need about "
@@ -40,11 +42,11 @@ def modulated(rates_rps, mean_durations_s, n: int | None, horizon_ms: float | No
     durs: list[np.ndarray] = []
     rts: list[np.ndarray] = []
     time = mass = 0.0
-    while (u is not None and mass <= u[-1]) or (u is None and time * 1000.0 < horizon_ms):
+    while (u is not None and mass <= u[-1]) or (u is None and time * 1000.0 < horizon):
         if u is not None:
             need = (u[-1] - mass) / cycle_mass
         else:
-            need = (horizon_ms / 1000.0 - time) / cycle_time
+            need = (horizon_s - time) / cycle_time
         cycles = int(min(need + 4.0 * np.sqrt(need) + 4, 2_000_000))
         d, r = _sojourns(rates, means, cycles, rng)
         durs.append(d)
@@ -55,7 +57,7 @@ def modulated(rates_rps, mean_durations_s, n: int | None, horizon_ms: float | No
     start = np.concatenate([[0.0], np.cumsum(d)[:-1]])
     curve = PiecewiseLinear(start, r, np.zeros_like(r), float(start[-1] + d[-1]))
     if u is None:
-        u = unit_arrivals(rng, None, float(curve.cumulative(np.array([horizon_ms / 1000.0]))[0]))
+        u = unit_arrivals(rng, None, float(curve.cumulative(np.array([horizon_s]))[0]))
     return Stream(truncate(curve.invert(u) * 1000.0, n, horizon_ms))
 
 

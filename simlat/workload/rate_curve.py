@@ -46,6 +46,7 @@ def replay_curve(curve: PiecewiseLinear, n: int | None, horizon_ms: float | None
     if n is not None:
         u = unit_arrivals(rng, n, None)
     else:
+        assert horizon_ms is not None, "either n or horizon_ms"
         u = unit_arrivals(rng, None, float(curve.cumulative(np.array([horizon_ms / 1000.0]))[0]))
     t_ms = curve.invert(u) * 1000.0
     if n is not None and not np.isfinite(t_ms[-1]):

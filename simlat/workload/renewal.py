@@ -19,6 +19,7 @@ def _cumulative(gaps: Callable[[int], np.ndarray], mean_gap_ms: float, n: int | 
     if n is not None:
         g = gaps(n)
         return np.cumsum(g, out=g)
+    assert horizon_ms is not None, "either n or horizon_ms"
     chunks: list[np.ndarray] = []
     last = 0.0
     while last < horizon_ms:
@@ -50,7 +51,11 @@ def gamma(cfg: GammaArrivals, n: int | None, horizon_ms: float | None, rng: np.r
 def deterministic(cfg: Deterministic, n: int | None, horizon_ms: float | None, rng: np.random.Generator) -> Stream:
     """Arrivals at 0, g, 2g, ... with g = 1000 / rate_rps ms (no randomness)."""
     gap = 1000.0 / cfg.rate_rps
-    count = n if n is not None else int(np.ceil(horizon_ms / gap))
+    if n is not None:
+        count = n
+    else:
+        assert horizon_ms is not None, "either n or horizon_ms"
+        count = int(np.ceil(horizon_ms / gap))
     times = np.arange(count, dtype=np.float64)
     times *= gap
     return Stream(truncate(times, n, horizon_ms))

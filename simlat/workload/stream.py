@@ -26,6 +26,7 @@ def truncate(times_ms: np.ndarray, n: int | None, horizon_ms: float | None) -> n
     """Keep the first ``n`` times, or those before ``horizon_ms`` (times are sorted)."""
     if n is not None:
         return times_ms[:n]
+    assert horizon_ms is not None, "either n or horizon_ms"
     return times_ms[: int(np.searchsorted(times_ms, horizon_ms, side="left"))]
 
 
@@ -43,6 +44,7 @@ def unit_arrivals(rng: np.random.Generator, n: int | None, upto: float | None) -
     if n is not None:
         e = rng.standard_exponential(n)
         return np.cumsum(e, out=e)
+    assert upto is not None, "either n or upto"
     chunks: list[np.ndarray] = []
     last = 0.0
     while last < upto:

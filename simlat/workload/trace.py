@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from simlat.config.workload import Trace
-from simlat.errors import SimlatError
+from simlat.errors import SimlatError, excerpt
 from simlat.workload.stream import Stream, truncate
 
 FIELD = "workload.arrivals"
@@ -92,8 +92,11 @@ def _shown(value) -> str:
 def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, _Source]:
     """Read the timestamp, key and items columns (None: not asked); a missing column is an error
     that lists the available ones."""
-    with open(path, "rb") as fh:
-        is_parquet = fh.read(4) == b"PAR1"
+    try:
+        with open(path, "rb") as fh:
+            is_parquet = fh.read(4) == b"PAR1"
+    except OSError as err:
+        raise SimlatError(f"{FIELD}.path: {str(path)!r} cannot be read: {err.strerror or err}") from None
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         if is_parquet:
@@ -104,19 +107,39 @@ def _read(path: Path, columns: list[str | None]) -> tuple[pd.DataFrame, _Source]
             available = list(pd.read_csv(path, nrows=0, sep=sep).columns)
     except pd.errors.EmptyDataError:
         raise SimlatError(f"{FIELD}.path: {str(path)!r} is empty (no header, no rows); a trace needs a header and at least 2 rows") from None
+    except UnicodeDecodeError as err:
+        raise SimlatError(f"{FIELD}.path: {str(path)!r} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})") from None
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-file problem
         kind = "Parquet" if is_parquet else "CSV"
-        raise SimlatError(f"{FIELD}.path: {str(path)!r} is not a readable {kind} file: {err}") from None
+        raise SimlatError(
+            f"{FIELD}.path: {str(path)!r} is not a readable {kind} file: {excerpt(str(err))}"
+        ) from None
     for field, name in zip(("column", "key_column", "items_column"), columns, strict=True):
         if name is not None and name not in available:
             raise SimlatError(
-                f"{FIELD}.{field}: {name!r} is not a column of {path.name}; available columns: "
-                + ", ".join(repr(c) for c in available)
+                f"{FIELD}.{field}: {excerpt(name)} is not a column of {path.name}; available columns: "
+                + _columns_excerpt(available)
             )
     wanted = list(dict.fromkeys(c for c in columns if c is not None))
-    if is_parquet:
-        return pq.read_table(path, columns=wanted).to_pandas(), _Source(path.name, False)
-    return pd.read_csv(path, usecols=wanted, sep=sep), _Source(path.name, True)
+    try:
+        if is_parquet:
+            return pq.read_table(path, columns=wanted).to_pandas(), _Source(path.name, False)
+        return pd.read_csv(path, usecols=wanted, sep=sep), _Source(path.name, True)
+    except UnicodeDecodeError as err:
+        raise SimlatError(f"{FIELD}.path: {str(path)!r} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})") from None
+    except Exception as err:  # noqa: BLE001 - any reader failure is a user-file problem
+        kind = "Parquet" if is_parquet else "CSV"
+        raise SimlatError(
+            f"{FIELD}.path: {str(path)!r} is not a readable {kind} file: {excerpt(str(err))}"
+        ) from None
+
+
+def _columns_excerpt(available: list, most: int = 8) -> str:
+    """At most ``most`` column names, each a short escaped excerpt: a path field pointing at some other
+    file must not echo that file's first line."""
+    shown = ", ".join(excerpt(str(c), 24) for c in available[:most])
+    more = f" and {len(available) - most} more" if len(available) > most else ""
+    return shown + more
 
 
 def _as_datetime_seconds(col: pd.Series, name: str, src: _Source) -> np.ndarray:
@@ -271,7 +294,11 @@ def replay(cfg: Trace, n: int | None, horizon_ms: float | None, rng: np.random.G
     rows_n = data.rows
     if cfg.loop:
         period_ms = (data.span_s + data.span_s / (rows_n - 1)) * factor_ms
-        tiles = -(-n // rows_n) if n is not None else int(np.ceil(horizon_ms / period_ms))
+        if n is not None:
+            tiles = -(-n // rows_n)
+        else:
+            assert horizon_ms is not None, "either n or horizon_ms"
+            tiles = int(np.ceil(horizon_ms / period_ms))
         times = (offsets_ms[None, :] + (np.arange(tiles) * period_ms)[:, None]).ravel()
         rows = np.tile(np.arange(rows_n, dtype=np.int64), tiles)
     else:

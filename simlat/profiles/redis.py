@@ -3,6 +3,8 @@
 Schema history (bump ``VERSION`` and add a line when the file format changes):
   1 (2026-11): GET and SET latency quantile sketches for one value size, with the server, client
      and machine they were measured on; optional MGET sketches by key count.
+  1 + optional ``throughput`` (2026-12): GETs per second under concurrency (pipelined clients in
+     several processes), read as the server's capacity; files without it still load.
 
 The L2 cache draws its lookup times from the GET sketch by inverse-CDF interpolation; a lookup of
 m keys at once (one MGET for a request's items) adds ``(m - 1) * per_key_ms()``.
@@ -12,18 +14,20 @@ Reading needs only json, numpy and pydantic (``simlat simulate`` never imports t
 from __future__ import annotations
 
 import json
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import Field
 
 from simlat.config.base import StrictModel
 from simlat.errors import SimlatError, validate_as
+from simlat.profiles.resolve import ProfileKind, register
+from simlat.profiles.resolve import load as _load
 
-FORMAT = "simlat.redis_profile"
-VERSION = 1
+FORMAT: Final = "simlat.redis_profile"
+VERSION: Final = 1
 
 
 class LatencySketch(StrictModel):
@@ -62,6 +66,18 @@ class LatencySketch(StrictModel):
         return fine, np.interp(fine, p, self.quantile_ms)
 
 
+class Throughput(StrictModel):
+    """GETs per second the server answered with ``clients`` concurrent connections, each keeping
+    ``pipeline`` requests in flight, over ``duration_s``. A lower bound on the server's capacity
+    when the client machine is the bottleneck (``client_bound``)."""
+
+    ops_per_s: float = Field(gt=0)
+    clients: int = Field(gt=0)
+    pipeline: int = Field(gt=0)
+    duration_s: float = Field(gt=0)
+    client_bound: bool = False
+
+
 class RedisProfile(StrictModel):
     """A Redis GET/SET latency profile with its provenance."""
 
@@ -77,6 +93,7 @@ class RedisProfile(StrictModel):
     get: LatencySketch
     set: LatencySketch
     mget: dict[int, LatencySketch] = {}
+    throughput: Throughput | None = None
     warnings: list[str] = []
 
     def per_key_ms(self) -> float:
@@ -96,30 +113,20 @@ class RedisProfile(StrictModel):
         return p
 
 
-def resolve_profile_path(path: str | Path, field: str = "path") -> Path:
-    """The profile file: as given (absolute, or relative to the experiment's folder by the loader),
-    else relative to the working directory; a :class:`SimlatError` naming ``field`` if absent."""
-    p = Path(path)
-    for cand in (p, Path.cwd() / p):
-        if cand.is_file():
-            return cand.resolve()
-    raise SimlatError(f"{field}: {str(path)!r} is not a file (looked beside the experiment and in {Path.cwd()})")
-
-
-@lru_cache(maxsize=16)
-def _load(resolved: Path, mtime_ns: int) -> RedisProfile:
-    try:
-        data = json.loads(resolved.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SimlatError(f"{resolved}: not a readable JSON Redis profile: {err}") from None
+def parse_redis_profile(data: Any, source: str = "Redis profile") -> RedisProfile:
+    """Validate a parsed Redis profile, refusing a version this simlat does not read."""
     if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
         raise SimlatError(
-            f"{resolved}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
+            f"{source}: version: {data.get('version')!r} is not supported (this simlat reads version {VERSION})"
         )
-    return validate_as(RedisProfile, data, f"{resolved} is not a valid Redis profile:")
+    return validate_as(RedisProfile, data, f"{source} is not a valid Redis profile:")
 
 
-def load_redis_profile(path: str | Path, field: str = "path") -> RedisProfile:
-    """Read and validate a profile (cached per file and modification time)."""
-    p = resolve_profile_path(path, field)
-    return _load(p, p.stat().st_mtime_ns)
+REDIS = register(ProfileKind("redis", frozenset({FORMAT}), parse_redis_profile))
+
+
+def load_redis_profile(path: str | Path, field: str = "path", *, base_dir: str | Path | None = None) -> RedisProfile:
+    """Read and validate a Redis profile (cached per file and modification time)."""
+    profile = _load(path, REDIS.name, base_dir=base_dir, field=field)
+    assert isinstance(profile, RedisProfile)
+    return profile
