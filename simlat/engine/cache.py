@@ -250,6 +250,25 @@ def _still_warming(l1_items: np.ndarray, l2_items: np.ndarray, lookups: np.ndarr
     return []
 
 
+def _time_spent(cache_cfg: Cache, requests, lookups: np.ndarray, l1_items: np.ndarray, rng: np.random.Generator):
+    """Step 5 of the model: each request's time in the caches (ms), and the L2 queue's notes."""
+    n = len(lookups)
+    cache_ms = np.zeros(n)
+    if cache_cfg.l1 is not None:
+        cache_ms += lookup_sampler(cache_cfg.l1.lookup_ms, "cache.l1.lookup_ms")(n, rng)
+    if cache_cfg.l2 is None:
+        return cache_ms, []
+    asked = np.flatnonzero(l1_items != lookups)
+    cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
+    if cache_cfg.per_item:
+        cache_ms[asked] += (lookups[asked] - l1_items[asked] - 1) * l2_per_key_ms(cache_cfg.l2)
+    from simlat.engine.l2_queue import l2_queue  # the L2's capacity (simlat/engine/l2_queue.py)
+
+    wait, l2_notes = l2_queue(cache_cfg.l2, np.asarray(requests.arrival_ms, float)[asked], (lookups - l1_items)[asked])
+    cache_ms[asked] += wait
+    return cache_ms, l2_notes
+
+
 def apply_cache(
     cache_cfg: Cache,
     requests,
@@ -283,20 +302,7 @@ def apply_cache(
     missing = lookups - l1_items - l2_items
     served = missing == 0
     l1_hit = l1_items == lookups
-    cache_ms = np.zeros(n)
-    if cache_cfg.l1 is not None:
-        cache_ms += lookup_sampler(cache_cfg.l1.lookup_ms, "cache.l1.lookup_ms")(n, rng)
-    if cache_cfg.l2 is not None:
-        asked = np.flatnonzero(~l1_hit)
-        cache_ms[asked] += lookup_sampler(cache_cfg.l2.lookup_ms, "cache.l2.lookup_ms")(len(asked), rng)
-        if cache_cfg.per_item:
-            cache_ms[asked] += (lookups[asked] - l1_items[asked] - 1) * l2_per_key_ms(cache_cfg.l2)
-        from simlat.engine.l2_queue import l2_queue  # the L2's capacity (simlat/engine/l2_queue.py)
-
-        wait, l2_notes = l2_queue(cache_cfg.l2, np.asarray(requests.arrival_ms, float)[asked], (lookups - l1_items)[asked])
-        cache_ms[asked] += wait
-    else:
-        l2_notes = []
+    cache_ms, l2_notes = _time_spent(cache_cfg, requests, lookups, l1_items, rng)
     warnings = () if cache_cfg.fixed_hit_ratios() else tuple(_still_warming(l1_items, l2_items, lookups))
     warnings = (*warnings, *l2_notes)
     return CacheOutcome(
