@@ -72,11 +72,12 @@ class RoutedPath:
     def run(
         self,
         spec: EngineSpec,
-        requests: Requests,
+        requests: Requests | None,
         service: ServiceModel,
         streams: Streams,
         progress: bool = False,
     ) -> PathRun:
+        assert requests is not None, "an open loop only (see handles)"
         R = spec.fleet.replicas
         arrival = array("d")
         arrival.frombytes(np.ascontiguousarray(requests.arrival_ms, dtype=np.float64).tobytes())

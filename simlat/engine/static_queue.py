@@ -335,12 +335,13 @@ class StaticPath:
     def run(
         self,
         spec: EngineSpec,
-        requests: Requests,
+        requests: Requests | None,
         service: ServiceModel,
         streams: Streams,
         progress: bool = False,
     ) -> PathRun:
         """Route every request up front, then run each queue on its own."""
+        assert requests is not None, "an open loop only (see handles)"
         bar = RunProgress(len(requests), progress)
         try:
             queues = self._queues(spec, requests, service, streams)
