@@ -126,6 +126,8 @@ class Case:
         self.naive_rates: list[float] = []
         if spec.get("feed_cache"):
             self.exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
+            if path is not None:  # a named path runs the engine alone, without the serving stack
+                self.exp = self.exp.model_copy(update={"frontend": None})
             self.big = generate(self.exp.workload, n=n, duration_s=None, seed=np.random.SeedSequence(1))
             self.small = generate(
                 self.exp.workload, n=n_naive, duration_s=None, seed=np.random.SeedSequence(2)
@@ -157,7 +159,11 @@ class Case:
         fast = simulate(self.exp, self.small, seed=self.seed, path=self.path).records
         if self.naive:
             return bool(np.allclose(fast.latency_ms, self.run_naive(), rtol=1e-12, atol=0))
-        return same_records(fast, general_loop_records(self.exp, self.small, self.seed))
+        core = self.exp.model_copy(update={"frontend": None})  # the paths run inside any serving stack
+        return same_records(
+            simulate(core, self.small, seed=self.seed, path=self.path).records,
+            general_loop_records(core, self.small, self.seed),
+        )
 
 
 def main() -> None:
