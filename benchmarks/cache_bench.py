@@ -20,7 +20,7 @@ import numpy as np
 
 from simlat.config import load_experiment
 from simlat.engine import simulate
-from simlat.engine.cache import apply_cache
+from simlat.engine.cache import apply_cache, warmup_source
 from simlat.workload import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,8 @@ def main() -> None:
 
         def once():
             out["o"] = apply_cache(
-                cache_cfg, requests, np.random.default_rng(0), workload=workload, replicas=exp.fleet.replicas
+                cache_cfg, requests, np.random.default_rng(0), warmup=warmup_source(cache_cfg, workload),
+                replicas=exp.fleet.replicas,
             )
 
         cpu = cpu_seconds(once, args.repeat)

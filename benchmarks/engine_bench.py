@@ -12,19 +12,19 @@ d. the feed pipeline with the cache on (experiments/feed_cache.yaml: Zipf keys, 
 
 a-c also run the naive one-process-per-request SimPy model (:mod:`simlat.engine.reference`) on
 the same experiment and check that it gives identical latencies; d (which the naive model cannot
-run: it has no cache) checks instead that the engine's fast event loop and its general event loop
-give identical records. Every repetition runs every case once (engine, then naive), so a busy
+run: it has no cache) checks instead that the engine's routed path and its general event path
+give identical records. ``--path`` runs every case on one engine path (static, routed or event,
+:mod:`simlat.engine.paths`) instead of the first that handles it; a case the path cannot run is
+skipped. Every repetition runs every case once (engine, then naive), so a busy
 machine slows all of them alike; rates are medians over ``--repeat`` repetitions after one warm-up
 run of each, in CPU time (user + system, ``time.process_time``).
 
-Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [--repeat K]``
+Usage: ``python benchmarks/engine_bench.py [--requests N] [--naive-requests N] [--repeat K] [--path NAME]``
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import os
 import platform
 import statistics
@@ -35,7 +35,9 @@ import numpy as np
 
 from simlat.config import load_experiment, parse_experiment
 from simlat.engine import simulate
+from simlat.engine.paths import PATHS
 from simlat.engine.reference import simulate_naive
+from simlat.engine.spec import EngineSpec
 from simlat.workload import Requests, generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,14 +105,8 @@ def cpu_seconds(fn) -> tuple[float, object]:
 
 
 def general_loop_records(exp, requests, seed):
-    """Records from the general event loop (the fast loop switched off), for the identity check."""
-    event_queue = importlib.import_module("simlat.engine.event_queue")
-    fast = event_queue.run_events
-    event_queue.run_events = functools.partial(fast, fast=False)
-    try:
-        return simulate(exp, requests, seed=seed).records
-    finally:
-        event_queue.run_events = fast
+    """Records from the general event path, for the identity check."""
+    return simulate(exp, requests, seed=seed, path="event").records
 
 
 def same_records(a, b) -> bool:
@@ -123,13 +119,15 @@ def same_records(a, b) -> bool:
 class Case:
     """One benchmark case: its experiment, inputs, and the rates measured so far."""
 
-    def __init__(self, name: str, spec: dict, n: int, n_naive: int):
-        self.name, self.spec = name, spec
+    def __init__(self, name: str, spec: dict, n: int, n_naive: int, path: str | None = None):
+        self.name, self.spec, self.path = name, spec, path
         self.seed = np.random.SeedSequence(1)
         self.fast_rates: list[float] = []
         self.naive_rates: list[float] = []
         if spec.get("feed_cache"):
             self.exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
+            if path is not None:  # a named path runs the engine alone, without the serving stack
+                self.exp = self.exp.model_copy(update={"frontend": None})
             self.big = generate(self.exp.workload, n=n, duration_s=None, seed=np.random.SeedSequence(1))
             self.small = generate(
                 self.exp.workload, n=n_naive, duration_s=None, seed=np.random.SeedSequence(2)
@@ -141,8 +139,11 @@ class Case:
             self.small = poisson(spec["rate"], n_naive)
             self.naive = True
 
+    def runs_on_path(self) -> bool:
+        return self.path is None or PATHS[self.path].handles(EngineSpec.from_experiment(self.exp))
+
     def run_engine(self):
-        return simulate(self.exp, self.big, seed=self.seed)
+        return simulate(self.exp, self.big, seed=self.seed, path=self.path)
 
     def run_naive(self):
         return simulate_naive(self.exp, self.small, seed=self.seed)
@@ -155,10 +156,14 @@ class Case:
             self.naive_rates.append(len(self.small) / t)
 
     def identical(self) -> bool:
-        fast = simulate(self.exp, self.small, seed=self.seed).records
+        fast = simulate(self.exp, self.small, seed=self.seed, path=self.path).records
         if self.naive:
             return bool(np.allclose(fast.latency_ms, self.run_naive(), rtol=1e-12, atol=0))
-        return same_records(fast, general_loop_records(self.exp, self.small, self.seed))
+        core = self.exp.model_copy(update={"frontend": None})  # the paths run inside any serving stack
+        return same_records(
+            simulate(core, self.small, seed=self.seed, path=self.path).records,
+            general_loop_records(core, self.small, self.seed),
+        )
 
 
 def main() -> None:
@@ -166,14 +171,19 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2_000_000, help="requests per engine run")
     ap.add_argument("--naive-requests", type=int, default=300_000, help="requests per naive run")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--path", choices=list(PATHS), help="run every case on this engine path")
     args = ap.parse_args()
     print(
         f"python {platform.python_version()}, {cpu_name()}, {os.cpu_count()} logical CPUs; rates in CPU time, "
         f"medians of {args.repeat} alternating repetitions; engine runs of {args.requests:,} requests, "
-        f"naive runs of {args.naive_requests:,}",
+        f"naive runs of {args.naive_requests:,}; path: {args.path or 'the first that handles each case'}",
         flush=True,
     )
-    cases = [Case(name, spec, args.requests, args.naive_requests) for name, spec in CASES.items()]
+    cases = [Case(name, spec, args.requests, args.naive_requests, args.path) for name, spec in CASES.items()]
+    for case in cases:
+        if not case.runs_on_path():
+            print(f"{case.name}: skipped, the {args.path} path does not handle it")
+    cases = [case for case in cases if case.runs_on_path()]
     for case in cases:  # warm-up: imports, compiled kernels, first touch of the memory
         case.run_engine()
         if case.naive:

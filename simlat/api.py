@@ -127,14 +127,28 @@ def run(
     ``requests`` and ``seed`` override ``experiment.run``. Randomness: one SeedSequence(seed),
     spawned per replication, then into a workload stream and an engine stream.
     """
+    from simlat.config.ignored import ignored_settings
+    from simlat.memory import check_memory
+    from simlat.metrics import summarize
+
+    experiment = _with_run_overrides(experiment, requests, seed)
+    check_memory(experiment)
+    results, workload_notes = _replications(experiment, progress)
+    summary = summarize(results, experiment)
+    summary = with_prediction_interval(summary, experiment)
+    workload_notes = [*ignored_settings(experiment), *workload_notes]
+    if workload_notes:
+        summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
+    return RunResult(summary=summary, records=results if keep_records else [], experiment=experiment)
+
+
+def _with_run_overrides(experiment: Experiment, requests: int | None, seed: int | None) -> Experiment:
+    """``experiment`` with ``run.requests`` and ``run.seed`` overridden (validated as the file is),
+    refused when it asks for too few requests to summarise."""
     from pydantic import ValidationError
 
     from simlat.config.serving import MIN_REQUESTS, Run
-    from simlat.engine import simulate
     from simlat.errors import SimlatError, format_validation_error
-    from simlat.memory import check_memory
-    from simlat.metrics import summarize
-    from simlat.workload import generate
 
     run_cfg = experiment.run
     if requests is not None or seed is not None:
@@ -156,8 +170,17 @@ def run(
             f"run.requests: {run_cfg.n_requests} is invalid: at least {MIN_REQUESTS} requests are needed for "
             "percentiles, throughput and an SLO verdict"
         )
-    check_memory(experiment)
+    return experiment
 
+
+def _replications(experiment: Experiment, progress: bool) -> tuple[list[SimResult], list[str]]:
+    """Every replication through the engine: one SeedSequence(run.seed), spawned per replication
+    into a workload stream and an engine stream. Also the workload's notes, each once."""
+    from simlat.config.serving import MIN_REQUESTS
+    from simlat.engine import simulate
+    from simlat.workload import generate
+
+    run_cfg = experiment.run
     results = []
     workload_notes: list[str] = []
     for rep_seq in np.random.SeedSequence(run_cfg.seed).spawn(run_cfg.replications):
@@ -170,14 +193,7 @@ def run(
             _check_arrivals(reqs.arrival_ms, run_cfg, MIN_REQUESTS)
             workload_notes += [w for w in reqs.warnings if w not in workload_notes]
         results.append(simulate(experiment, reqs, seed=engine_seq, progress=progress))
-    summary = summarize(results, experiment)
-    summary = with_prediction_interval(summary, experiment)
-    from simlat.config.ignored import ignored_settings
-
-    workload_notes = [*ignored_settings(experiment), *workload_notes]
-    if workload_notes:
-        summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
-    return RunResult(summary=summary, records=results if keep_records else [], experiment=experiment)
+    return results, workload_notes
 
 
 def with_prediction_interval(summary: Summary, experiment: Experiment) -> Summary:

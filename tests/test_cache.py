@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simlat.config.cache import Cache
-from simlat.engine.cache import apply_cache, item_keys
+from simlat.engine.cache import apply_cache, item_keys, warmup_source
 from simlat.engine.cache_curve import che_hit_ratio, hit_ratio_vs_capacity, zipf_popularity
 from simlat.engine.lru import LRUCache, stack_distances
 from simlat.errors import SimlatError
@@ -356,7 +356,7 @@ def test_a_short_warmed_run_sees_the_steady_state_hit_ratio():
     wl = _zipf_workload()
     c = cache(l1={"capacity": 20_000})
     req = generate(wl, n=30_000, duration_s=None, seed=np.random.SeedSequence(4))
-    warm = apply_cache(c, req, np.random.default_rng(0), workload=wl)
+    warm = apply_cache(c, req, np.random.default_rng(0), warmup=warmup_source(c, wl))
     cold = apply_cache(c, req, np.random.default_rng(0))
     che = che_hit_ratio(zipf_popularity(0.9, 200_000), 20_000)
     h = (warm.l1_items + warm.l2_items).astype(float)
@@ -371,8 +371,9 @@ def test_a_short_warmed_run_sees_the_steady_state_hit_ratio():
 def test_no_warmup_for_fixed_hit_ratios_or_when_asked():
     wl = _zipf_workload()
     req = zipf_requests(1_000, 0.9, 1_000, 1.0, seed=6)
-    assert apply_cache(cache(l1={"capacity": 10}, hit_ratio=0.2), req, np.random.default_rng(0), workload=wl).warmup_requests == 0
-    assert apply_cache(cache(l1={"capacity": 10}, warmup_s=0), req, np.random.default_rng(0), workload=wl).warmup_requests == 0
+    for c in (cache(l1={"capacity": 10}, hit_ratio=0.2), cache(l1={"capacity": 10}, warmup_s=0)):
+        assert warmup_source(c, wl) is None
+        assert apply_cache(c, req, np.random.default_rng(0), warmup=warmup_source(c, wl)).warmup_requests == 0
 
 
 # ---------------------------------------------------------------- end to end

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from simlat.config import parse_experiment
 from simlat.engine import simulate, write_records
+from simlat.engine.paths import PATHS, choose_path
+from simlat.engine.spec import EngineSpec
 from simlat.errors import SimlatError
 from simlat.workload import Requests
-
-SIMULATION = sys.modules["simlat.engine.simulation"]
 
 
 def experiment(
@@ -39,8 +37,8 @@ def poisson(rate_per_ms: float, n: int, seed: int = 0, max_items: int | None = N
     return Requests(arrival_ms=arrival, items=items)
 
 
-def run(exp, req, seed=0):
-    return simulate(exp, req, seed=np.random.SeedSequence(seed)).records
+def run(exp, req, seed=0, path=None):
+    return simulate(exp, req, seed=np.random.SeedSequence(seed), path=path).records
 
 
 AFFINE = {"kind": "affine", "base_ms": 1.0, "per_item_ms": 0.05}
@@ -208,8 +206,8 @@ def test_state_aware_balancers_beat_random():
     assert mean["random"] == pytest.approx(1 / 0.15, rel=0.15)
 
 
-def test_static_and_event_paths_agree(monkeypatch):
-    """The event path (used for JSQ, admission, closed loops) reproduces the fast path exactly."""
+def test_static_and_event_paths_agree():
+    """The event path (used for JSQ, admission, closed loops) reproduces the static path exactly."""
     cases = [
         ({"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2.0}, {"replicas": 2}),
         (
@@ -226,12 +224,51 @@ def test_static_and_event_paths_agree(monkeypatch):
     for batching, fleet in cases:
         exp = experiment(batching, AFFINE, fleet)
         req = poisson(9.0 * (fleet or {}).get("replicas", 1), 30_000, seed=9, max_items=2)
+        assert choose_path(EngineSpec.from_experiment(exp)).name == "static"
         fast = run(exp, req)
-        monkeypatch.setattr(SIMULATION, "uses_static_path", lambda e: False)
-        slow = run(exp, req)
-        monkeypatch.undo()
+        slow = run(exp, req, path="event")
         for name, col in fast.columns().items():
             np.testing.assert_allclose(col, slow.columns()[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_the_first_path_that_handles_an_experiment_runs_it():
+    """The map in simlat.engine.paths: static, then routed, then event; a named path must handle it."""
+    dyn = {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 1.0}
+    jsq = {"replicas": 3, "queue": "per_replica", "balancer": "join_shortest_queue"}
+    cases = [
+        (experiment(dyn, AFFINE, {"replicas": 3}), "static"),
+        (experiment(dyn, AFFINE, {**jsq, "balancer": "random"}), "static"),
+        (experiment(dyn, AFFINE, jsq), "routed"),
+        (experiment(dyn, AFFINE, {**jsq, "balancer": "power_of_two"}), "routed"),
+        (experiment({**dyn, "dispatch": "on_close"}, AFFINE, jsq), "event"),
+        (experiment(dyn, AFFINE, {"replicas": 3}, admission={"queue_capacity": 4}), "event"),
+        (experiment(dyn, AFFINE, arrivals={"kind": "closed_loop", "clients": 4}), "event"),
+    ]
+    order = list(PATHS)
+    for exp, expected in cases:
+        spec = EngineSpec.from_experiment(exp)
+        assert choose_path(spec).name == expected
+        assert choose_path(spec, "event").name == "event"  # the event path handles everything
+        for name in order[: order.index(expected)]:
+            with pytest.raises(SimlatError, match=f"path: '{name}' does not handle this experiment"):
+                simulate(
+                    exp,
+                    None if spec.closed_loop else poisson(3.0, 10),
+                    seed=np.random.SeedSequence(0),
+                    path=name,
+                )
+    with pytest.raises(SimlatError, match="path: 'fast' is not one of static, routed, event"):
+        choose_path(spec, "fast")
+
+
+def test_every_balancer_kind_has_an_object():
+    from typing import get_args
+
+    from simlat.config.serving import Fleet
+    from simlat.engine.balancer import BALANCERS
+
+    assert set(get_args(Fleet.model_fields["balancer"].annotation)) == set(BALANCERS)
+    assert {b.name for b in BALANCERS.values() if b.static} == {"round_robin", "random"}
 
 
 # -- admission -----------------------------------------------------------------------------------

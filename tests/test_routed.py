@@ -1,15 +1,12 @@
-"""The event path's fast loop (simlat.engine.routed) reproduces its general loop exactly.
+"""The routed path (simlat.engine.routed) reproduces the general event path exactly.
 
 Per-replica queues, on_free batching, no admission control: every per-request column must agree
-between the fast loop and the general SimPy event loop (and, for round robin and random, the
+between the routed path and the general SimPy event path (and, for round robin and random, the
 static path), including batch ids and ties (arrivals at the same instant, batch timers that fall
 on an arrival).
 """
 
 from __future__ import annotations
-
-import functools
-import importlib
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -17,26 +14,22 @@ from hypothesis import strategies as st
 
 from simlat.config import parse_experiment
 from simlat.engine import simulate
+from simlat.engine.paths import PATHS, choose_path
+from simlat.engine.spec import EngineSpec
 from simlat.workload import Requests
 
-EVENT_QUEUE = importlib.import_module("simlat.engine.event_queue")
-SIMULATION = importlib.import_module("simlat.engine.simulation")
 
-
-def runs(exp, req, seed, monkeypatch):
-    """Records of the fast loop, of the general loop, and (static balancers) of the static path."""
-    assert EVENT_QUEUE.fast_loop.handles(
-        SIMULATION.BatchPolicy.from_config(exp.batching), exp.fleet.replicas > 1, False, None, None
-    )
-    out = []
-    if SIMULATION.uses_static_path(exp):
-        out.append(simulate(exp, req, seed=np.random.SeedSequence(seed)))
-    with monkeypatch.context() as m:
-        m.setattr(SIMULATION, "uses_static_path", lambda e: False)
-        out.append(simulate(exp, req, seed=np.random.SeedSequence(seed)))
-        m.setattr(EVENT_QUEUE, "run_events", functools.partial(EVENT_QUEUE.run_events, fast=False))
-        out.append(simulate(exp, req, seed=np.random.SeedSequence(seed)))
-    return out
+def runs(exp, req, seed):
+    """Records of the routed path, of the event path, and (static balancers) of the static path."""
+    spec = EngineSpec.from_experiment(exp)
+    assert PATHS["routed"].handles(spec)
+    names = ["routed", "event"]
+    if PATHS["static"].handles(spec):
+        assert choose_path(spec).name == "static"
+        names.insert(0, "static")
+    else:
+        assert choose_path(spec).name == "routed"
+    return [simulate(exp, req, seed=np.random.SeedSequence(seed), path=name) for name in names]
 
 
 def assert_same(first, *others):
@@ -108,16 +101,16 @@ def scenarios(draw):
 @settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(scenarios())
-def test_fast_loop_equals_general_loop(monkeypatch, scenario):
+def test_routed_path_equals_event_path(scenario):
     exp, req, seed = scenario
-    assert_same(*runs(exp, req, seed, monkeypatch))
+    assert_same(*runs(exp, req, seed))
 
 
-def test_feed_shape_with_cache_equals_general_loop(monkeypatch):
-    """The shape the fast loop exists for: a cache in front, small batches, 8 replicas, JSQ."""
+def test_feed_shape_with_cache_equals_event_path():
+    """The shape the routed path exists for: a cache in front, small batches, 8 replicas, JSQ."""
     exp = parse_experiment(
         {
             "name": "feed",
@@ -145,7 +138,7 @@ def test_feed_shape_with_cache_equals_general_loop(monkeypatch):
     from simlat.workload import generate
 
     req = generate(exp.workload, n=30_000, duration_s=None, seed=np.random.SeedSequence(3))
-    fast, slow = runs(exp, req, 5, monkeypatch)
+    fast, slow = runs(exp, req, 5)
     served = fast.records.l1_hit | fast.records.l2_hit
     assert 0.2 < served.mean() < 0.9 and fast.records.batch_size[~served].mean() < 4
     assert_same(fast, slow)

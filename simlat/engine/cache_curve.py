@@ -52,7 +52,7 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
     ``l2_hit_ratio`` (of all lookups), ``served_ratio`` (requests that skip the model) and
     ``che_hit_ratio`` (Che's approximation for one LRU level on Zipf keys without TTL, else NaN).
     """
-    from simlat.engine.cache import apply_cache
+    from simlat.engine.cache import apply_cache, warmup_source
     from simlat.workload import generate
     from simlat.workload.keys import zipf_groups
 
@@ -76,9 +76,10 @@ def hit_ratio_curve(experiment, capacities, *, level: str = "l2", requests=None,
     rows = []
     for cap in sorted(int(c) for c in capacities):
         lvl = getattr(cache, level).model_copy(update={"capacity": cap})
+        cfg = cache.model_copy(update={level: lvl})
         out = apply_cache(
-            cache.model_copy(update={level: lvl}), requests, np.random.default_rng(seed_seq),
-            workload=experiment.workload, replicas=experiment.fleet.replicas,
+            cfg, requests, np.random.default_rng(seed_seq),
+            warmup=warmup_source(cfg, experiment.workload), replicas=experiment.fleet.replicas,
         )
         total = max(1, int(out.lookups[skip:].sum()))
         rows.append({

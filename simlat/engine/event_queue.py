@@ -1,11 +1,13 @@
-"""The engine's general path: routing and admission that depend on the state of the queues.
+"""The engine's general ``event`` path: routing and admission that depend on the state of the queues.
 
-Used for join-shortest-queue and power-of-two balancing, queue capacity, request timeouts and
-closed-loop clients. One SimPy process (the balancer) walks the arrivals in time order; it
-yields to SimPy only when a server event (a batch timer or a batch completion) is due before the
-next arrival, so events stay per batch while the per-request work is a few list operations:
-route, admit, append. Queues dispatch batches by the rules of :mod:`simlat.engine.batching`;
-server events are SimPy timeouts with callbacks.
+It handles every experiment (:class:`EventPath` in :mod:`simlat.engine.paths`); the engine takes it
+for what the faster paths do not: queue capacity, request timeouts, closed-loop clients, and
+state-dependent balancing (join-shortest-queue, power-of-two) with ``on_close`` or adaptive
+batching. One SimPy process (the balancer) walks the arrivals in time order; it yields to SimPy
+only when a server event (a batch timer or a batch completion) is due before the next arrival, so
+events stay per batch while the per-request work is a few list operations: route, admit, append.
+Queues dispatch batches by the rules of :mod:`simlat.engine.batching`; server events are SimPy
+timeouts with callbacks.
 
 Semantics specific to this path:
 
@@ -24,9 +26,9 @@ Semantics specific to this path:
   arrived by its dispatch, as on the static path): at an arrival, ``on_free`` dispatches at once
   only a full batch, and a deadline that falls on the arrival fires as a timer after it. Server
   events at one instant are processed in the order they were scheduled.
-- The common case (open loop, per-replica queues, ``on_free`` with a fixed window, no admission
-  control) runs in :mod:`simlat.engine.routed`, a loop without an event calendar that gives the
-  same records (``run_events(..., fast=False)`` keeps it here, to compare).
+
+Asked for by name (``simulate(..., path="event")``), it also runs what the static and routed paths
+take, with the same records: the tests compare them this way.
 """
 
 from __future__ import annotations
@@ -34,19 +36,19 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 import simpy
 from simpy.events import URGENT
 
 from simlat import dists
-from simlat.engine import routed as fast_loop
-from simlat.engine.balancer import pair_draws, route_static
+from simlat.engine.balancer import JoinShortestQueue
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
-from simlat.engine.log import BatchLog
+from simlat.engine.log import BatchLog, PathRun
 from simlat.engine.progress import RunProgress
-from simlat.engine.service import Sampler, ServiceModel
+from simlat.engine.service import Sampler, ServiceModel, buffered
+from simlat.engine.spec import ClosedLoopSpec, EngineSpec, OverheadSpec
+from simlat.engine.streams import Streams
 from simlat.workload import Requests
 
 INF = float("inf")
@@ -64,16 +66,71 @@ class _Wake(simpy.events.Event):
         env.schedule(self, URGENT, delay)
 
 
-@dataclass
-class EventRun:
-    """What the event path hands back to :func:`simlat.engine.simulation.simulate`."""
+class EventPath:
+    """Every experiment: arrivals walked in time order, server events between them (module docstring)."""
 
-    requests: Requests
-    log: BatchLog
-    end_ms: float
-    dropped: np.ndarray
-    routed: np.ndarray | None  # replica each request was routed to (per-replica queues), else None
-    overhead: np.ndarray | None  # per-request overheads when the engine drew them (closed loop)
+    name = "event"
+    rule = "every experiment (closed loop, admission control, any balancer and batching)"
+
+    def handles(self, spec: EngineSpec) -> bool:
+        return True
+
+    def run(
+        self,
+        spec: EngineSpec,
+        requests: Requests | None,
+        service: ServiceModel,
+        streams: Streams,
+        progress: bool = False,
+    ) -> PathRun:
+        """Run to the end: every request served or dropped."""
+        engine = EventEngine(spec, requests, service, streams)
+        total = len(requests) if requests is not None else (spec.closed_loop.max_requests or 0)
+        engine.progress = RunProgress(total, progress and requests is not None)
+        try:
+            return engine.run()
+        finally:
+            engine.progress.close()
+
+
+class _Clients:
+    """Closed-loop clients: when each sends next, and the per-request draws they make."""
+
+    def __init__(self, spec: ClosedLoopSpec, overheads: OverheadSpec, streams: Streams):
+        from simlat.workload.fanout import sample_items
+
+        rng = np.random.default_rng(streams.clients)
+        think, ipr = spec.think_time_ms, spec.items_per_request
+        self.think = buffered(lambda n: dists.sample(think, n, rng))
+        self.next_items = buffered(lambda n: sample_items(ipr, n, rng).astype(float))
+        orng = np.random.default_rng(streams.overheads)
+        rtt, ser = overheads.network_rtt_ms, overheads.serialization_ms
+        self.next_overhead = buffered(lambda n: dists.sample(rtt, n, orng) + dists.sample(ser, n, orng))
+        self.max_requests, self.max_ms = spec.max_requests, spec.max_ms
+        self.client: list[int] = []  # the client of each request
+        self.overhead: list[float] = []  # each request's overheads
+        self.pending: list[tuple[float, int, int]] = []  # heap of (send time, seq, client)
+        self.seq = 0
+        self.rng = np.random.default_rng(streams.balancer)  # random / power-of-two picks
+        for c in range(spec.clients):
+            self.schedule(c, self.think())
+
+    def schedule(self, c: int, t: float) -> None:
+        heapq.heappush(self.pending, (t, self.seq, c))
+        self.seq += 1
+
+    def answered(self, i: int, t: float) -> None:
+        """Request ``i`` was answered (or dropped) at ``t``: its client thinks, then sends again."""
+        self.schedule(self.client[i], t + self.think())
+
+    def next_send(self, sent: int) -> float:
+        """When the next request goes out (INF once the run's length is reached), ``sent`` so far."""
+        t = self.pending[0][0] if self.pending else INF
+        if (self.max_requests is not None and sent >= self.max_requests) or (
+            self.max_ms is not None and t > self.max_ms
+        ):
+            return INF
+        return t
 
 
 class _Queue:
@@ -115,31 +172,18 @@ class _Queue:
 class EventEngine:
     """Runs one experiment through state-dependent routing and admission (see module docstring)."""
 
-    def __init__(
-        self,
-        experiment,
-        requests: Requests | None,
-        policy: BatchPolicy,
-        service: ServiceModel,
-        streams,
-        fast: bool = True,
-    ):
-        self.exp = experiment
-        self.fast = fast  # use simlat.engine.routed where it applies
+    def __init__(self, spec: EngineSpec, requests: Requests | None, service: ServiceModel, streams: Streams):
+        policy = spec.policy
         self.policy = policy
-        self.service = service
         self.streams = streams
-        fleet = experiment.fleet
+        fleet = spec.fleet
         self.R = fleet.replicas
-        self.per_replica = fleet.queue == "per_replica" and self.R > 1
-        self.balancer = fleet.balancer if self.per_replica else None
-        adm = experiment.admission
-        self.cap = adm.queue_capacity
-        self.T = adm.timeout_ms
-        self.closed_loop = requests is None
+        self.per_replica = fleet.per_replica
+        self.balancer = fleet.balancer
+        self.cap = spec.admission.queue_capacity
+        self.T = spec.admission.timeout_ms
         self.env = simpy.Environment()
-        nq = self.R if self.per_replica else 1
-        rngs = streams.service_rngs(nq)
+        rngs = streams.service_rngs(fleet.queues)
         if self.per_replica:
             self.queues = [_Queue(r, [r], policy, service.batch_sampler(rngs[r])) for r in range(self.R)]
             self.queue_of = list(range(self.R))
@@ -153,57 +197,21 @@ class EventEngine:
         self.horizon = 0.0  # time of the next scheduled SimPy event (kept by the open-loop balancer)
         self.insvc = [0] * self.R  # requests in service per replica
         self.pad = policy.padder()
-        if self.closed_loop:
-            self._init_closed_loop()
+        self.clients = (
+            None if spec.closed_loop is None else _Clients(spec.closed_loop, spec.overheads, streams)
+        )
+        if self.clients is not None:  # requests are created as the clients send them
+            self.arr: list[float] = []
+            self.items: list[int] = []
+            self.dropped: list[bool] = []
         else:
             self.arr = array("d")
             self.arr.frombytes(np.ascontiguousarray(requests.arrival_ms, dtype=np.float64).tobytes())
             self.requests = requests
-            if self.fast and fast_loop.handles(policy, self.per_replica, False, self.cap, self.T):
-                self.items = np.asarray(requests.items)  # the fast loop's input (see _run_routed)
-            else:
-                self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
-                self.dropped = [False] * len(requests)
+            self.items = None if np.all(requests.items == 1) else np.asarray(requests.items).tolist()
+            self.dropped = [False] * len(requests)
         self.routed: list[int] | None = None
         self.progress = None
-
-    # -- closed loop ---------------------------------------------------------------------------
-    def _init_closed_loop(self) -> None:
-        exp = self.exp
-        cl = exp.workload.arrivals
-        run = exp.run
-        self.limit_n = run.n_requests
-        self.limit_t = None if run.duration_s is None else run.duration_s * 1000.0
-        rng = np.random.default_rng(self.streams.clients)
-        think, ipr = cl.think_time_ms, exp.workload.items_per_request
-        from simlat.engine.service import buffered
-        from simlat.workload.fanout import sample_items
-
-        self.think = buffered(lambda n: dists.sample(think, n, rng))
-        self.next_items = buffered(lambda n: sample_items(ipr, n, rng).astype(float))
-        orng = np.random.default_rng(self.streams.overheads)
-        ov = exp.overheads
-        self.next_overhead = buffered(
-            lambda n: dists.sample(ov.network_rtt_ms, n, orng) + dists.sample(ov.serialization_ms, n, orng)
-        )
-        self.arr: list[float] = []
-        self.items: list[int] = []
-        self.client: list[int] = []
-        self.overhead: list[float] = []
-        self.dropped: list[bool] = []
-        self.pending: list[tuple[float, int, int]] = []  # heap of (send time, seq, client)
-        self.seq = 0
-        self._cl_rng = np.random.default_rng(self.streams.balancer)  # random / power-of-two picks
-        for c in range(cl.clients):
-            self._schedule_client(c, self.think())
-
-    def _schedule_client(self, c: int, t: float) -> None:
-        heapq.heappush(self.pending, (t, self.seq, c))
-        self.seq += 1
-
-    def _answered(self, i: int, t: float) -> None:
-        """Request ``i`` was answered (or dropped) at ``t``: its client thinks, then sends again."""
-        self._schedule_client(self.client[i], t + self.think())
 
     # -- queue mechanics -----------------------------------------------------------------------
     def _purge(self, q: _Queue, now: float) -> None:
@@ -216,8 +224,8 @@ class EventEngine:
             if self.per_replica:
                 self.out[q.index] -= 1
                 self.jsq_order = None
-            if self.closed_loop:
-                self._answered(i, arr[i] + T)
+            if self.clients is not None:
+                self.clients.answered(i, arr[i] + T)
             h += 1
         q.head = h
 
@@ -250,10 +258,11 @@ class EventEngine:
             q.W = None
         self.insvc[r] = m
         done = now + s
-        if self.closed_loop:
-            ov = self.overhead
+        clients = self.clients
+        if clients is not None:
+            ov = clients.overhead
             for i in members:
-                self._answered(i, done + ov[i])
+                clients.answered(i, done + ov[i])
         ev = self.env.timeout(done - self.env.now)
         ev.callbacks.append(lambda _e, r=r: self._complete(r))
         if done < self.horizon:
@@ -354,8 +363,8 @@ class EventEngine:
         if self.cap is not None and len(q.ids) - q.head >= self.cap:
             self.dropped[i] = True
             self.jsq_order = None  # the replica JSQ picked did not get the request
-            if self.closed_loop:
-                self._answered(i, a)
+            if self.clients is not None:
+                self.clients.answered(i, a)
             return False
         return True
 
@@ -366,7 +375,7 @@ class EventEngine:
         q.ids.append(i)
         if self.per_replica:
             self.out[r] += 1
-        if self.closed_loop and self.T is not None:
+        if self.clients is not None and self.T is not None:
             ev = self.env.timeout(float(np.nextafter(a + self.T, INF)) - self.env.now)
             ev.callbacks.append(lambda _e, q=q: self._expire(q))
         if self.policy.on_close:
@@ -390,24 +399,22 @@ class EventEngine:
         """The balancer process for a given arrival array.
 
         It yields to SimPy only when a server event is due before the next arrival (``horizon``,
-        the time of the next scheduled event, is kept up to date by every scheduling call).
+        the time of the next scheduled event, is kept up to date by every scheduling call). One
+        loop over the arrivals, long on purpose: its state lives in locals.
         """
         env = self.env
         arr = self.arr
         n = len(arr)
-        R = self.R
         out = self.out
         queues = self.queues
         bal = self.balancer
         per_replica = self.per_replica
-        route = None
-        if bal in ("round_robin", "random"):
-            route = route_static(bal, n, R, np.random.default_rng(self.streams.balancer)).tolist()
-        rng = np.random.default_rng(self.streams.balancer)
-        p2c_first, p2c_second, p2c_pos = [], [], 0
-        jsq = bal == "join_shortest_queue"
-        p2c = bal == "power_of_two"
+        jsq = isinstance(bal, JoinShortestQueue)  # water-filled here: see _water_fill
+        pick = None
+        if per_replica and not jsq:
+            pick = bal.open_picker(n, self.R, np.random.default_rng(self.streams.balancer))
         T = self.T
+        purge_all = T is not None and per_replica and not bal.static  # before reading the counts
         # the common case inline: no admission control, on_free batching
         simple = self.cap is None and T is None and not self.policy.on_close
         # where each request was routed: only needed for the ones dropped before any batch
@@ -427,22 +434,15 @@ class EventEngine:
             if not per_replica:
                 r = 0
             else:
-                if T is not None and (jsq or p2c):
+                if purge_all:
                     self._route_all_purge(a)
                 if jsq:
                     g = self.jsq_order
                     if g is None:
                         g = self.jsq_order = _water_fill(out)
                     r = next(g)
-                elif p2c:
-                    if p2c_pos >= len(p2c_first):
-                        p2c_first, p2c_second = pair_draws(R, rng)
-                        p2c_pos = 0
-                    r1, r2 = p2c_first[p2c_pos], p2c_second[p2c_pos]
-                    p2c_pos += 1
-                    r = r2 if out[r2] < out[r1] else r1
                 else:
-                    r = route[i]
+                    r = pick(i, out)
                 if routed is not None:
                     routed[i] = r
             if simple:
@@ -458,14 +458,10 @@ class EventEngine:
     def process_closed(self):
         """The clients' process: a request is created when its client sends it."""
         env = self.env
-        pending = self.pending
+        clients = self.clients
         n = 0
         while True:
-            t = pending[0][0] if pending else INF
-            if (self.limit_n is not None and n >= self.limit_n) or (
-                self.limit_t is not None and t > self.limit_t
-            ):
-                t = INF
+            t = clients.next_send(n)
             nxt = env.peek()
             if nxt < t or (t == INF and nxt < INF):
                 yield env.timeout(nxt - env.now)  # let a server event happen: it may schedule sends
@@ -474,34 +470,22 @@ class EventEngine:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
-            _, _, c = heapq.heappop(pending)
+            _, _, c = heapq.heappop(clients.pending)
             now = env.now
             i = len(self.arr)
             self.arr.append(now)
-            self.items.append(int(self.next_items()))
-            self.client.append(c)
-            self.overhead.append(self.next_overhead())
+            self.items.append(int(clients.next_items()))
+            clients.client.append(c)
+            clients.overhead.append(clients.next_overhead())
             self.dropped.append(False)
             n += 1
-            self._arrive(i, now, self._route_closed(i) if self.per_replica else 0)
+            r = self.balancer.pick(self.out, i, clients.rng) if self.per_replica else 0
+            self._arrive(i, now, r)
 
-    def _route_closed(self, i: int) -> int:
-        out = self.out
-        if self.balancer == "join_shortest_queue":
-            return out.index(min(out))
-        if self.balancer == "round_robin":
-            return i % self.R
-        if self.balancer == "random":
-            return int(self._cl_rng.integers(self.R))
-        r1, r2 = (int(x) for x in self._cl_rng.choice(self.R, size=2, replace=False))
-        return r2 if out[r2] < out[r1] else r1
-
-    def run(self) -> EventRun:
+    def run(self) -> PathRun:
         """Run to the end: every request served or dropped."""
         env = self.env
-        if self.fast and fast_loop.handles(self.policy, self.per_replica, self.closed_loop, self.cap, self.T):
-            return self._run_routed()
-        env.process(self.process_closed() if self.closed_loop else self.process_open())
+        env.process(self.process_closed() if self.clients is not None else self.process_open())
         env.run()
         # requests still waiting at the end (closed loop stopped): none remain since events drain
         log = BatchLog()
@@ -516,47 +500,22 @@ class EventEngine:
                     replica=repl,
                     tref=tref,
                 )
-        if self.closed_loop:
+        if self.clients is not None:
             requests = Requests(
                 arrival_ms=np.asarray(self.arr, dtype=float),
                 items=np.asarray(self.items, dtype=np.int64),
             )
-            overhead = np.asarray(self.overhead, dtype=float)
+            overhead = np.asarray(self.clients.overhead, dtype=float)
         else:
             requests, overhead = self.requests, None
         routed = None if self.routed is None else np.asarray(self.routed, dtype=np.int64)
-        return EventRun(
+        return PathRun(
             requests=requests,
             log=log,
             end_ms=float(env.now),
             dropped=np.asarray(self.dropped, dtype=bool),
             routed=routed,
             overhead=overhead,
-        )
-
-    def _run_routed(self) -> EventRun:
-        """The common case, through :class:`simlat.engine.routed.RoutedQueues`."""
-        rq = fast_loop.RoutedQueues(
-            self.arr,
-            self.items,
-            self.R,
-            self.policy,
-            [q.sampler for q in self.queues],
-            self.balancer,
-            np.random.default_rng(self.streams.balancer),
-        )
-        rq.progress = self.progress
-        self.env.process(rq.process(self.env))
-        self.env.run()
-        log = BatchLog()
-        rq.log_into(log)
-        return EventRun(
-            requests=self.requests,
-            log=log,
-            end_ms=float(self.env.now),
-            dropped=np.zeros(len(self.requests), dtype=bool),
-            routed=None,
-            overhead=None,
         )
 
 
@@ -575,17 +534,3 @@ def _water_fill(out: list[int]):
             if out[r] <= level:
                 yield r
         level += 1
-
-
-def run_events(
-    experiment, requests, policy, service, streams, progress: bool = False, fast: bool = True
-) -> EventRun:
-    """Run the general path (see the module docstring); ``fast=False`` keeps even its common case
-    (:mod:`simlat.engine.routed`) on the general event loop, to compare the two."""
-    engine = EventEngine(experiment, requests, policy, service, streams, fast=fast)
-    total = len(requests) if requests is not None else (experiment.run.n_requests or 0)
-    engine.progress = RunProgress(total, progress and requests is not None)
-    try:
-        return engine.run()
-    finally:
-        engine.progress.close()

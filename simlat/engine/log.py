@@ -7,7 +7,11 @@ per-request columns with ``np.repeat`` and fancy indexing, after the run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from simlat.workload import Requests
 
 
 class BatchLog:
@@ -80,3 +84,20 @@ class BatchLog:
         cols["busy_replica"] = repl
         cols["busy_service"] = serv
         return cols
+
+
+@dataclass
+class PathRun:
+    """What an engine path (:mod:`simlat.engine.paths`) hands back to
+    :func:`simlat.engine.simulation.simulate`: the batches, and per request of the queues' input,
+    whether it was dropped."""
+
+    requests: Requests
+    """The requests the queues saw (in a closed loop: those the clients sent)."""
+    log: BatchLog
+    end_ms: float
+    dropped: np.ndarray
+    routed: np.ndarray | None = None
+    """Replica each request was routed to, when the path knows it for requests dropped before any batch."""
+    overhead: np.ndarray | None = None
+    """Per-request overheads when the path drew them (closed loop), else None."""

@@ -21,10 +21,10 @@ import numpy as np
 import simpy
 
 from simlat.config import Experiment
-from simlat.engine.balancer import pair_draws, route_static
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.service import build_service
-from simlat.engine.simulation import Streams, _overheads
+from simlat.engine.spec import FleetSpec, OverheadSpec
+from simlat.engine.streams import Streams
 from simlat.errors import SimlatError
 from simlat.workload import Requests
 
@@ -117,26 +117,11 @@ class _NaiveQueue:
             yield from self._serve(batch, self._service(batch))
 
 
-def _router(experiment: Experiment, queues: list[_NaiveQueue], n: int, streams: Streams):
-    fleet = experiment.fleet
+def _router(fleet: FleetSpec, queues: list[_NaiveQueue], n: int, streams: Streams):
     if len(queues) == 1:
         return lambda i: queues[0]
-    if fleet.balancer in ("round_robin", "random"):
-        route = route_static(fleet.balancer, n, fleet.replicas, np.random.default_rng(streams.balancer))
-        return lambda i: queues[route[i]]
-    if fleet.balancer == "join_shortest_queue":
-        return lambda i: min(queues, key=lambda q: q.outstanding)
-    if fleet.balancer == "power_of_two":
-        rng = np.random.default_rng(streams.balancer)
-        pairs: list[tuple[int, int]] = []
-
-        def two_choices(i: int) -> _NaiveQueue:
-            if i % 65536 == 0:  # the engine's blocks of pair draws
-                pairs[:] = zip(*pair_draws(fleet.replicas, rng), strict=True)
-            first, second = (queues[r] for r in pairs[i % 65536])
-            return second if second.outstanding < first.outstanding else first
-
-        return two_choices
+    pick = fleet.balancer.open_picker(n, fleet.replicas, np.random.default_rng(streams.balancer))
+    return lambda i: queues[pick(i, [q.outstanding for q in queues])]
 
 
 def _arrivals(env, requests: Requests, router, done):
@@ -171,7 +156,9 @@ def simulate_naive(experiment: Experiment, requests: Requests, *, seed: np.rando
     ]
     n = len(requests)
     done = [float("nan")] * n
-    env.process(_arrivals(env, requests, _router(experiment, queues, n, streams), done))
+    router = _router(FleetSpec.from_config(fleet), queues, n, streams)
+    env.process(_arrivals(env, requests, router, done))
     env.run()
-    overhead = _overheads(experiment, n, np.random.default_rng(streams.overheads))
+    ov = experiment.overheads
+    overhead = OverheadSpec(ov.network_rtt_ms, ov.serialization_ms).sample(n, np.random.default_rng(streams.overheads))
     return np.asarray(done) - np.asarray(requests.arrival_ms, dtype=float) + overhead

@@ -1,10 +1,12 @@
-"""Per-replica queues routed by their state, without admission control: the event path's fast loop.
+"""Per-replica queues routed by their state, without admission control: the ``routed`` path.
 
-:mod:`simlat.engine.event_queue` hands this module the common case of its path: an open loop over
-per-replica queues (one replica each), ``dynamic`` (or no) batching dispatched ``on_free`` with a
-fixed window, no queue capacity and no timeout, whatever the balancer (join-shortest-queue and
-power-of-two read the replicas' state; round robin and random come here only when something else
-asked for the event path). The semantics are the event path's:
+This path (:class:`RoutedPath` in :mod:`simlat.engine.paths`) takes the common case of the general
+event path (:mod:`simlat.engine.event_queue`): an open loop over per-replica queues (one replica
+each), ``dynamic`` (or no) batching dispatched ``on_free`` with a fixed window, no queue capacity
+and no timeout, whatever the balancer (join-shortest-queue and power-of-two read the replicas'
+state; round robin and random come here only when the path is asked for by name, since the static
+path takes them first). The semantics are the event path's, and the tests hold the two to the
+same records:
 
 - a queue holds its admitted requests (ids, arrival times, cumulative items) and a dispatch head;
   its replica is busy until its batch's completion, or free since its last completion;
@@ -24,7 +26,9 @@ asked for the event path). The semantics are the event path's:
 
 Per batch the loop does a few list operations, four appends and one service draw; per arrival, a
 routing pick and two or three appends. One SimPy process runs the loop and advances the SimPy
-clock every ``CHUNK`` arrivals.
+clock every ``CHUNK`` arrivals. :meth:`RoutedQueues.process` is one long function on purpose: its
+state lives in locals and the balancers' picks are inlined (a call per arrival or per batch would
+cost about a tenth of its speed, ``benchmarks/engine_bench.py`` cases b and d).
 """
 
 from __future__ import annotations
@@ -32,27 +36,70 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import simpy
 
-from simlat.engine.balancer import pair_draws, route_static
+from simlat.engine.balancer import Balancer, JoinShortestQueue, PowerOfTwo, pair_draws
 from simlat.engine.batching import BatchPolicy
-from simlat.engine.log import BatchLog
-from simlat.engine.service import Sampler
+from simlat.engine.log import BatchLog, PathRun
+from simlat.engine.progress import RunProgress
+from simlat.engine.service import Sampler, ServiceModel
+from simlat.engine.spec import EngineSpec
+from simlat.engine.streams import Streams
+from simlat.workload import Requests
 
 INF = float("inf")
 CHUNK = 65536
 """Arrivals handled between two advances of the SimPy clock (and progress reports)."""
 
 
-def handles(policy: BatchPolicy, per_replica: bool, closed_loop: bool, cap, timeout) -> bool:
-    """True when the event path's run can use this loop (see the module docstring)."""
-    return (
-        per_replica
-        and not closed_loop
-        and cap is None
-        and timeout is None
-        and not policy.on_close
-        and not policy.adaptive
-    )
+class RoutedPath:
+    """Open loop, per-replica queues, ``on_free`` batching with a fixed window, no admission
+    control: :class:`RoutedQueues`, a loop without an event calendar (see the module docstring)."""
+
+    name = "routed"
+    rule = "open loop, per-replica queues, on_free batching with a fixed window, no admission control"
+
+    def handles(self, spec: EngineSpec) -> bool:
+        p = spec.policy
+        return (
+            spec.fleet.per_replica
+            and spec.closed_loop is None
+            and not spec.admission.active
+            and not p.on_close
+            and not p.adaptive
+        )
+
+    def run(
+        self,
+        spec: EngineSpec,
+        requests: Requests | None,
+        service: ServiceModel,
+        streams: Streams,
+        progress: bool = False,
+    ) -> PathRun:
+        assert requests is not None, "an open loop only (see handles)"
+        R = spec.fleet.replicas
+        arrival = array("d")
+        arrival.frombytes(np.ascontiguousarray(requests.arrival_ms, dtype=np.float64).tobytes())
+        rq = RoutedQueues(
+            arrival,
+            np.asarray(requests.items),
+            R,
+            spec.policy,
+            [service.batch_sampler(rng) for rng in streams.service_rngs(R)],
+            spec.fleet.balancer,
+            np.random.default_rng(streams.balancer),
+        )
+        env = simpy.Environment()
+        rq.progress = RunProgress(len(requests), progress)
+        try:
+            env.process(rq.process(env))
+            env.run()
+        finally:
+            rq.progress.close()
+        log = BatchLog()
+        rq.log_into(log)
+        return PathRun(requests, log, float(env.now), np.zeros(len(requests), dtype=bool))
 
 
 class RoutedQueues:
@@ -70,7 +117,7 @@ class RoutedQueues:
         replicas: int,
         policy: BatchPolicy,
         samplers: list[Sampler],
-        balancer: str,
+        balancer: Balancer,
         rng: np.random.Generator,
     ):
         self.arr = array("d", arrival)
@@ -117,9 +164,9 @@ class RoutedQueues:
         insvc = [0] * R  # requests in service (0: the replica is free)
         nxt = [INF] * R  # the queue's pending event: completion if busy, else batch timer
         out = [0] * R  # outstanding: waiting + in service
-        bal = self.balancer
-        jsq, p2c = bal == "join_shortest_queue", bal == "power_of_two"
-        route = None if jsq or p2c else route_static(bal, n, R, self.rng).tolist()
+        bal = self.balancer  # its picks inlined below (see the module docstring)
+        jsq, p2c = isinstance(bal, JoinShortestQueue), isinstance(bal, PowerOfTwo)
+        route = bal.route(n, R, self.rng).tolist() if bal.static else None
         first, second, pos = [], [], 0
         progress = self.progress
         hz = INF  # min(nxt), or earlier

@@ -1,23 +1,30 @@
 """``simulate``: run one experiment's requests through cache, balancer, batcher and servers.
 
-Randomness: the engine's ``SeedSequence`` is spawned into named streams (``STREAMS``), so a
-change in one part (say the overhead model) never shifts another's draws, and the same seed
-gives the same bytes out.
+The map of the engine (one module per stage; ``simulate`` is the boundary where the config stops):
 
-Two ways through the same semantics (:mod:`simlat.engine.batching` defines them):
+```
+simulate(experiment, requests, seed, path=None)                      simlat.engine.simulation
+  |-- EngineSpec.from_experiment(experiment)                         simlat.engine.spec
+  |     fleet (+ balancer object, simlat.engine.balancer), BatchPolicy (simlat.engine.batching),
+  |     admission, overheads, closed-loop clients, cache (+ warm-up source, simlat.workload.warmup)
+  |-- Streams.spawn(seed): one random stream per part                simlat.engine.streams
+  |-- cache stage: requests the caches serve; misses go on later     simlat.engine.cache
+  |-- choose_path(spec, path): the first path that handles the spec  simlat.engine.paths
+  |     static  one shared queue or a static balancer, open loop     simlat.engine.static_queue
+  |     routed  per-replica queues, on_free, fixed window, open loop simlat.engine.routed
+  |     event   everything (admission control, closed loop, ...)     simlat.engine.event_queue
+  |     -> PathRun: the per-batch log (simlat.engine.log), drops
+  `-- records: the log expanded per request, cache and overhead columns  -> SimResult
+                                                                      simlat.engine.records
+```
 
-- :mod:`simlat.engine.static_queue` when queue membership is known up front (one shared queue;
-  per-replica queues with round-robin or random routing; no admission control; open loop):
-  one process per queue, one event per batch, no per-request Python work.
-- :mod:`simlat.engine.event_queue` otherwise (join-shortest-queue, power-of-two, queue capacity,
-  timeouts, closed-loop clients): arrivals are walked in time order and routed from the
-  replicas' state, with server events (dispatches, completions) processed between them; its
-  common case (per-replica queues, on_free, no admission control) in
-  :mod:`simlat.engine.routed`.
+:func:`simlat.engine.simulate` wraps this with the serving stack (:mod:`simlat.engine.frontend`)
+when the experiment has one; :mod:`simlat.engine.reference` is the naive per-request model the
+paths are tested against.
 
-Service draws come from one stream per queue (the shared queue, or each replica's own queue), in
-dispatch order, so both paths and the naive reference (:mod:`simlat.engine.reference`) see the
-same draws for the same batches.
+Randomness: the engine's ``SeedSequence`` is spawned into named streams
+(:data:`simlat.engine.streams.STREAMS`), so a change in one part (say the overhead model) never
+shifts another's draws, and the same seed gives the same bytes out, whichever path runs.
 """
 
 from __future__ import annotations
@@ -26,58 +33,20 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
 from simlat import dists
 from simlat.config import Experiment
-from simlat.engine.balancer import STATIC, route_static
 from simlat.engine.batching import BatchPolicy
-from simlat.engine.log import BatchLog
-from simlat.engine.progress import RunProgress
+from simlat.engine.log import PathRun
+from simlat.engine.paths import PATHS, choose_path
 from simlat.engine.records import CacheCounts, Records, SimResult
 from simlat.engine.service import ServiceModel, build_service
-from simlat.engine.static_queue import StaticQueue
+from simlat.engine.spec import CacheSpec, EngineSpec
+from simlat.engine.streams import STREAMS, Streams
 from simlat.errors import SimlatError
 from simlat.workload import Requests
 
-STREAMS = ("service", "overheads", "balancer", "cache", "clients")
-"""Named random streams spawned, in this order, from the engine's SeedSequence."""
-
-
-@dataclass(frozen=True)
-class Streams:
-    """One SeedSequence per part of the engine."""
-
-    service: np.random.SeedSequence
-    overheads: np.random.SeedSequence
-    balancer: np.random.SeedSequence
-    cache: np.random.SeedSequence
-    clients: np.random.SeedSequence
-
-    @classmethod
-    def spawn(cls, seed: np.random.SeedSequence) -> Streams:
-        """The named streams of ``seed``: its first children, whatever it spawned before (so the
-        same seed object gives the same streams every time)."""
-        return cls(
-            *(
-                np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i), pool_size=seed.pool_size)
-                for i in range(len(STREAMS))
-            )
-        )
-
-    def service_rngs(self, queues: int) -> list[np.random.Generator]:
-        """One generator per queue for service draws."""
-        return [np.random.default_rng(s) for s in self.service.spawn(queues)]
-
-
-def uses_static_path(experiment: Experiment) -> bool:
-    """True when queue membership is known before the run (see the module docstring)."""
-    fleet, adm = experiment.fleet, experiment.admission
-    if experiment.workload.arrivals.kind == "closed_loop":
-        return False
-    if adm.queue_capacity is not None or adm.timeout_ms is not None:
-        return False
-    return fleet.queue == "shared" or fleet.replicas == 1 or fleet.balancer in STATIC
+__all__ = ["PATHS", "STREAMS", "EngineSpec", "Streams", "capacity_rps", "run_spec", "simulate"]
 
 
 def _padded_mean_ms(service: ServiceModel, policy: BatchPolicy, items: float) -> float:
@@ -132,51 +101,16 @@ def _offered_rps(arrival: np.ndarray) -> float | None:
     return (n - 1) / (arrival[-1] - arrival[0]) * 1000.0
 
 
-def _overheads(experiment: Experiment, n: int, rng: np.random.Generator) -> np.ndarray:
-    ov = experiment.overheads
-    out = np.zeros(n)
-    for dist in (ov.network_rtt_ms, ov.serialization_ms):
-        if not dists.is_zero(dist):
-            out += dists.sample(dist, n, rng)
-    return out
-
-
-def _run_static(experiment, requests, policy, service, streams, progress=None) -> tuple[BatchLog, float]:
-    fleet = experiment.fleet
-    R = fleet.replicas
-    ids = np.arange(len(requests), dtype=np.int64)
-    arrival = np.asarray(requests.arrival_ms, dtype=float)
-    items = None if np.all(requests.items == 1) else np.asarray(requests.items, dtype=np.int64)
-    env = simpy.Environment()
-    if fleet.queue == "shared" or R == 1:
-        groups = [(ids, arrival, items, list(range(R)))]
-    else:
-        route = route_static(fleet.balancer, len(ids), R, np.random.default_rng(streams.balancer))
-        groups = []
-        for r in range(R):
-            sel = np.flatnonzero(route == r)
-            groups.append((ids[sel], arrival[sel], None if items is None else items[sel], [r]))
-    rngs = streams.service_rngs(len(groups))
-    queues = [
-        StaticQueue(g_ids, g_arr, g_items, reps, policy, service.batch_sampler(rng))
-        for (g_ids, g_arr, g_items, reps), rng in zip(groups, rngs, strict=True)
-    ]
-    for q in queues:
-        q.progress = progress
-        env.process(q.process(env))
-    env.run()
-    log = BatchLog()
-    for q in queues:
-        q.log_into(log)
-    return log, env.now
-
-
 @dataclass
 class _Queued:
     """The engine's view of the requests that reach the balancer (after the cache)."""
 
     requests: Requests  # arrival at the balancer, items to compute
     ids: np.ndarray  # their positions in the full request table
+
+    @classmethod
+    def everything(cls, requests: Requests) -> _Queued:
+        return cls(requests, np.arange(len(requests), dtype=np.int64))
 
 
 def simulate(
@@ -186,12 +120,15 @@ def simulate(
     seed: np.random.SeedSequence,
     progress: bool = False,
     service: ServiceModel | None = None,
+    path: str | None = None,
 ) -> SimResult:
     """Simulate ``requests`` (None for a closed-loop workload) through the experiment's service.
 
-    ``service`` replaces the model built from ``experiment.service``. This is the batcher and the
-    servers alone; :func:`simlat.engine.simulate` adds the serving stack (``experiment.frontend``,
-    :mod:`simlat.engine.frontend`) around it when the experiment has one.
+    ``service`` replaces the model built from ``experiment.service``; ``path`` names the engine path
+    (``static``, ``routed`` or ``event``, see :mod:`simlat.engine.paths`) instead of the first that
+    handles the experiment: the records are the same, only the speed differs. This is the batcher
+    and the servers alone; :func:`simlat.engine.simulate` adds the serving stack
+    (``experiment.frontend``, :mod:`simlat.engine.frontend`) around it when the experiment has one.
 
     Every request ends exactly once: served (``done_ms`` set) or dropped (``dropped`` True,
     latency NaN). ``latency_ms = done_ms - arrival_ms + overhead_ms``. With a cache, requests it
@@ -200,79 +137,92 @@ def simulate(
     """
     if experiment.frontend is not None:
         raise SimlatError("frontend: simulate through simlat.engine.simulate, which models the serving stack")
-    streams = Streams.spawn(seed)
     service = service or build_service(experiment.service)
-    policy = BatchPolicy.from_config(experiment.batching)
-    fleet = experiment.fleet
-    closed = experiment.workload.arrivals.kind == "closed_loop"
-    kind = experiment.workload.arrivals.kind
-    if closed and requests is not None:
-        raise SimlatError("workload.arrivals: closed_loop generates its own requests; pass requests=None")
-    if not closed and requests is None:
-        raise SimlatError(f"workload.arrivals: {kind} needs generated requests (requests=None given)")
-    if closed and experiment.cache is not None:
-        raise SimlatError("cache: not supported with workload.arrivals.kind closed_loop")
-    if requests is not None:
-        _check_requests(requests)
-    if closed:
-        _check_closed_loop(experiment)
+    _check_inputs(experiment, requests)
+    spec = EngineSpec.from_experiment(experiment)
+    return run_spec(spec, requests, seed=seed, service=service, progress=progress, path=path)
 
+
+def run_spec(
+    spec: EngineSpec,
+    requests: Requests | None,
+    *,
+    seed: np.random.SeedSequence,
+    service: ServiceModel,
+    progress: bool = False,
+    path: str | None = None,
+) -> SimResult:
+    """:func:`simulate` below the boundary: the engine's spec instead of the experiment."""
+    streams = Streams.spawn(seed)
+    chosen = choose_path(spec, path)
     cache = None
-    if closed:
-        from simlat.engine.event_queue import run_events
-
-        ev = run_events(experiment, None, policy, service, streams, progress)
-        requests = ev.requests
-        queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
+    if spec.closed_loop is not None:
+        run = chosen.run(spec, None, service, streams, progress)
+        requests = run.requests
+        queued = _Queued.everything(requests)
     else:
-        ev = None
-        if experiment.cache is not None:
-            cache = _apply_cache(experiment, requests, streams)
+        if spec.cache is not None:
+            cache = _apply_cache(spec.cache, requests, streams)
             queued = cache.queued
         else:
-            queued = _Queued(requests, np.arange(len(requests), dtype=np.int64))
-        if uses_static_path(experiment):
-            bar = RunProgress(len(queued.ids), progress)
-            try:
-                log, end = _run_static(experiment, queued.requests, policy, service, streams, bar)
-            finally:
-                bar.close()
-            q_dropped = np.zeros(len(queued.ids), dtype=bool)
-            routed = None
-        else:
-            from simlat.engine.event_queue import run_events
+            queued = _Queued.everything(requests)
+        run = chosen.run(spec, queued.requests, service, streams, progress)
+    records, busy, end = _records(spec, requests, queued, run, cache, streams)
+    q_items = np.asarray(queued.requests.items)
+    mean_items = float(q_items.mean()) if len(q_items) else 1.0
+    n = len(requests)
+    return SimResult(
+        records=records,
+        busy_ms=busy,
+        end_ms=float(end),
+        # in arriving requests: with a cache, only the misses (a fraction of them) load the fleet
+        capacity_rps=capacity_rps(service, spec.policy, spec.fleet.replicas, mean_items)
+        * n
+        / max(1, len(queued.ids)),
+        offered_rps=None
+        if spec.closed_loop is not None
+        else _offered_rps(np.asarray(requests.arrival_ms, dtype=float)),
+        n_replicas=spec.fleet.replicas,
+        cache=None if cache is None else cache.counts,
+        warnings=[] if cache is None else list(cache.warnings),
+    )
 
-            ev = run_events(experiment, queued.requests, policy, service, streams, progress)
-    if ev is not None:
-        log, end, q_dropped, routed = ev.log, ev.end_ms, ev.dropped, ev.routed
 
+def _queue_columns(spec: EngineSpec, n: int, queued: _Queued, run: PathRun, cache: _CacheStage | None):
+    """The path's per-batch log as per-request columns over all ``n`` requests (those the cache
+    served get no batch), the dropped flags, and the busy time per replica."""
+    qcols = run.log.expand(
+        len(queued.ids), np.asarray(queued.requests.arrival_ms, dtype=float), spec.policy.on_close
+    )
+    busy = np.bincount(
+        qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=spec.fleet.replicas
+    ).astype(float)
+    if run.routed is not None:
+        qcols["replica"] = np.where(qcols["replica"] >= 0, qcols["replica"], run.routed)
+    if cache is None:  # every request went through the queues, in order
+        return qcols, np.asarray(run.dropped, dtype=bool), busy
+    cols = {}
+    for name, v in qcols.items():
+        full = np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
+        if name == "batch_size":
+            full[:] = 0
+        full[queued.ids] = v
+        cols[name] = full
+    dropped = np.zeros(n, dtype=bool)
+    dropped[queued.ids] = run.dropped
+    return cols, dropped, busy
+
+
+def _records(spec, requests, queued, run: PathRun, cache, streams) -> tuple[Records, np.ndarray, float]:
+    """The per-request table of one run, the busy time per replica, and the run's end."""
     n = len(requests)
     arrival = np.asarray(requests.arrival_ms, dtype=float)
-    qcols = log.expand(len(queued.ids), np.asarray(queued.requests.arrival_ms, dtype=float), policy.on_close)
-    busy = np.bincount(
-        qcols.pop("busy_replica"), weights=qcols.pop("busy_service"), minlength=fleet.replicas
-    ).astype(float)
-    if routed is not None:
-        qcols["replica"] = np.where(qcols["replica"] >= 0, qcols["replica"], routed)
-    if cache is None:  # every request went through the queues, in order
-        cols, dropped = qcols, np.asarray(q_dropped, dtype=bool)
+    cols, dropped, busy = _queue_columns(spec, n, queued, run, cache)
+    end = run.end_ms
+    if run.overhead is not None:
+        overhead = run.overhead
     else:
-        cols = {}
-        for name, v in qcols.items():
-            full = np.full(n, -1 if v.dtype.kind == "i" else np.nan, dtype=v.dtype)
-            if name == "batch_size":
-                full[:] = 0
-            full[queued.ids] = v
-            cols[name] = full
-        dropped = np.zeros(n, dtype=bool)
-        dropped[queued.ids] = q_dropped
-
-    if ev is not None and ev.overhead is not None:
-        overhead = ev.overhead
-    else:
-        overhead = _overheads(experiment, n, np.random.default_rng(streams.overheads))
-    items = np.asarray(requests.items, dtype=np.int64)
-    key = np.full(n, -1, dtype=np.int64) if requests.key is None else np.asarray(requests.key, dtype=np.int64)
+        overhead = spec.overheads.sample(n, np.random.default_rng(streams.overheads))
     done = cols["done_ms"]
     if cache is not None:
         cache_ms, l1, l2, served = cache.cache_ms, cache.l1_hit, cache.l2_hit, cache.served
@@ -295,7 +245,7 @@ def simulate(
         dispatch_ms=cols["dispatch_ms"],
         batch_id=cols["batch_id"],
         batch_size=cols["batch_size"],
-        items=items,
+        items=np.asarray(requests.items, dtype=np.int64),
         replica=cols["replica"],
         queue_wait_ms=cols["queue_wait_ms"],
         batch_wait_ms=cols["batch_wait_ms"],
@@ -305,23 +255,29 @@ def simulate(
         done_ms=done,
         latency_ms=latency,
         dropped=dropped,
-        key=key,
+        key=np.full(n, -1, dtype=np.int64)
+        if requests.key is None
+        else np.asarray(requests.key, dtype=np.int64),
         l1_hit=l1,
         l2_hit=l2,
     )
-    q_items = np.asarray(queued.requests.items)
-    mean_items = float(q_items.mean()) if len(q_items) else 1.0
-    return SimResult(
-        records=records,
-        busy_ms=busy,
-        end_ms=float(end),
-        # in arriving requests: with a cache, only the misses (a fraction of them) load the fleet
-        capacity_rps=capacity_rps(service, policy, fleet.replicas, mean_items) * n / max(1, len(queued.ids)),
-        offered_rps=None if closed else _offered_rps(arrival),
-        n_replicas=fleet.replicas,
-        cache=None if cache is None else cache.counts,
-        warnings=[] if cache is None else list(cache.warnings),
-    )
+    return records, busy, end
+
+
+def _check_inputs(experiment: Experiment, requests: Requests | None) -> None:
+    """Requests given exactly for an open loop, and a combination the engine supports."""
+    closed = experiment.workload.arrivals.kind == "closed_loop"
+    kind = experiment.workload.arrivals.kind
+    if closed and requests is not None:
+        raise SimlatError("workload.arrivals: closed_loop generates its own requests; pass requests=None")
+    if not closed and requests is None:
+        raise SimlatError(f"workload.arrivals: {kind} needs generated requests (requests=None given)")
+    if closed and experiment.cache is not None:
+        raise SimlatError("cache: not supported with workload.arrivals.kind closed_loop")
+    if requests is not None:
+        _check_requests(requests)
+    if closed:
+        _check_closed_loop(experiment)
 
 
 def _check_requests(requests: Requests) -> None:
@@ -360,13 +316,16 @@ class _CacheStage:
     warnings: tuple[str, ...]
 
 
-def _apply_cache(experiment, requests, streams) -> _CacheStage:
+def _apply_cache(cache: CacheSpec, requests: Requests, streams: Streams) -> _CacheStage:
     """Run the cache model (:mod:`simlat.engine.cache`); misses reach the balancer after their lookups."""
     from simlat.engine.cache import apply_cache
 
     out = apply_cache(
-        experiment.cache, requests, np.random.default_rng(streams.cache), workload=experiment.workload,
-        replicas=experiment.fleet.replicas,
+        cache.config,
+        requests,
+        np.random.default_rng(streams.cache),
+        warmup=cache.warmup,
+        replicas=cache.replicas,
     )
     served = np.asarray(out.served, dtype=bool)
     cache_ms = np.asarray(out.cache_ms, dtype=float)

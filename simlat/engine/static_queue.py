@@ -12,6 +12,13 @@ batch goes to the replica that is free first (ties: lowest index). Arrivals are 
 
 Without batching, the queue is a FIFO loop over the requests: one server is the recursion
 ``done_n = max(arrival_n, done_{n-1}) + service_n``; several take turns through the heap.
+
+The batch loops are specialised by hand (on_free / on_close, one replica / several, FIFO without
+batching) and kept long on purpose: each keeps its state in locals, so a batch costs a few list
+operations and one ``bisect``; a shared helper would cost a call per batch (this path runs at
+about 20 M requests per CPU-second, ``benchmarks/engine_bench.py`` case a).
+
+:class:`StaticPath` is this path's entry in :mod:`simlat.engine.paths`.
 """
 
 from __future__ import annotations
@@ -22,10 +29,15 @@ from bisect import bisect_right
 from itertools import repeat
 
 import numpy as np
+import simpy
 
 from simlat.engine.batching import AdaptiveWindow, BatchPolicy
-from simlat.engine.log import BatchLog
-from simlat.engine.service import Sampler
+from simlat.engine.log import BatchLog, PathRun
+from simlat.engine.progress import RunProgress
+from simlat.engine.service import Sampler, ServiceModel
+from simlat.engine.spec import EngineSpec
+from simlat.engine.streams import Streams
+from simlat.workload import Requests
 
 INF = float("inf")
 CHUNK = 4096
@@ -303,3 +315,67 @@ class StaticQueue:
             replica=np.asarray(self._repl, dtype=np.int64),
             tref=np.asarray(self._tref, dtype=float),
         )
+
+
+class StaticPath:
+    """Queue membership known before the run: one shared queue, or per-replica queues routed by a
+    static balancer; open loop, no admission control. One :class:`StaticQueue` process per queue."""
+
+    name = "static"
+    rule = "open loop, no admission control, and one shared queue or a static balancer (round_robin, random)"
+
+    def handles(self, spec: EngineSpec) -> bool:
+        fleet = spec.fleet
+        return (
+            spec.closed_loop is None
+            and not spec.admission.active
+            and (not fleet.per_replica or fleet.balancer.static)
+        )
+
+    def run(
+        self,
+        spec: EngineSpec,
+        requests: Requests | None,
+        service: ServiceModel,
+        streams: Streams,
+        progress: bool = False,
+    ) -> PathRun:
+        """Route every request up front, then run each queue on its own."""
+        assert requests is not None, "an open loop only (see handles)"
+        bar = RunProgress(len(requests), progress)
+        try:
+            queues = self._queues(spec, requests, service, streams)
+            env = simpy.Environment()
+            for q in queues:
+                q.progress = bar
+                env.process(q.process(env))
+            env.run()
+        finally:
+            bar.close()
+        log = BatchLog()
+        for q in queues:
+            q.log_into(log)
+        return PathRun(requests, log, env.now, np.zeros(len(requests), dtype=bool))
+
+    @staticmethod
+    def _queues(
+        spec: EngineSpec, requests: Requests, service: ServiceModel, streams: Streams
+    ) -> list[StaticQueue]:
+        fleet = spec.fleet
+        R = fleet.replicas
+        ids = np.arange(len(requests), dtype=np.int64)
+        arrival = np.asarray(requests.arrival_ms, dtype=float)
+        items = None if np.all(requests.items == 1) else np.asarray(requests.items, dtype=np.int64)
+        if not fleet.per_replica:
+            groups = [(ids, arrival, items, list(range(R)))]
+        else:
+            route = fleet.balancer.route(len(ids), R, np.random.default_rng(streams.balancer))
+            groups = []
+            for r in range(R):
+                sel = np.flatnonzero(route == r)
+                groups.append((ids[sel], arrival[sel], None if items is None else items[sel], [r]))
+        rngs = streams.service_rngs(len(groups))
+        return [
+            StaticQueue(g_ids, g_arr, g_items, reps, spec.policy, service.batch_sampler(rng))
+            for (g_ids, g_arr, g_items, reps), rng in zip(groups, rngs, strict=True)
+        ]
