@@ -106,14 +106,6 @@ def override(experiment: Experiment, values: dict | None = None, **more) -> Expe
         raise SimlatError(f"override {shown} gives an invalid experiment:", format_validation_error(err, data, Experiment)) from None
 
 
-def sweep(experiment: Experiment, *, workers: int | None = None, cache_dir=None, base_dir=None, progress=None):
-    """Run ``experiment.sweep`` (no result cache unless ``cache_dir``) and return the
-    :class:`simlat.sweep.result.SweepResult` (``.to_pandas()``: one row per configuration)."""
-    from simlat.sweep.runner import run_sweep
-
-    return run_sweep(experiment, base_dir=base_dir, workers=workers, cache_dir=cache_dir, progress=progress)
-
-
 def run(
     experiment: Experiment,
     *,

@@ -254,7 +254,7 @@ def test_live_campaign_against_simlat_server_on_cpu(tmp_path):
                                                       "model": "mlp_ranker", "variant": "fp32"}}
     with OtherLoad() as load:
         data = measure(target=None, factory=factory, declared=declared, out=tmp_path / "c.npz", probe_s=2.0,
-                       start_rps=40, max_probes=7, repeats=2, max_lag_ms=50.0, procs=1, log=lambda m: None)
+                       start_rps=100, max_probes=10, repeats=2, max_lag_ms=50.0, procs=1, log=lambda m: None)
     if load.reason():
         pytest.skip(f"machine too loaded for a timing test: {load.reason()}")
     assert data["complete"] and len(data["probes"]) >= 4

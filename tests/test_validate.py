@@ -154,7 +154,7 @@ def test_short_real_validate(tmp_path: Path):
     skip_if_busy()
     with OtherLoad() as load:
         r = _cli(str(p), "--model", "mlp_ranker", "--loads", "0.4", "--level-s", "3", "--warmup-s", "0.5",
-                 "--probe-s", "1", "--start-rps", "300", "--max-probes", "6", "--max-lag-ms", "50", "--json",
+                 "--probe-s", "1", "--start-rps", "300", "--max-probes", "10", "--max-lag-ms", "50", "--json",
                  "--out", str(tmp_path / "raw.npz"))
     assert r.returncode == 0, r.stderr[-3000:]
     if load.reason():  # the timings below depend on an otherwise idle machine: neither fail nor pass by luck
