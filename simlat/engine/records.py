@@ -12,7 +12,9 @@ One row per request (Ciw's DataRecord, as numpy columns). Times are ms from the 
 - ``overhead_ms``: network round trip + serialization (outside the queue).
 - ``cache_ms``: time spent in cache lookups (0 without a cache).
 - ``reply_ms``: with a serving stack (``frontend``), the wait for its loop after the batch (or the
-  cache lookup) and the reply's own work; 0 without one.
+  cache lookup) and the reply's own work; 0 without one. With an ``event_loop`` frontend whose
+  replica is held for the loop's mean wait (``slowdown_includes_loop_wait: false``) it can be
+  negative: that mean was already counted in ``service_ms``.
 - ``latency_ms = done_ms - arrival_ms + overhead_ms`` (NaN if dropped), which equals
   ``queue_wait_ms + batch_wait_ms + service_ms + cache_ms + reply_ms + overhead_ms`` for every
   completed request: every part of the latency has a column.
