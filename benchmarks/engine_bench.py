@@ -8,7 +8,10 @@ b. 8 replicas, per-replica queues, join-shortest-queue, same batching: target >=
 c. no batching, one replica, exponential service (M/M/1): no target, for reference;
 d. the feed pipeline with the cache on (experiments/feed_cache.yaml: Zipf keys, an L1 LRU per
    replica + a calibrated Redis L2 warmed up first, 500 items per request, 8 replicas, JSQ,
-   B=16, W=2 ms): target >= 1 M. Its requests count whether the cache or the model served them.
+   B=16, W=2 ms), the engine without the serving stack: target >= 1 M. Its requests count whether
+   the cache or the model served them;
+e. d with the experiment's measured serving stack (``frontend: {kind: profile}``, simulated around
+   the engine by fixed-point passes): no target, for reference.
 
 a-c also run the naive one-process-per-request SimPy model (:mod:`simlat.engine.reference`) on
 the same experiment and check that it gives identical latencies; d (which the naive model cannot
@@ -62,6 +65,7 @@ CASES = {
         rate=0.8,
     ),
     "d. feed + cache (L1 x8, Redis L2), 8x JSQ": dict(feed_cache=True, target=1e6),
+    "e. d + the measured serving stack": dict(feed_cache=True, stack=True),
 }
 
 
@@ -126,7 +130,7 @@ class Case:
         self.naive_rates: list[float] = []
         if spec.get("feed_cache"):
             self.exp = load_experiment(ROOT / "experiments" / "feed_cache.yaml")
-            if path is not None:  # a named path runs the engine alone, without the serving stack
+            if path is not None or not spec.get("stack"):  # the engine alone, without the serving stack
                 self.exp = self.exp.model_copy(update={"frontend": None})
             self.big = generate(self.exp.workload, n=n, duration_s=None, seed=np.random.SeedSequence(1))
             self.small = generate(
