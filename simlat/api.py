@@ -210,8 +210,9 @@ def with_prediction_interval(summary: Summary, experiment: Experiment) -> Summar
     per_replica = (summary.offered_rps or summary.throughput_rps) / max(experiment.fleet.replicas, 1)
     pi = for_run(summary.slo_estimate_ms, summary.slo_ci_ms, load=per_replica / serving.capacity_rps,
                  utilization=max(summary.utilization), serving=serving, process_sd=profile_process_sd(experiment.service))
-    upd.update(prediction_interval_ms=(pi.low, pi.high), prediction_parts=pi.parts,
-               slo_met_probability=pi.probability_below(experiment.slo.latency_ms) * (1.0 - summary.drop_rate > experiment.slo.percentile / 100))
+    too_many_drops = summary.drop_rate > (100.0 - experiment.slo.percentile) / 100.0  # the percentile is undefined
+    prob = 0.0 if too_many_drops else pi.probability_below(experiment.slo.latency_ms)
+    upd.update(prediction_interval_ms=(pi.low, pi.high), prediction_parts=pi.parts, slo_met_probability=prob)
     return summary.model_copy(update=upd)
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import getpass  # noqa: F401  (kept importable on minimal hosts)
 import time
 from pathlib import Path
 
