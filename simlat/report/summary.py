@@ -49,6 +49,9 @@ def key_figures(result: SweepResult, row: pd.Series) -> list[tuple[str, str]]:
             else "unstable: overloaded at this rate (the queue grows without bound)",
         )
     )
+    lo = row.get("pi_lo_ms")
+    if stable and lo is not None and lo == lo:
+        out.append((f"{name} a real run will measure", f"{_num(lo)} to {_num(row.get('pi_hi_ms'))} ms (90% prediction interval)"))
     out.append(("Probability the SLO is met", _num(row.get("slo_met_probability"), "{:.3f}")))
     h = row.get("headroom")
     h_fmt = "{:+.1%}" if isinstance(h, int | float) and abs(h) < 0.1 else "{:+.0%}"
