@@ -251,6 +251,7 @@ def calibrate(
     max_probes: Annotated[int, typer.Option(min=2, help="With --endpoint: most capacity probes.")] = 14,
     probe_s: Annotated[float, typer.Option(min=0.5, help="With --endpoint: seconds per probe.")] = 3.0,
     repeats: Annotated[int, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread).")] = 3,
+    max_lag_ms: Annotated[float, typer.Option(help="With --endpoint: a probe whose send-lag p99 exceeds this did not keep its schedule.")] = 1.0,
     campaign: Annotated[Path | None, typer.Option(help="Fit a serving profile from a saved endpoint campaign (.npz, e.g. measured on a GPU host with validate --measure-only) instead of measuring.")] = None,
 ) -> None:
     """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
@@ -272,7 +273,8 @@ def calibrate(
             calibrate_endpoint(endpoint, protocol=protocol, model_name=model_name, input_name=input_name,
                                input_spec=input, metrics_url=metrics_url, max_batch=max_batch, max_wait_ms=max_wait_ms,
                                model_profile=model_profile, server_cmd=server_cmd, start_rps=start_rps,
-                               max_probes=max_probes, probe_s=probe_s, repeats=repeats, out=out, log=typer.echo)
+                               max_probes=max_probes, probe_s=probe_s, repeats=repeats, out=out, max_lag_ms=max_lag_ms,
+                               log=typer.echo)
             return
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis

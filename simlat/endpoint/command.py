@@ -114,6 +114,9 @@ def serving_profile(data: dict, *, base: Path | None = None, log=None):
     from simlat.endpoint.fit import fit
     from simlat.profiles.serving import ServingProfile, Uncertainty
 
+    if not data.get("capacity_found", False):
+        raise EndpointError("serving profile: the campaign's open-loop capacity was not found, so no profile is written "
+                            f"(a fit on a lower bound would be wrong): {'; '.join(data.get('warnings', []))}")
     d = data["declared"]
     service = service_config(d.get("model_profile"), base)
     f = fit(data, service, max_batch=int(d["max_batch"]), max_wait_ms=float(d["max_wait_ms"]),
@@ -169,7 +172,7 @@ def print_profile(profile, log=print) -> None:
 def calibrate_endpoint(url: str, *, protocol: str, model_name: str, input_name: str, input_spec: str,
                        metrics_url: str | None, max_batch: int, max_wait_ms: float, model_profile: str | None,
                        server_cmd: str | None, start_rps: float, max_probes: int, probe_s: float, repeats: int,
-                       out: Path, log=print):
+                       out: Path, max_lag_ms: float = 1.0, log=print):
     """``simlat calibrate --endpoint``: measure, save the raw campaign beside ``out``, fit, write the profile."""
     from simlat.profiles.serving import write
 
@@ -186,8 +189,11 @@ def calibrate_endpoint(url: str, *, protocol: str, model_name: str, input_name: 
                 "dispatch": "on_free", "model_profile": mp}
     raw = out.with_suffix(".campaign.npz")
     data = measure(target=target, factory=factory, declared=declared, out=raw, probe_s=probe_s, start_rps=start_rps,
-                   max_probes=max_probes, repeats=repeats, log=log)
-    profile = serving_profile(data, base=Path.cwd())
+                   max_probes=max_probes, repeats=repeats, max_lag_ms=max_lag_ms, log=log)
+    try:
+        profile = serving_profile(data, base=Path.cwd())
+    except EndpointError as err:
+        raise EndpointError(f"{err}. The probes are in {raw}") from None
     write(profile, out)
     print_profile(profile, log)
     log(f"serving profile written to {out} (raw probes in {raw})")
