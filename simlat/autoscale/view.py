@@ -35,7 +35,8 @@ def summary_lines(result: DayResult, slo_text: str) -> list[str]:
         f"({s.unstable_windows} unstable window(s), counted as missing it)",
         f"replica-hours {s.replica_hours:.2f}; cost "
         + (f"${s.cost_usd:,.2f} at ${s.price_per_replica_hour:g}/replica-hour" if s.cost_usd is not None else "unknown (no price)"),
-        f"cold start: {_num(s.cold_start_mean_s, '.1f')} s mean, from {s.cold_start}",
+        f"cold start: {s.cold_start}" if s.cold_start_mean_s is None
+        else f"cold start: {s.cold_start_mean_s:.1f} s mean, from {s.cold_start}",
     ]
     if s.largest_step_at_s is not None:
         rec = "never within the day" if s.recovery_s is None else f"{s.recovery_s:g} s"
