@@ -127,7 +127,8 @@ def day(
     """Simulate a day under the fleet's autoscaling policy (quasi-static windows): SLO compliance,
     replica-hours, cost and recovery after the largest rate step."""
     from simlat.autoscale import simulate_day
-    from simlat.autoscale.view import summary_json as day_json, summary_lines, table_lines
+    from simlat.autoscale.view import summary_json as day_json
+    from simlat.autoscale.view import summary_lines, table_lines
     from simlat.config import load_experiment
     from simlat.outputs import check_output_file
 

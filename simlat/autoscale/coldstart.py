@@ -9,8 +9,9 @@ pulling an image is not in it, so a profile-derived cold start is a lower bound 
 from __future__ import annotations
 
 from simlat.config import Experiment
-from simlat.config.dists import Constant, Dist
 from simlat.config.autoscaling import DEFAULT_COLD_START_S
+from simlat.config.dists import Constant, Dist
+from simlat.config.service import ProfileService
 from simlat.errors import SimlatError
 
 
@@ -18,7 +19,7 @@ def profile_cold_start_s(experiment: Experiment) -> float | None:
     """Seconds from process start to the first call served, from the service profile; None when the
     service is not a profile or the variant recorded no cold start."""
     svc = experiment.service
-    if svc.kind != "profile":
+    if not isinstance(svc, ProfileService):
         return None
     from simlat.profiles.schema import load_profile
 
@@ -41,8 +42,8 @@ def cold_start(experiment: Experiment) -> tuple[Dist, str]:
     if given is not None:
         return given, "fleet.autoscaling.cold_start_s"
     measured = profile_cold_start_s(experiment)
-    if measured is not None:
-        svc = experiment.service
+    svc = experiment.service
+    if measured is not None and isinstance(svc, ProfileService):
         return Constant(value=measured), (f"service profile {svc.path.name}, {svc.model}/{svc.variant} "
                                           "(process ready + setup + first call; no node provisioning)")
     return Constant(value=DEFAULT_COLD_START_S), f"default {DEFAULT_COLD_START_S:g} s (no measured cold start)"

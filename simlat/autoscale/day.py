@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from simlat.config.autoscaling import NoAutoscaling
 from simlat.config.serving import MIN_REQUESTS
 from simlat.config.workload import Poisson
 from simlat.errors import SimlatError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IDLE_RPS = 1e-9
 """A window offering less than this (requests/s) is idle: not simulated, and meets the SLO."""
@@ -75,7 +79,7 @@ class DayResult:
     """The day summary and one row per window (a pandas DataFrame)."""
 
     summary: DaySummary
-    windows: object
+    windows: pd.DataFrame
 
 
 def _price(experiment: Experiment) -> float | None:
@@ -182,6 +186,7 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
             ready_now = sum(r <= t + 1e-9 for r in ready_at)
             new = policy.decide(t, spec, ready_now, prev_util)
             if new > spec:
+                assert cold is not None  # only policies with a cold start grow the fleet
                 ready_at += [t + float(x) for x in sample(cold, new - spec, cold_rng)]
             elif new < spec:
                 ready_at.sort()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from simlat.config.workload import Deterministic, Diurnal, GammaArrivals, Poisson, RateCurve, Spike
@@ -35,7 +38,7 @@ def _spike(cfg: Spike, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _curve(spike_curve(cfg), a, b)
 
 
-WINDOW_RATES = {
+WINDOW_RATES: dict[type[Any], Callable[[Any, np.ndarray, np.ndarray], np.ndarray]] = {
     Poisson: _constant,
     Deterministic: _constant,
     GammaArrivals: _constant,
