@@ -202,3 +202,19 @@ def test_cli_day_prints_the_summary_and_writes_the_windows(tmp_path):
 
     data = json.loads(j.output)
     assert data["windows"] == 24 and data["cost_usd"] == pytest.approx(data["replica_hours"])
+
+
+def test_cold_start_defaults_to_the_profile_then_to_a_stated_default():
+    from simlat.autoscale.coldstart import cold_start
+    from simlat.config.autoscaling import DEFAULT_COLD_START_S
+    from simlat.profiles.schema import load_profile
+
+    exp = simlat.load(ROOT / "experiments" / "feed_day.yaml")
+    cs = next(v.cold_start for v in load_profile(exp.service.path).model("mlp_ranker").variants if v.name == "bf16")
+    dist, source = cold_start(exp)
+    assert dist.value == pytest.approx((cs.process_ready_ms + cs.setup_ms + cs.first_call_ms) / 1000.0)
+    assert "h100-cuda.json" in source and "mlp_ranker/bf16" in source
+    plain = _exp({"kind": "poisson", "rate_rps": 10}, {"kind": "target_utilization", "target": 0.5, "max_replicas": 2})
+    assert cold_start(plain)[0].value == DEFAULT_COLD_START_S
+    given = simlat.override(plain, {"fleet.autoscaling.cold_start_s": {"kind": "constant", "value": 5}})
+    assert cold_start(given) == (given.fleet.autoscaling.cold_start_s, "fleet.autoscaling.cold_start_s")
