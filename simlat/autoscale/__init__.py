@@ -17,6 +17,11 @@ What the approximation misses (so its numbers are not exact):
   ``requests_per_window`` are simulated (the percentiles' intervals say what that is worth);
 - arrivals inside a window are Poisson at the mean rate whatever the workload's kind.
 
+Measured against one event-level engine run through the day (fixed replicas, where the engine
+already follows a rate curve; ``tests/test_autoscale.py``): windowed p99s within -10%..+21% on a slow
+ramp from 25% to 75% utilisation; after one overloaded minute the exact next minute's p99 is seconds
+where the quasi-static day reports milliseconds.
+
 An exact, event-level day (one engine run through the whole day, with replicas joining and leaving)
 is not built yet.
 """
