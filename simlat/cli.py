@@ -117,6 +117,51 @@ def simulate(
 
 
 @app.command()
+def day(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (fleet.autoscaling gives the policy; without it, fleet.replicas all day).")],
+    window_s: Annotated[float | None, typer.Option("--window-s", min=0.001, help="Window length in seconds (overrides fleet.autoscaling.window_s, default 60).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write one row per window to this .parquet or .csv file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the day summary as one JSON object.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Simulate a day under the fleet's autoscaling policy (quasi-static windows): SLO compliance,
+    replica-hours, cost and recovery after the largest rate step."""
+    from simlat.autoscale import simulate_day
+    from simlat.autoscale.view import summary_json as day_json
+    from simlat.autoscale.view import summary_lines, table_lines
+    from simlat.config import load_experiment
+    from simlat.outputs import check_output_file
+
+    try:
+        if out is not None:
+            check_output_file(out, "--out")
+            if out.suffix.lower() not in (".parquet", ".csv"):
+                raise SimlatError(f"--out: {str(out)!r} must end in .parquet or .csv (the suffix picks the format)")
+        exp = _with_overrides(load_experiment(experiment), set_)
+        result = simulate_day(exp, window_s=window_s)
+    except SimlatError as err:
+        _fail(err)
+    if out is not None:
+        try:
+            if out.suffix.lower() == ".csv":
+                result.windows.to_csv(out, index=False)
+            else:
+                result.windows.to_parquet(out, index=False)
+        except OSError as err:
+            _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    if json_out:
+        import simlat
+
+        typer.echo(day_json(result, {"seed": exp.run.seed, "simlat_version": simlat.__version__}))
+        return
+    slo = f"p{exp.slo.percentile:g} <= {exp.slo.latency_ms:g} ms"
+    for line in summary_lines(result, slo) + [""] + table_lines(result):
+        typer.echo(line)
+    if out is not None:
+        typer.echo(f"windows written to {out}")
+
+
+@app.command()
 def sweep(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file with a sweep block.")],
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Local worker processes (default: all cores).")] = None,

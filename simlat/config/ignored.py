@@ -15,6 +15,11 @@ def ignored_settings(experiment: Experiment) -> list[str]:
             f"fleet.balancer: {fleet.balancer!r} is ignored with fleet.queue: shared (a free replica takes "
             "the next batch from the one queue); set queue: per_replica to use a balancer"
         )
+    if fleet.autoscaling is not None:
+        out.append(
+            f"fleet.autoscaling ({fleet.autoscaling.kind}) is used by simlat day only; this run holds "
+            f"fleet.replicas ({fleet.replicas}) fixed"
+        )
     return out
 
 

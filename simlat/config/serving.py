@@ -6,6 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
+from simlat.config.autoscaling import Autoscaling
 from simlat.config.base import StrictModel
 from simlat.config.dists import ZERO, Dist
 
@@ -31,6 +32,10 @@ class Fleet(StrictModel):
     )
     queue: Literal["shared", "per_replica"] = Field(
         default="shared", description="One queue all replicas take from, or one queue per replica behind the balancer."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="How the replica count follows the load over a day (simlat day); simulate and sweeps run fleet.replicas.",
     )
 
 

@@ -100,4 +100,6 @@ def digest(obj: Any, length: int = 16) -> str:
 def config_hash(experiment: Experiment) -> str:
     """The configuration's stable id."""
     data = experiment.model_dump(mode="json", exclude=_IGNORED)
+    if data.get("fleet", {}).get("autoscaling", "") is None:
+        del data["fleet"]["autoscaling"]  # absent: the ids of configurations without it stay as they were
     return digest(_portable(data))
