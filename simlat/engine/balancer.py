@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from simlat.engine.registry import by_name
+
 PAIR_BLOCK = 65536
 """Power-of-two pairs drawn at once in an open loop."""
 
@@ -112,16 +114,7 @@ class PowerOfTwo(Balancer):
         return r2 if out[r2] < out[r1] else r1
 
 
-def _by_name(*balancers: Balancer) -> dict[str, Balancer]:
-    out: dict[str, Balancer] = {}
-    for b in balancers:
-        if b.name in out:
-            raise ValueError(f"two balancers named {b.name!r}")
-        out[b.name] = b
-    return out
-
-
-BALANCERS: dict[str, Balancer] = _by_name(RoundRobin(), Random(), JoinShortestQueue(), PowerOfTwo())
+BALANCERS: dict[str, Balancer] = by_name("balancers", RoundRobin(), Random(), JoinShortestQueue(), PowerOfTwo())
 """One balancer per ``fleet.balancer`` kind."""
 
 

@@ -29,6 +29,7 @@ from typing import Protocol
 
 from simlat.engine.event_queue import EventPath
 from simlat.engine.log import PathRun
+from simlat.engine.registry import by_name
 from simlat.engine.routed import RoutedPath
 from simlat.engine.service import ServiceModel
 from simlat.engine.spec import EngineSpec
@@ -59,16 +60,7 @@ class Path(Protocol):
         """Run ``requests`` (None: the closed loop's clients make them) through the queues."""
 
 
-def _by_name(*paths: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in paths:
-        if p.name in out:
-            raise ValueError(f"two engine paths named {p.name!r}")
-        out[p.name] = p
-    return out
-
-
-PATHS: dict[str, Path] = _by_name(StaticPath(), RoutedPath(), EventPath())
+PATHS: dict[str, Path] = by_name("engine paths", StaticPath(), RoutedPath(), EventPath())
 """The paths, fastest first: the engine takes the first that handles a spec."""
 
 
