@@ -155,7 +155,6 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
 
     ``window_s`` overrides ``fleet.autoscaling.window_s``; ``progress(i, n)`` is called after each window.
     """
-    import pandas as pd
 
     t0 = time.perf_counter()
     cfg = experiment.fleet.autoscaling or NoAutoscaling()
@@ -211,6 +210,15 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
         if progress is not None:
             progress(i + 1, n)
 
+    return _day_result(experiment, cfg, W, rates, edges, rows, cold, cold_source, t0)
+
+
+def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
+                cold, cold_source: str, t0: float) -> DayResult:
+    """The per-window table and the day's totals: SLO shares, replica-hours, cost, recovery."""
+    import pandas as pd
+
+    n = len(rows)
     df = pd.DataFrame(rows)
     dur = (df["end_s"] - df["start_s"]).to_numpy()
     replica_hours = float((df["billed"].to_numpy() * dur).sum() / 3600.0)
