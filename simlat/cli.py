@@ -496,6 +496,10 @@ def validate(
     max_batch: Annotated[int | None, typer.Option(help="With --measure-only: the served max batch size.")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="With --measure-only: the served max wait (ms).")] = None,
     model_profile: Annotated[str | None, typer.Option(help="PATH:MODEL:VARIANT of the served model's profile (recorded for the fit).")] = None,
+    instances: Annotated[int, typer.Option(min=1, max=16, help="With --server triton: model instances on the one device (instance_group count), sharing its GPU.")] = 1,
+    cold_start: Annotated[str | None, typer.Option(help="With --server: measure the cold start of these variants instead (comma-separated): process start to first response, then the first --first requests against steady state; writes --out JSON.")] = None,
+    first: Annotated[int, typer.Option(min=10, help="With --cold-start: requests measured after the first response (and again as the steady reference).")] = 1000,
+    cold_rate: Annotated[float, typer.Option(min=1.0, help="With --cold-start: open-loop rate of those requests (req/s).")] = 500.0,
 ) -> None:
     """Run a real server under open-loop load and compare measured with predicted latency.
 
@@ -515,7 +519,8 @@ def validate(
                          tritonserver=tritonserver, variant=variant, server_cmd=server_cmd, protocol=protocol,
                          model_name=model_name, input_spec=input, metrics_url=metrics_url, repeats=repeats,
                          replay=replay or [], measure_only=measure_only, max_batch=max_batch,
-                         max_wait_ms=max_wait_ms, model_profile=model_profile, log=typer.echo)
+                         max_wait_ms=max_wait_ms, model_profile=model_profile, instances=instances,
+                         cold_start=cold_start, first=first, cold_rate=cold_rate, log=typer.echo)
             return
         if experiment is None:
             raise SimlatError("validate: name an experiment file (or --replay campaign.npz)")

@@ -303,3 +303,47 @@ def test_latency_parts_sum_to_latency_with_a_serving_stack():
         assert np.allclose(parts, rec.latency_ms[done], atol=1e-9), name
         if name == "demo":  # the measured stack holds the replica for the whole reply: never negative
             assert np.all(rec.reply_ms[done] >= -1e-12)
+
+
+# -- a real replica's cold start ---------------------------------------------------------------------
+
+
+def test_cold_start_summary_counts_slow_first_requests():
+    from simlat.endpoint.coldstart import summarize_run
+
+    steady = np.full(200, 1.0)
+    steady[-2:] = 2.0  # steady p99 ~ 2 ms
+    first = np.full(200, 1.0)
+    first[:3] = [50.0, 9.0, 5.0]  # three slower than 2 x steady p99
+    first[7] = np.nan  # a failed request
+    s = summarize_run(12.5, first, steady)
+    assert s["ready_s"] == 12.5
+    assert s["first"]["first_ms"] == 50.0 and s["first"]["slow"] == 3 and s["first"]["last_slow_index"] == 3
+    assert s["first"]["failed"] == 1 and s["first"]["max_ms"] == 50.0
+    assert s["steady"]["p50_ms"] == 1.0
+
+
+def test_cold_start_of_simlat_server_on_cpu(tmp_path):
+    """Start a real server, time it to its first answer, then its first requests against steady state."""
+    import json
+
+    out = tmp_path / "cs.json"
+    r = CliRunner().invoke(app, ["validate", "--server", "simlat", "--model", "mlp_ranker", "--device", "cpu",
+                                 "--cold-start", "fp32", "--first", "60", "--cold-rate", "100", "--repeats", "1",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["schema"] == "simlat.coldstart" and data["declared"]["server"] == "simlat"
+    (row,) = data["results"]
+    assert row["variant"] == "fp32" and 0.2 < row["ready_s"] < 120
+    assert row["first"]["n"] == len(row["first_latency_ms"]) > 20 and row["first"]["failed"] == 0
+    assert 0 < row["steady"]["p50_ms"] < 1000
+
+
+def test_cold_start_and_instances_flags_are_checked(tmp_path):
+    r = CliRunner().invoke(app, ["validate", "--server", "simlat", "--model", "mlp_ranker", "--cold-start", "fp32",
+                                 "--out", str(tmp_path / "x.npz")])
+    assert r.exit_code == 2 and "JSON" in r.output
+    r = CliRunner().invoke(app, ["validate", "--server", "simlat", "--model", "mlp_ranker", "--measure-only", "--max-batch",
+                                 "1", "--max-wait-ms", "0", "--instances", "2", "--out", str(tmp_path / "x.npz")])
+    assert r.exit_code == 2 and "--instances" in r.output and "triton" in r.output

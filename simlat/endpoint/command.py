@@ -29,7 +29,7 @@ def parse_model_profile(text: str | None) -> dict | None:
 
 def server_factory(kind: str, *, model: str, variant: str, device: str, max_batch: int, max_wait_ms: float,
                    tritonserver: str | None = None, server_cmd: str | None = None, target: Target | None = None,
-                   cpus: str = "", workdir: Path | None = None):
+                   cpus: str = "", workdir: Path | None = None, instances: int = 1):
     """A zero-argument callable that starts a fresh server of ``kind`` (or None for an external endpoint)."""
     from simlat.endpoint import servers as sv
 
@@ -40,6 +40,9 @@ def server_factory(kind: str, *, model: str, variant: str, device: str, max_batc
                 raise EndpointError("--server-cmd needs --endpoint: the URL the started server answers at")
             return lambda: sv.CommandServer(server_cmd, target, cpus=cpus)
         return None
+    if instances > 1 and kind != "triton":
+        raise EndpointError(f"--instances: {instances} needs --server triton (the generated instance_group); "
+                            f"--server {kind} serves one model instance")
     if kind == "simlat":
         return lambda: sv.SimlatServer(model=model, variant=variant, device=device, max_batch=max_batch,
                                        max_wait_ms=max_wait_ms, cpus=cpus)
@@ -48,7 +51,7 @@ def server_factory(kind: str, *, model: str, variant: str, device: str, max_batc
             raise EndpointError(f"--tritonserver: {tritonserver!r} is not a tritonserver binary")
         repo = sv.write_triton_repository(Path(workdir or "/tmp") / f"simlat-triton-{int(time.time() * 1e3)}",
                                           model=model, variant=variant, device=device, max_batch=max_batch,
-                                          max_wait_ms=max_wait_ms)
+                                          max_wait_ms=max_wait_ms, instances=instances)
         dtype, size = sv.INPUTS[model]
         return lambda: sv.TritonServer(tritonserver, repo, input_spec=f"{dtype}:{size}", cpus=cpus)
     raise EndpointError(f"--server: {kind!r} is unknown (valid: external, simlat, triton)")
@@ -271,12 +274,18 @@ def _replay_cli(replay, experiment, base: Path, json_out: bool, log) -> None:
 
 def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s, start_rps, max_probes, max_lag_ms,
                  json_out, out, endpoint, server, tritonserver, variant, server_cmd, protocol, model_name, input_spec,
-                 metrics_url, repeats, replay, measure_only, max_batch, max_wait_ms, model_profile, log=print) -> None:
-    """``simlat validate`` with --endpoint / --server / --replay (see the command's help)."""
+                 metrics_url, repeats, replay, measure_only, max_batch, max_wait_ms, model_profile, instances=1,
+                 cold_start=None, first=1000, cold_rate=500.0, log=print) -> None:
+    """``simlat validate`` with --endpoint / --server / --replay / --cold-start (see the command's help)."""
 
     base = Path.cwd()
     if replay:
         _replay_cli(replay, experiment, base, json_out, log)
+        return
+    if cold_start:
+        _cold_start_cli(cold_start, server=server, model=model, device=device, max_batch=max_batch or 1,
+                        max_wait_ms=max_wait_ms or 0.0, tritonserver=tritonserver, first=first, rate_rps=cold_rate,
+                        repeats=repeats, out=out, log=log)
         return
     mb, mw, served_model, served_variant, mp = max_batch, max_wait_ms, model, variant, parse_model_profile(model_profile)
     if not measure_only:
@@ -305,9 +314,10 @@ def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s
         if not served_model:
             raise EndpointError("validate: --model is required with --server")
         factory = server_factory(server, model=served_model, variant=served_variant or "fp32", device=device,
-                                 max_batch=mb, max_wait_ms=mw, tritonserver=tritonserver)
+                                 max_batch=mb, max_wait_ms=mw, tritonserver=tritonserver, instances=instances)
     declared = {"server": server or "external", "model": served_model, "variant": served_variant or "fp32",
-                "device": device, "max_batch": mb, "max_wait_ms": mw, "dispatch": "on_free", "model_profile": mp}
+                "device": device, "max_batch": mb, "max_wait_ms": mw, "dispatch": "on_free", "model_profile": mp,
+                "instances": instances}
     data = measure(target=target, factory=factory, declared=declared, out=Path(out), loads=_loads(loads), repeats=repeats,
                    level_s=level_s, warmup_s=warmup_s, probe_s=probe_s, curve_s=level_s, start_rps=start_rps,
                    max_probes=max_probes, max_lag_ms=max_lag_ms, log=log)
@@ -315,6 +325,33 @@ def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s
         return
     rows, facts, s = compare(data, base=base)
     log(report_markdown([(data, rows, facts, s)]))
+
+
+def _cold_start_cli(variants: str, *, server, model, device, max_batch, max_wait_ms, tritonserver, first, rate_rps,
+                    repeats, out, log) -> None:
+    """``simlat validate --server K --cold-start v1,v2 --out F.json``: a real replica's cold start per variant."""
+    from simlat.endpoint import coldstart
+
+    if not server:
+        raise EndpointError("--cold-start needs --server triton|simlat (a server simlat starts, so it can time the start)")
+    if not model:
+        raise EndpointError("--cold-start needs --model (the built-in model to serve)")
+    if out is None or Path(out).suffix != ".json":
+        raise EndpointError(f"--out: {out!r}: --cold-start writes a JSON file; name one ending in .json")
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    if not names:
+        raise EndpointError(f"--cold-start: {variants!r} names no variant")
+    factories = {v: server_factory(server, model=model, variant=v, device=device, max_batch=max_batch,
+                                   max_wait_ms=max_wait_ms, tritonserver=tritonserver) for v in names}
+    declared = {"server": server, "model": model, "device": device, "max_batch": max_batch, "max_wait_ms": max_wait_ms,
+                "first": first, "rate_rps": rate_rps, "repeats": repeats}
+
+    def save(results: list[dict]) -> None:
+        coldstart.write(Path(out), declared=declared, results=results)
+
+    save(coldstart.measure_cold_start(factories, first=first, rate_rps=rate_rps, repeats=repeats, log=log,
+                                      on_result=save))
+    log(f"cold starts written to {out}")
 
 
 def profile_from_campaign(path: Path, out: Path, log=print):
