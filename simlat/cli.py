@@ -397,18 +397,25 @@ def inside_report(ctx: typer.Context) -> None:
 @profile_app.command("merge")
 def profile_merge(
     base: Annotated[Path, typer.Argument(help="The profile to merge into.")],
-    other: Annotated[Path, typer.Argument(help="A second run on the same device.")],
+    other: Annotated[Path, typer.Argument(help="A second run on the same device, or a replica cold-start file (simlat validate --cold-start).")],
     out: Annotated[Path, typer.Option(help="Merged profile file to write.")],
     replace: Annotated[str, typer.Option(help="Comma-separated variants to take whole from OTHER.")] = "",
 ) -> None:
-    """Merge a second calibration run of the same device into a profile (device mismatches are refused)."""
+    """Merge a second calibration run of the same device, or measured replica cold starts, into a
+    profile (device mismatches are refused)."""
     from simlat.calibrate.merge import merge
+    from simlat.calibrate.replica_start import fold_cold_start, is_cold_start_file, read_cold_start
     from simlat.outputs import check_output_file
     from simlat.profiles.schema import load_profile, save_profile
 
     try:
         check_output_file(out, "--out", create_folder=True)
-        merged = merge(load_profile(base), load_profile(other), {v for v in replace.split(",") if v})
+        if is_cold_start_file(other):
+            merged, notes = fold_cold_start(load_profile(base), read_cold_start(other))
+            for n in notes:
+                typer.echo(n)
+        else:
+            merged = merge(load_profile(base), load_profile(other), {v for v in replace.split(",") if v})
         save_profile(merged, out)
     except SimlatError as err:
         _fail(err)

@@ -264,3 +264,35 @@ def test_experiment_naming_another_device_warns(tmp_path: Path, profile_file: Pa
         warnings.simplefilter("error")
         load_experiment(f)
 
+
+
+def test_replica_cold_start_folds_into_the_profile_and_drives_the_autoscaler(tmp_path):
+    """A measured replica start (simlat validate --cold-start) lands in the variant's cold_start and
+    becomes the autoscaler's cold start."""
+    import json
+
+    from simlat.autoscale.coldstart import cold_start
+    from simlat.calibrate.replica_start import fold_cold_start
+    from simlat.config import load_experiment
+    from simlat.profiles.schema import load_profile, save_profile
+
+    root = Path(__file__).resolve().parents[1]
+    lat = [1.0] * 98 + [9.0, 30.0]
+    data = {"schema": "simlat.coldstart", "schema_version": 1, "provenance": {"host": "h", "created": "t"},
+            "declared": {"server": "triton", "model": "mlp_ranker", "max_batch": 8, "rate_rps": 100.0},
+            "results": [{"variant": "bf16", "repeat": i, "ready_s": s, "first": {"n": 100, "slow": 2 - i},
+                         "first_latency_ms": lat, "steady_latency_ms": [1.0] * 100} for i, s in enumerate([20.0, 10.0])]
+            + [{"variant": "fp32", "repeat": 0, "error": "server exited"}]}
+    merged, notes = fold_cold_start(load_profile(root / "calibration" / "h100-cuda.json"), data)
+    assert any("fp32 start #1 failed" in n for n in notes)
+    (rep,) = [v.cold_start.replica for m in merged.models for v in m.variants if m.name == "mlp_ranker" and v.name == "bf16"]
+    assert rep.ready_s == [20.0, 10.0] and rep.slow_requests == 2 and rep.first_p99_ms > rep.steady_p99_ms
+    prof = save_profile(merged, tmp_path / "p.json")
+    exp_text = (root / "experiments" / "feed_day.yaml").read_text().replace("../calibration/h100-cuda.json", str(prof))
+    exp_text = exp_text.replace("../calibration/", str(root / "calibration") + "/")
+    (tmp_path / "day.yaml").write_text(exp_text)
+    dist, source = cold_start(load_experiment(tmp_path / "day.yaml"))
+    assert dist.value == 15.0 and "triton replica start" in source
+    data["declared"]["model"] = "nope"
+    with pytest.raises(SimlatError, match="not in the profile"):
+        fold_cold_start(merged, json.loads(json.dumps(data)))

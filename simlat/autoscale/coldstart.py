@@ -1,9 +1,16 @@
 """A new replica's delay to ready: the configured distribution, else the service profile's measured
 cold start of the variant, else :data:`simlat.config.autoscaling.DEFAULT_COLD_START_S`.
 
-The profile records the costs paid once per process (``cold_start``: process start to model built,
-variant preparation, first call). It measures the process, not the machine: provisioning a node or
-pulling an image is not in it, so a profile-derived cold start is a lower bound for a new GPU host.
+From the profile, in order of preference:
+
+1. ``cold_start.replica``: a real serving replica (e.g. Triton) started and timed from outside to its
+   first correct answer (``simlat validate --cold-start``, folded in with ``simlat profile merge``);
+   the mean of the measured starts (the first with cold caches, later ones warm);
+2. the calibration worker's process costs (``process_ready_ms + setup_ms + first_call_ms``): the
+   model's own start, without the serving stack's (server start, its warm-up).
+
+Either measures the process, not the machine: provisioning a node or pulling an image is not in it,
+so a profile-derived cold start is a lower bound for a new GPU host.
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ from simlat.config.service import ProfileService
 from simlat.errors import SimlatError
 
 
-def profile_cold_start_s(experiment: Experiment) -> float | None:
-    """Seconds from process start to the first call served, from the service profile; None when the
-    service is not a profile or the variant recorded no cold start."""
+def profile_cold_start(experiment: Experiment) -> tuple[float, str] | None:
+    """Seconds from process start to the first call served, from the service profile, and what they
+    are; None when the service is not a profile or the variant recorded no cold start."""
     svc = experiment.service
     if not isinstance(svc, ProfileService):
         return None
@@ -29,10 +36,22 @@ def profile_cold_start_s(experiment: Experiment) -> float | None:
         return None  # a bad profile is reported when the windows run
     for v in model.variants:
         if v.name == svc.variant and v.cold_start is not None:
+            rep = v.cold_start.replica
+            if rep is not None:
+                starts = ", ".join(f"{s:.1f}" for s in rep.ready_s)
+                return (sum(rep.ready_s) / len(rep.ready_s),
+                        f"{rep.server} replica start measured from outside: mean of {len(rep.ready_s)} ({starts} s)")
             parts = [v.cold_start.process_ready_ms, v.cold_start.setup_ms, v.cold_start.first_call_ms]
             if any(p is not None for p in parts):
-                return sum(p or 0.0 for p in parts) / 1000.0
+                return (sum(p or 0.0 for p in parts) / 1000.0,
+                        "process ready + setup + first call; no serving stack")
     return None
+
+
+def profile_cold_start_s(experiment: Experiment) -> float | None:
+    """Seconds of :func:`profile_cold_start`, or None."""
+    got = profile_cold_start(experiment)
+    return None if got is None else got[0]
 
 
 def cold_start(experiment: Experiment) -> tuple[Dist, str]:
@@ -41,9 +60,9 @@ def cold_start(experiment: Experiment) -> tuple[Dist, str]:
     given = getattr(cfg, "cold_start_s", None)
     if given is not None:
         return given, "fleet.autoscaling.cold_start_s"
-    measured = profile_cold_start_s(experiment)
+    measured = profile_cold_start(experiment)
     svc = experiment.service
     if measured is not None and isinstance(svc, ProfileService):
-        return Constant(value=measured), (f"service profile {svc.path.name}, {svc.model}/{svc.variant} "
-                                          "(process ready + setup + first call; no node provisioning)")
+        return Constant(value=measured[0]), (f"service profile {svc.path.name}, {svc.model}/{svc.variant} "
+                                             f"({measured[1]}; no node provisioning)")
     return Constant(value=DEFAULT_COLD_START_S), f"default {DEFAULT_COLD_START_S:g} s (no measured cold start)"

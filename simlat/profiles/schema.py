@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from simlat.config.base import StrictModel
 from simlat.errors import SimlatError, validate_as
@@ -89,12 +89,30 @@ class OutputError(StrictModel):
     rel: NonNegativeFloat = Field(description="||out - ref|| / ||ref|| (Frobenius norms)")
 
 
+class ReplicaStart(StrictModel):
+    """A real serving replica's start, measured from outside (``simlat validate --cold-start``): process
+    start to its first correct answer, then its first requests against the same server's steady state."""
+
+    server: str = Field(description="the server started, e.g. triton")
+    max_batch: PositiveInt
+    ready_s: list[NonNegativeFloat] = Field(min_length=1, description="process start to first answer, per start in order (the first with cold caches)")
+    first_requests: PositiveInt = Field(description="requests measured after the first answer, per start")
+    rate_rps: PositiveFloat
+    first_p50_ms: NonNegativeFloat
+    first_p99_ms: NonNegativeFloat
+    steady_p50_ms: NonNegativeFloat
+    steady_p99_ms: NonNegativeFloat
+    slow_requests: NonNegativeInt = Field(description="most first requests, over the starts, slower than 2x the steady p99")
+    measured: str = Field(default="", description="where and when (host, date)")
+
+
 class ColdStart(StrictModel):
-    """Costs paid once per process, before steady state (ms)."""
+    """Costs paid once per process, before steady state (ms), and, where measured, a real replica's start."""
 
     process_ready_ms: NonNegativeFloat | None = Field(default=None, description="process start to model built")
     setup_ms: NonNegativeFloat | None = Field(default=None, description="variant preparation: quantize, trace, export, wrap")
     first_call_ms: NonNegativeFloat | None = Field(default=None, description="first call at the first batch size (compiles)")
+    replica: ReplicaStart | None = Field(default=None, description="a serving replica's start measured from outside")
 
 
 class Variant(StrictModel):
