@@ -56,6 +56,7 @@ def contention(
     from simlat.calibrate.contention import profile
     from simlat.calibrate.contention.campaign import Campaign, Settings
     from simlat.calibrate.contention.spec import make_sets, parse_instances, parse_modes, parse_spec
+    from simlat.outputs import check_output_file
 
     if device not in DEVICES:
         raise SimlatError(f"--device: {device!r} is not a device; valid: {', '.join(DEVICES)}")
@@ -78,8 +79,7 @@ def contention(
     out = Path(out)
     if out.suffix != ".json":
         raise SimlatError(f"--out: {str(out)!r} is invalid: a contention profile is a .json file")
-    if out.is_dir():
-        raise SimlatError(f"--out: {str(out)!r} is a folder; give a file name")
+    check_output_file(out, "--out", create_folder=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = Settings(device=device, window_s=window_s, repeats=repeats, warmup_s=warmup_s, threads=threads,
                         time_limit_s=time_limit_s, seq_len=seq_len)
