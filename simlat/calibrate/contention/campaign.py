@@ -306,9 +306,26 @@ class Campaign:
                 self._note(problem)
             self.log("mps: control daemon stopped")
 
+    def _preload(self, mode: str, env: dict) -> None:
+        """Start every worker the mode needs and load every instance at once, in parallel (CUDA
+        start-up and model builds overlap); a failure here is left to the set that needs it."""
+        plan: dict[tuple[int, str], tuple[_Worker, Member, int]] = {}
+        for s in self.sets:
+            for j, m in enumerate(s.members):
+                w = self._worker(0 if mode == "streams" else j, env)
+                copy = j if mode == "streams" else 0
+                plan.setdefault((id(w), f"{m.label}#{copy}"), (w, m, copy))
+        t0 = time.monotonic()
+        try:
+            self._load(list(plan.values()))
+        except WorkerLost as err:
+            self.log(f"{mode}: loading failed (each set retries): {err}")
+        self.log(f"[{self.elapsed():6.1f} s] {mode}: {len(plan)} instances loaded in {time.monotonic() - t0:.1f} s")
+
     def _run_mode(self, mode: str, env: dict, daemon: mps.MpsDaemon | None = None) -> bool:
         """All repeats of one mode; whether anything was measured."""
         measured_any = False
+        self._preload(mode, env)
         mixed = [s for s in self.sets if len(set(s.members)) > 1]
         for r in range(self.s.repeats):
             for m in self.members:
