@@ -126,6 +126,16 @@ def _blocked_path(tmp_path: Path) -> str:
     return str(block)
 
 
+def test_the_measuring_side_imports_no_pydantic_simpy_or_pandas(tmp_path: Path):
+    code = ("import sys; import simlat.calibrate.contention.command, simlat.calibrate.contention.campaign, "
+            "simlat.calibrate.contention.profile, simlat.calibrate.contention.worker, simlat.calibrate.contention.mps; "
+            "print(sorted(m for m in ('pydantic', 'simpy', 'pandas', 'torch') if m in sys.modules))")
+    env = {"PYTHONPATH": _blocked_path(tmp_path) + ":" + str(ROOT), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]"  # torch too is imported only inside the measuring processes
+
+
 @pytest.mark.slow  # about 10 s on two busy cores: two worker processes import torch
 def test_cpu_campaign_writes_a_profile_that_reads_back(tmp_path: Path):
     out = tmp_path / "cpu-contention.json"

@@ -320,12 +320,18 @@ class Campaign:
             self._load(list(plan.values()))
         except WorkerLost as err:
             self.log(f"{mode}: loading failed (each set retries): {err}")
+            if mode == "mps":
+                self.res.failed[("mps", "loading")] = str(err)
         self.log(f"[{self.elapsed():6.1f} s] {mode}: {len(plan)} instances loaded in {time.monotonic() - t0:.1f} s")
 
     def _run_mode(self, mode: str, env: dict, daemon: mps.MpsDaemon | None = None) -> bool:
         """All repeats of one mode; whether anything was measured."""
         measured_any = False
         self._preload(mode, env)
+        if mode == "mps" and not any(w.loaded for w in self.workers):
+            tail = daemon.log_tail() if daemon is not None else ""
+            self.res.unavailable.append({"mode": "mps", "reason": f"no instance could be loaded under MPS {tail}".strip()})
+            return False
         mixed = [s for s in self.sets if len(set(s.members)) > 1]
         for r in range(self.s.repeats):
             for m in self.members:
