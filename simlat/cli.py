@@ -295,9 +295,15 @@ def calibrate(
     start_rps: Annotated[float, typer.Option(min=0.1, help="With --endpoint: first rate of the capacity search.")] = 200.0,
     max_probes: Annotated[int, typer.Option(min=2, help="With --endpoint: most capacity probes.")] = 14,
     probe_s: Annotated[float, typer.Option(min=0.5, help="With --endpoint: seconds per probe.")] = 3.0,
-    repeats: Annotated[int, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread).")] = 3,
+    repeats: Annotated[int | None, typer.Option(min=1, help="With --endpoint: repeats of the latency-vs-rate probes (run-to-run spread; default 3). With --contention: windows per set (default 2).")] = None,
     max_lag_ms: Annotated[float, typer.Option(help="With --endpoint: a probe whose send-lag p99 exceeds this did not keep its schedule.")] = 1.0,
     campaign: Annotated[Path | None, typer.Option(help="Fit a serving profile from a saved endpoint campaign (.npz, e.g. measured on a GPU host with validate --measure-only) instead of measuring.")] = None,
+    contention: Annotated[str | None, typer.Option(help="Measure the slowdown of instances sharing the device instead: model/variant@batch entries, comma-separated (e.g. mlp_ranker/bf16@32,dlrm_small/bf16@64), and write a contention profile.")] = None,
+    instances: Annotated[str, typer.Option(help="With --contention: copies of each entry run at once.")] = "1,2,3,4",
+    pairs: Annotated[bool, typer.Option("--pairs", help="With --contention: also every mixed pair of entries.")] = False,
+    modes: Annotated[str, typer.Option(help="With --contention: processes (time slicing), mps (CUDA MPS), streams (CUDA streams of one process).")] = "processes,mps,streams",
+    window_s: Annotated[float, typer.Option(help="With --contention: seconds per measuring window.")] = 3.0,
+    source_profile: Annotated[str | None, typer.Option(help="With --contention: the model profile of the same device, recorded in the file.")] = None,
 ) -> None:
     """Measure a model's service times on this machine (or a Redis cache's with --cache, or a serving
     endpoint's with --endpoint) and write a profile."""
@@ -318,8 +324,20 @@ def calibrate(
             calibrate_endpoint(endpoint, protocol=protocol, model_name=model_name, input_name=input_name,
                                input_spec=input, metrics_url=metrics_url, max_batch=max_batch, max_wait_ms=max_wait_ms,
                                model_profile=model_profile, server_cmd=server_cmd, start_rps=start_rps,
-                               max_probes=max_probes, probe_s=probe_s, repeats=repeats, out=out, max_lag_ms=max_lag_ms,
+                               max_probes=max_probes, probe_s=probe_s, repeats=repeats or 3, out=out, max_lag_ms=max_lag_ms,
                                log=typer.echo)
+            return
+        if contention is not None:
+            from simlat.calibrate.contention.command import contention as run_contention
+            from simlat.calibrate.contention.command import summary_lines
+
+            data = run_contention(device=device, spec=contention, out=out, instances=instances, pairs=pairs, modes=modes,
+                                  window_s=window_s, repeats=repeats or 2, threads=threads, time_limit_s=time_limit,
+                                  seq_len=seq_len, source_profile=source_profile, notes=note,
+                                  log=(lambda _line: None) if quiet else (lambda line: typer.echo(line, err=True)))
+            for line in summary_lines(data):
+                typer.echo(line)
+            typer.echo(f"contention profile written to {out}")
             return
         if cache is not None:
             from simlat.calibrate.redis import calibrate_redis

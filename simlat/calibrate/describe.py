@@ -1,7 +1,7 @@
 """What a profile says, as Markdown: latency vs batch size per variant, and the extremes.
 
 ``simlat profile describe calibration/h100-cuda.json [...]`` prints the tables that
-docs/calibration.md shows.
+docs/calibration.md shows; for a contention profile, its slowdown table.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ def extremes(profile: ServiceProfile, model_name: str) -> str:
 
 
 def describe(path: str) -> str:
-    """All models of one profile file."""
+    """All models of one profile file (or the slowdown table of a contention profile)."""
+    from simlat.calibrate.contention import profile as contention
+
+    if contention.is_contention(path):
+        return contention.describe(path)
     p = load_profile(path)
     pv = p.provenance
     lines = [f"### {path}", "",
