@@ -9,6 +9,7 @@
 #   3. a real Triton replica's cold start per variant (validate --cold-start)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-.}
+LOGS=${LOGS:-$OUT/logs}; mkdir -p $LOGS
 T=${TRITON_DIR:-/tmp/tri}
 if [ ! -x $T/pytriton/tritonserver/bin/tritonserver ]; then
   mkdir -p $T && tar xJf ${TRITON_TAR:-.whl/tritonserver.tar.xz} -C $T
@@ -18,14 +19,14 @@ fi
 TS=$T/pytriton/tritonserver/bin/tritonserver
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   python3 -c "import sys, torch, numpy, aiohttp; print(sys.version.split()[0], torch.__version__, numpy.__version__, torch.cuda.get_device_name())"
-  nproc; lscpu | grep "Model name"; } > $OUT/machine.txt 2>&1
-cat $OUT/machine.txt
+  nproc; lscpu | grep "Model name"; } > $LOGS/machine.txt 2>&1
+cat $LOGS/machine.txt
 left() { echo $(( ${TOTAL_S:-570} - SECONDS )); }
 step() { name=$1; budget=$2; shift 2
   b=$(left); [ $b -gt $budget ] && b=$budget
   if [ $b -lt 30 ]; then echo "== $name skipped: ${b}s left"; return; fi
   echo "== $name (budget ${b}s, t=${SECONDS}s)"
-  timeout $b "$@" > $OUT/$name.log 2>&1; echo "== $name rc=$? t=${SECONDS}s"; tail -25 $OUT/$name.log; }
+  timeout $b "$@" > $LOGS/$name.log 2>&1; echo "== $name rc=$? t=${SECONDS}s"; tail -25 $LOGS/$name.log; }
 CONTENTION=${CONTENTION_CMD:-}
 [ -n "$CONTENTION" ] && step contention 200 bash -c "$CONTENTION"
 SHARED="--server triton --tritonserver $TS --model mlp_ranker --variant bf16 --device cuda --max-batch 32 --max-wait-ms 0
@@ -35,4 +36,4 @@ step triton_i2 150 python3 -m simlat.cli validate $SHARED --instances 2 --start-
 step triton_i4 150 python3 -m simlat.cli validate $SHARED --instances 4 --start-rps 6000 --out $OUT/triton_mlp_bf16_b32w0_i4.npz
 step coldstart 120 python3 -m simlat.cli validate --server triton --tritonserver $TS --model mlp_ranker --device cuda \
   --max-batch 32 --cold-start bf16,fp32,compile --repeats 2 --first 1000 --cold-rate 500 --out $OUT/h100-coldstart.json
-ls -la $OUT
+ls -la $OUT $LOGS
