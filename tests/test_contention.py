@@ -196,3 +196,17 @@ def test_cuda_without_gpu_exits_2(tmp_path: Path):
     assert res.returncode == 2
     assert "--device cuda: no CUDA GPU is visible here" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "g.json").exists()
+
+
+def test_shipped_contention_profiles_read_back_and_agree_with_their_statistics():
+    files = [f for f in sorted((ROOT / "calibration").glob("*.json")) if profile.is_contention(f)]
+    assert files, "no contention profile is shipped"
+    for f in files:
+        data = profile.load(f)
+        for m in data["measurements"]:
+            k = len(m["members"])
+            if k == 1:
+                assert m["slowdown"] == [1.0] and m["alone_ms"] == m["together_ms"]
+            for a, t, x in zip(m["alone_ms"], m["together_ms"], m["slowdown"], strict=True):
+                assert x == pytest.approx(t["mean"] / a["mean"], rel=1e-9), (f.name, m["mode"], m["members"])
+
