@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simlat.calibrate.contention import overlap, profile
+from simlat.calibrate.contention import gpu, overlap, profile
 from simlat.calibrate.contention.spec import make_sets, parse_instances, parse_spec
 from simlat.cli import app
 from simlat.errors import SimlatError
@@ -75,6 +75,13 @@ def test_summary():
     s = overlap.summary(np.arange(1, 101, dtype=float))
     assert s["n"] == 100 and s["mean"] == pytest.approx(50.5) and s["p50"] == pytest.approx(50.5)
     assert s["p50"] <= s["p90"] <= s["p99"] <= 100
+
+
+def test_clock_note():
+    assert gpu.clock_note("mps", [], []) is None
+    note = gpu.clock_note("mps", [1410.0, 1980.0, 1755.0], [1980.0])
+    assert note == ("mps: SM clock read by nvidia-smi in the middle of each window: alone median 1755 MHz (1410-1980, "
+                    "3 windows); together median 1980 MHz (1980-1980, 1 windows)")
 
 
 def test_sets_from_spec():

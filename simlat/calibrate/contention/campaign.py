@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simlat.calibrate.contention import mps, overlap
+from simlat.calibrate.contention import gpu, mps, overlap
 from simlat.calibrate.contention.spec import MeasureSet, Member
 from simlat.calibrate.models import resolve_model
 from simlat.errors import SimlatError
@@ -139,6 +139,7 @@ class Results:
     unavailable: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    clocks: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (mode, alone|together) -> SM MHz
 
 
 class Campaign:
@@ -217,8 +218,9 @@ class Campaign:
         if text not in self.res.notes:
             self.res.notes.append(text)
 
-    def _window(self, runs: list[tuple[_Worker, list[str]]], streams: bool) -> list[np.ndarray]:
-        """One measuring window: each worker runs its keys from a common start; the records, in order."""
+    def _window(self, runs: list[tuple[_Worker, list[str]]], streams: bool, clocks: list[float] | None = None) -> list[np.ndarray]:
+        """One measuring window: each worker runs its keys from a common start; the records, in order.
+        On cuda the SM clock is read once, in the middle of the window, into ``clocks``."""
         start_ns = time.monotonic_ns() + int(LEAD_S * 1e9)
         outs = []
         for j, (w, keys) in enumerate(runs):
@@ -226,6 +228,11 @@ class Campaign:
             outs.append((w, out, len(keys)))
             w.send({"cmd": "run", "keys": keys, "start_ns": start_ns, "window_s": self.s.window_s, "streams": streams,
                     "out": str(out)})
+        if clocks is not None and self.s.device == "cuda":
+            time.sleep(max(start_ns / 1e9 + self.s.window_s / 2 - time.monotonic(), 0.0))
+            mhz = gpu.sm_clock_mhz()
+            if mhz is not None:
+                clocks.append(mhz)
         records: list[np.ndarray] = []
         errors = []
         for w, out, n in outs:
@@ -366,7 +373,7 @@ class Campaign:
         try:
             w = self._worker(0, env)
             keys = self._load([(w, m, 0)])
-            rec = self._window([(w, keys)], streams=mode == "streams")[0]
+            rec = self._window([(w, keys)], streams=mode == "streams", clocks=self.res.clocks.setdefault((mode, "alone"), []))[0]
         except WorkerLost as err:
             self.res.failed[(mode, m.label)] = str(err)
             self.log(f"[{self.elapsed():6.1f} s] {mode} {m.label} alone: failed: {err}")
@@ -389,11 +396,12 @@ class Campaign:
             if mode == "streams":
                 w = self._worker(0, env)
                 keys = self._load([(w, m, j) for j, m in enumerate(s.members)])
-                recs = self._window([(w, keys)], streams=True)
+                recs = self._window([(w, keys)], streams=True, clocks=self.res.clocks.setdefault((mode, "together"), []))
             else:
                 ws = [self._worker(j, env) for j in range(s.k)]
                 keys = self._load([(w, m, 0) for w, m in zip(ws, s.members, strict=True)])
-                recs = self._window([(w, [k]) for w, k in zip(ws, keys, strict=True)], streams=False)
+                recs = self._window([(w, [k]) for w, k in zip(ws, keys, strict=True)], streams=False,
+                                    clocks=self.res.clocks.setdefault((mode, "together"), []))
         except WorkerLost as err:
             self.res.failed[(mode, s.label)] = str(err)
             self.log(f"[{self.elapsed():6.1f} s] {mode} {s.label}: failed: {err}")
