@@ -217,3 +217,14 @@ def test_shipped_contention_profiles_read_back_and_agree_with_their_statistics()
             for a, t, x in zip(m["alone_ms"], m["together_ms"], m["slowdown"], strict=True):
                 assert x == pytest.approx(t["mean"] / a["mean"], rel=1e-9), (f.name, m["mode"], m["members"])
 
+
+
+def test_a_spent_time_limit_is_recorded_and_writes_nothing(tmp_path: Path):
+    out = tmp_path / "c.json"
+    res = subprocess.run([sys.executable, "-m", "simlat.calibrate.contention", "--device", "cpu", "--contention",
+                          "mlp_ranker/fp32@4", "--modes", "processes", "--time-limit", "0.1", "--threads", "1",
+                          "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "no contention set could be measured; nothing written" in res.stderr
+    assert "processes: not measured: the time limit was spent" in res.stderr
+    assert not out.exists()

@@ -173,9 +173,6 @@ class Campaign:
         return not self.out_of_time
 
     # -- workers ----------------------------------------------------------------------------
-    def _spawn(self, n: int, env: dict) -> list[_Worker]:
-        return [_Worker(self.s.device, env, self.tmp, self.s.threads) for _ in range(n)]
-
     def _close_workers(self) -> None:
         for w in self.workers:
             w.close()
@@ -256,11 +253,21 @@ class Campaign:
         try:
             info = w.recv(START_TIMEOUT_S)
         except WorkerLost as err:
+            self.close()
             raise SimlatError(f"could not start a measuring process: {err}") from err
         if self.s.device == "cuda" and not info.get("cuda_available"):
+            self.close()
             raise SimlatError(f"--device cuda: no CUDA GPU is visible here (torch {info.get('torch', '?')} reports none)")
         self.res.env = info
         return info
+
+    def close(self) -> None:
+        """Let every worker exit and remove the campaign's temporary folder."""
+        self._close_workers()
+        if self.tmp.exists():
+            for p in self.tmp.glob("*"):
+                p.unlink(missing_ok=True)
+            self.tmp.rmdir()
 
     def run(self, modes: list[str]) -> Results:
         """Measure every mode in ``modes`` (processes and streams first, mps last)."""
@@ -278,10 +285,7 @@ class Campaign:
                     continue
                 self._run_mode(mode, self.env)
         finally:
-            self._close_workers()
-            for p in self.tmp.glob("*"):
-                p.unlink(missing_ok=True)
-            self.tmp.rmdir()
+            self.close()
         if self.skipped_windows:
             self._note(f"the time limit ({self.s.time_limit_s:g} s) was spent: {self.skipped_windows} measuring windows not run")
         return self.res
@@ -334,6 +338,9 @@ class Campaign:
     def _run_mode(self, mode: str, env: dict, daemon: mps.MpsDaemon | None = None) -> bool:
         """All repeats of one mode; whether anything was measured."""
         measured_any = False
+        if not self._time_left(self.s.window_s + LEAD_S):
+            self.res.unavailable.append({"mode": mode, "reason": "not measured: the time limit was spent"})
+            return False
         self._preload(mode, env)
         if mode == "mps" and not any(w.loaded for w in self.workers):
             tail = daemon.log_tail() if daemon is not None else ""
@@ -345,17 +352,25 @@ class Campaign:
                 if self._alone(mode, m, r, env):
                     measured_any = True
                     if daemon is not None and r == 0 and m is self.members[0]:
-                        servers = daemon.query("get_server_list")
-                        if not servers:
+                        try:
+                            servers = daemon.query("get_server_list")
+                        except (OSError, subprocess.SubprocessError) as err:
+                            servers = None
+                            self._note(f"mps: the daemon did not answer get_server_list ({type(err).__name__})")
+                        if servers == "":
                             self.res.unavailable.append({"mode": "mps", "reason": "the measuring processes ran, but the MPS "
                                                          "daemon lists no server: they did not run under MPS"})
                             return False
-                        self._note(f"mps: measured under an MPS server (pid {servers.split()[0]})")
+                        if servers:
+                            self._note(f"mps: measured under an MPS server (pid {servers.split()[0]})")
                 for s in self.sets:
                     if s.members[0] == m and s.k > 1 and len(set(s.members)) == 1:
                         self._together(mode, s, r, env)
             for s in mixed:
                 self._together(mode, s, r, env)
+            if not measured_any and self.out_of_time:
+                self.res.unavailable.append({"mode": mode, "reason": "not measured: the time limit was spent"})
+                return False
             if mode == "mps" and not measured_any:
                 reasons = sorted({v for (md, _), v in self.res.failed.items() if md == "mps"})
                 reason = "; ".join(reasons)[:500] or "nothing could be measured"
