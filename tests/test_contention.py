@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simlat.calibrate.contention import overlap, profile
+from simlat.calibrate.contention import gpu, overlap, profile
 from simlat.calibrate.contention.spec import make_sets, parse_instances, parse_spec
 from simlat.cli import app
 from simlat.errors import SimlatError
@@ -75,6 +75,13 @@ def test_summary():
     s = overlap.summary(np.arange(1, 101, dtype=float))
     assert s["n"] == 100 and s["mean"] == pytest.approx(50.5) and s["p50"] == pytest.approx(50.5)
     assert s["p50"] <= s["p90"] <= s["p99"] <= 100
+
+
+def test_clock_note():
+    assert gpu.clock_note("mps", [], []) is None
+    note = gpu.clock_note("mps", [1410.0, 1980.0, 1755.0], [1980.0])
+    assert note == ("mps: SM clock read by nvidia-smi in the middle of each window: alone median 1755 MHz (1410-1980, "
+                    "3 windows); together median 1980 MHz (1980-1980, 1 windows)")
 
 
 def test_sets_from_spec():
@@ -196,3 +203,28 @@ def test_cuda_without_gpu_exits_2(tmp_path: Path):
     assert res.returncode == 2
     assert "--device cuda: no CUDA GPU is visible here" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "g.json").exists()
+
+
+def test_shipped_contention_profiles_read_back_and_agree_with_their_statistics():
+    files = [f for f in sorted((ROOT / "calibration").glob("*.json")) if profile.is_contention(f)]
+    assert files, "no contention profile is shipped"
+    for f in files:
+        data = profile.load(f)
+        for m in data["measurements"]:
+            k = len(m["members"])
+            if k == 1:
+                assert m["slowdown"] == [1.0] and m["alone_ms"] == m["together_ms"]
+            for a, t, x in zip(m["alone_ms"], m["together_ms"], m["slowdown"], strict=True):
+                assert x == pytest.approx(t["mean"] / a["mean"], rel=1e-9), (f.name, m["mode"], m["members"])
+
+
+
+def test_a_spent_time_limit_is_recorded_and_writes_nothing(tmp_path: Path):
+    out = tmp_path / "c.json"
+    res = subprocess.run([sys.executable, "-m", "simlat.calibrate.contention", "--device", "cpu", "--contention",
+                          "mlp_ranker/fp32@4", "--modes", "processes", "--time-limit", "0.1", "--threads", "1",
+                          "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "no contention set could be measured; nothing written" in res.stderr
+    assert "processes: not measured: the time limit was spent" in res.stderr
+    assert not out.exists()

@@ -7,7 +7,7 @@ contention profile (``"schema": "simlat.contention"``, see docs/calibration.md).
 
 One module per concept: :mod:`.spec` (what to measure), :mod:`.overlap` (which batches ran
 together, statistics and slowdowns: pure numpy), :mod:`.worker` (a measuring process that stays
-up and takes commands), :mod:`.mps` (the MPS control daemon), :mod:`.campaign` (running the
+up and takes commands), :mod:`.mps` (the MPS control daemon), :mod:`.gpu` (the SM clock, for the provenance), :mod:`.campaign` (running the
 sets), :mod:`.profile` (the file: build, check, save, load, describe), :mod:`.command` (the entry
 point, also ``python -m simlat.calibrate.contention``).
 

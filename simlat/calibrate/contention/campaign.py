@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simlat.calibrate.contention import mps, overlap
+from simlat.calibrate.contention import gpu, mps, overlap
 from simlat.calibrate.contention.spec import MeasureSet, Member
 from simlat.calibrate.models import resolve_model
 from simlat.errors import SimlatError
@@ -139,6 +139,7 @@ class Results:
     unavailable: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    clocks: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (mode, alone|together) -> SM MHz
 
 
 class Campaign:
@@ -172,9 +173,6 @@ class Campaign:
         return not self.out_of_time
 
     # -- workers ----------------------------------------------------------------------------
-    def _spawn(self, n: int, env: dict) -> list[_Worker]:
-        return [_Worker(self.s.device, env, self.tmp, self.s.threads) for _ in range(n)]
-
     def _close_workers(self) -> None:
         for w in self.workers:
             w.close()
@@ -217,8 +215,9 @@ class Campaign:
         if text not in self.res.notes:
             self.res.notes.append(text)
 
-    def _window(self, runs: list[tuple[_Worker, list[str]]], streams: bool) -> list[np.ndarray]:
-        """One measuring window: each worker runs its keys from a common start; the records, in order."""
+    def _window(self, runs: list[tuple[_Worker, list[str]]], streams: bool, clocks: list[float] | None = None) -> list[np.ndarray]:
+        """One measuring window: each worker runs its keys from a common start; the records, in order.
+        On cuda the SM clock is read once, in the middle of the window, into ``clocks``."""
         start_ns = time.monotonic_ns() + int(LEAD_S * 1e9)
         outs = []
         for j, (w, keys) in enumerate(runs):
@@ -226,6 +225,11 @@ class Campaign:
             outs.append((w, out, len(keys)))
             w.send({"cmd": "run", "keys": keys, "start_ns": start_ns, "window_s": self.s.window_s, "streams": streams,
                     "out": str(out)})
+        if clocks is not None and self.s.device == "cuda":
+            time.sleep(max(start_ns / 1e9 + self.s.window_s / 2 - time.monotonic(), 0.0))
+            mhz = gpu.sm_clock_mhz()
+            if mhz is not None:
+                clocks.append(mhz)
         records: list[np.ndarray] = []
         errors = []
         for w, out, n in outs:
@@ -249,11 +253,21 @@ class Campaign:
         try:
             info = w.recv(START_TIMEOUT_S)
         except WorkerLost as err:
+            self.close()
             raise SimlatError(f"could not start a measuring process: {err}") from err
         if self.s.device == "cuda" and not info.get("cuda_available"):
+            self.close()
             raise SimlatError(f"--device cuda: no CUDA GPU is visible here (torch {info.get('torch', '?')} reports none)")
         self.res.env = info
         return info
+
+    def close(self) -> None:
+        """Let every worker exit and remove the campaign's temporary folder."""
+        self._close_workers()
+        if self.tmp.exists():
+            for p in self.tmp.glob("*"):
+                p.unlink(missing_ok=True)
+            self.tmp.rmdir()
 
     def run(self, modes: list[str]) -> Results:
         """Measure every mode in ``modes`` (processes and streams first, mps last)."""
@@ -271,10 +285,7 @@ class Campaign:
                     continue
                 self._run_mode(mode, self.env)
         finally:
-            self._close_workers()
-            for p in self.tmp.glob("*"):
-                p.unlink(missing_ok=True)
-            self.tmp.rmdir()
+            self.close()
         if self.skipped_windows:
             self._note(f"the time limit ({self.s.time_limit_s:g} s) was spent: {self.skipped_windows} measuring windows not run")
         return self.res
@@ -327,6 +338,9 @@ class Campaign:
     def _run_mode(self, mode: str, env: dict, daemon: mps.MpsDaemon | None = None) -> bool:
         """All repeats of one mode; whether anything was measured."""
         measured_any = False
+        if not self._time_left(self.s.window_s + LEAD_S):
+            self.res.unavailable.append({"mode": mode, "reason": "not measured: the time limit was spent"})
+            return False
         self._preload(mode, env)
         if mode == "mps" and not any(w.loaded for w in self.workers):
             tail = daemon.log_tail() if daemon is not None else ""
@@ -338,17 +352,25 @@ class Campaign:
                 if self._alone(mode, m, r, env):
                     measured_any = True
                     if daemon is not None and r == 0 and m is self.members[0]:
-                        servers = daemon.query("get_server_list")
-                        if not servers:
+                        try:
+                            servers = daemon.query("get_server_list")
+                        except (OSError, subprocess.SubprocessError) as err:
+                            servers = None
+                            self._note(f"mps: the daemon did not answer get_server_list ({type(err).__name__})")
+                        if servers == "":
                             self.res.unavailable.append({"mode": "mps", "reason": "the measuring processes ran, but the MPS "
                                                          "daemon lists no server: they did not run under MPS"})
                             return False
-                        self._note(f"mps: measured under an MPS server (pid {servers.split()[0]})")
+                        if servers:
+                            self._note(f"mps: measured under an MPS server (pid {servers.split()[0]})")
                 for s in self.sets:
                     if s.members[0] == m and s.k > 1 and len(set(s.members)) == 1:
                         self._together(mode, s, r, env)
             for s in mixed:
                 self._together(mode, s, r, env)
+            if not measured_any and self.out_of_time:
+                self.res.unavailable.append({"mode": mode, "reason": "not measured: the time limit was spent"})
+                return False
             if mode == "mps" and not measured_any:
                 reasons = sorted({v for (md, _), v in self.res.failed.items() if md == "mps"})
                 reason = "; ".join(reasons)[:500] or "nothing could be measured"
@@ -366,7 +388,7 @@ class Campaign:
         try:
             w = self._worker(0, env)
             keys = self._load([(w, m, 0)])
-            rec = self._window([(w, keys)], streams=mode == "streams")[0]
+            rec = self._window([(w, keys)], streams=mode == "streams", clocks=self.res.clocks.setdefault((mode, "alone"), []))[0]
         except WorkerLost as err:
             self.res.failed[(mode, m.label)] = str(err)
             self.log(f"[{self.elapsed():6.1f} s] {mode} {m.label} alone: failed: {err}")
@@ -389,11 +411,12 @@ class Campaign:
             if mode == "streams":
                 w = self._worker(0, env)
                 keys = self._load([(w, m, j) for j, m in enumerate(s.members)])
-                recs = self._window([(w, keys)], streams=True)
+                recs = self._window([(w, keys)], streams=True, clocks=self.res.clocks.setdefault((mode, "together"), []))
             else:
                 ws = [self._worker(j, env) for j in range(s.k)]
                 keys = self._load([(w, m, 0) for w, m in zip(ws, s.members, strict=True)])
-                recs = self._window([(w, [k]) for w, k in zip(ws, keys, strict=True)], streams=False)
+                recs = self._window([(w, [k]) for w, k in zip(ws, keys, strict=True)], streams=False,
+                                    clocks=self.res.clocks.setdefault((mode, "together"), []))
         except WorkerLost as err:
             self.res.failed[(mode, s.label)] = str(err)
             self.log(f"[{self.elapsed():6.1f} s] {mode} {s.label}: failed: {err}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from simlat.calibrate.contention import overlap
+from simlat.calibrate.contention import gpu, overlap
 from simlat.calibrate.contention.campaign import Results, Settings
 from simlat.calibrate.contention.spec import MODES, MeasureSet
 from simlat.errors import SimlatError
@@ -94,6 +94,8 @@ def build(res: Results, sets: list[MeasureSet], modes: list[str], settings: Sett
         *(MODE_NOTES[m] if settings.device == "cuda" else CPU_NOTE for m in modes if any(e["mode"] == m for e in measurements)),
         *env.get("notes", []),
         *res.notes,
+        *(n for n in (gpu.clock_note(m, res.clocks.get((m, "alone"), []), res.clocks.get((m, "together"), []))
+                      for m in modes) if n),
     ]
     data: dict[str, Any] = {
         "schema": SCHEMA,
