@@ -56,7 +56,7 @@ def _padded_mean_ms(service: ServiceModel, policy: BatchPolicy, items: float) ->
     return service.mean_ms(items)
 
 
-def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: int, mean_items: float) -> float:
+def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: float, mean_items: float) -> float:
     """The engine's estimate of the fleet's maximum throughput, requests per second.
 
     ``on_free`` (and no batching): every replica serves full batches of mean-sized requests back
@@ -171,12 +171,13 @@ def run_spec(
     q_items = np.asarray(queued.requests.items)
     mean_items = float(q_items.mean()) if len(q_items) else 1.0
     n = len(requests)
+    warnings = ([] if cache is None else list(cache.warnings)) + list(run.warnings)
     return SimResult(
         records=records,
         busy_ms=busy,
         end_ms=float(end),
         # in arriving requests: with a cache, only the misses (a fraction of them) load the fleet
-        capacity_rps=capacity_rps(service, spec.policy, spec.fleet.replicas, mean_items)
+        capacity_rps=capacity_rps(service, spec.policy, _effective_replicas(spec, mean_items), mean_items)
         * n
         / max(1, len(queued.ids)),
         offered_rps=None
@@ -184,8 +185,24 @@ def run_spec(
         else _offered_rps(np.asarray(requests.arrival_ms, dtype=float)),
         n_replicas=spec.fleet.replicas,
         cache=None if cache is None else cache.counts,
-        warnings=[] if cache is None else list(cache.warnings),
+        warnings=warnings,
     )
+
+
+def _effective_replicas(spec: EngineSpec, mean_items: float) -> float:
+    """Replicas for the capacity estimate: with instances sharing GPUs, each runs at ``1 / s`` of its
+    speed alone when all of its GPU's instances are busy with full batches (``s``: their slowdown)."""
+    dev = spec.devices
+    if dev is None:
+        return spec.fleet.replicas
+    from simlat.engine.contention import SlowdownModel
+    from simlat.profiles.contention import read
+
+    model = SlowdownModel(read(dev.profile), dev.mode)
+    items = max(1, round(spec.policy.max_batch * mean_items))
+    sig = (dev.model, items)
+    s = model.slowdown(sig, (sig,) * (dev.instances_per_gpu - 1))
+    return spec.fleet.replicas / s
 
 
 def _queue_columns(spec: EngineSpec, n: int, queued: _Queued, run: PathRun, cache: _CacheStage | None):
