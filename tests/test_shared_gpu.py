@@ -249,3 +249,108 @@ def test_sharing_a_gpu_costs_latency_and_capacity(tmp_path):
     assert b.capacity_rps == pytest.approx(a.capacity_rps * 2 / 1.6)
     assert np.nanmax(b.records.service_ms) == pytest.approx(2.0 * 1.6)
     assert np.nanmin(b.records.service_ms) == pytest.approx(2.0)
+
+
+# -- several models on one set of GPUs ---------------------------------------------------------
+def _colocated(placement="shared", *, gpus=2, ipg=1, ads_ipg=1, ads_gpus=None, feed_rate=1500.0, ads_rate=3000.0):
+    tenant = {
+        "workload": {"arrivals": {"kind": "poisson", "rate_rps": ads_rate}},
+        "service": {"kind": "lognormal", "median_ms": 0.4, "sigma": 0.3},
+        "batching": {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 0.2},
+        "slo": {"latency_ms": 10},
+        "instances_per_gpu": ads_ipg,
+        "contention_model": "dlrm_small", "contention_variant": "fp32",
+    }
+    if ads_gpus is not None:
+        tenant["gpus"] = ads_gpus
+    return parse_experiment({
+        "name": "pair",
+        "workload": {"arrivals": {"kind": "poisson", "rate_rps": feed_rate}},
+        "fleet": {"gpus": gpus, "instances_per_gpu": ipg,
+                  "contention": {"path": str(SYNTHETIC), "model": "mlp_ranker", "variant": "bf16"}},
+        "batching": {"kind": "dynamic", "max_batch_size": 8, "max_wait_ms": 0.5},
+        "service": {"kind": "lognormal", "median_ms": 1.0, "sigma": 0.3},
+        "slo": {"latency_ms": 30},
+        "run": {"requests": 20_000, "seed": 3},
+        "colocated": {"placement": placement, "tenants": {"ads": tenant}},
+    })
+
+
+def test_separate_gpus_give_each_model_its_results_alone():
+    """Placed separately, the feed model's records are those of the feed experiment run alone, and
+    the ads model's are those of its own experiment with the same draws: nothing is shared."""
+    from simlat.config.colocation import tenant_experiment
+    from simlat.engine.colocated import _child
+
+    exp = _colocated("separate", gpus=2, ads_gpus=2)
+    req = _requests(exp, n=8000)
+    seed = np.random.SeedSequence(4)
+    both = simulate(exp, req, seed=seed)
+    alone = simulate(exp.model_copy(update={"colocated": None}), req, seed=seed, path="event")
+    _records_equal(both, alone)
+    ads = tenant_experiment(exp, "ads")
+    ads_req = generate(ads.workload, n=None, duration_s=float(req.arrival_ms[-1]) / 1000, seed=_child(seed, 1000))
+    _records_equal(both.tenants["ads"], simulate(ads, ads_req, seed=_child(seed, 2000), path="event"))
+
+
+def test_shared_gpus_slow_both_models_down():
+    seed = np.random.SeedSequence(4)
+    sep, shared = _colocated("separate", gpus=2, ads_gpus=2), _colocated("shared", gpus=2)
+    req = _requests(sep, n=8000)
+    a, b = simulate(sep, req, seed=seed), simulate(shared, req, seed=seed)
+    for x, y in ((a, b), (a.tenants["ads"], b.tenants["ads"])):
+        assert np.nanmean(y.records.service_ms) > 1.05 * np.nanmean(x.records.service_ms)
+    assert np.any(np.abs(b.records.service_ms - a.records.service_ms) > 1e-9)
+
+
+def test_each_model_gets_its_own_summary_and_verdict():
+    from simlat.api import run
+
+    exp = _colocated("shared", gpus=2, ipg=2, ads_ipg=2)
+    s = run(exp, requests=6000).summary
+    assert set(s.tenants) == {"ads"}
+    ads = s.tenants["ads"]
+    assert ads.slo_latency_ms == 10 and s.slo_latency_ms == 30
+    assert ads.p99_ci_ms is not None and ads.p99_ci_ms[0] <= ads.p99_ms <= ads.p99_ci_ms[1]
+    assert ads.throughput_rps == pytest.approx(3000, rel=0.1)
+
+
+def test_colocated_cost_counts_every_gpu_once():
+    from simlat.config.sweep import Sweep
+    from simlat.sweep.cost import cost_per_hour
+
+    sweep = Sweep(cost_per_replica_hour=1.0)
+    assert cost_per_hour(_colocated("shared", gpus=3, ipg=2, ads_ipg=2), sweep) == 3.0
+    assert cost_per_hour(_colocated("separate", gpus=3, ads_gpus=2), sweep) == 5.0
+
+
+def test_separate_placement_needs_the_tenants_gpus():
+    with pytest.raises(SimlatError, match=r"tenants.ads.gpus: required with placement: separate"):
+        _colocated("separate")
+
+
+def test_the_shipped_feed_and_ads_experiment_runs_on_synthetic_contention():
+    """experiments/feed_ads_shared.yaml end to end (a reduced grid) with the synthetic contention
+    profile in place of the measured one, which tests/test_experiments.py uses once it exists."""
+    from simlat.config import load_experiment
+    from simlat.sweep.runner import run_sweep
+
+    path = ROOT / "experiments" / "feed_ads_shared.yaml"
+    exp = load_experiment(path)
+    assert exp.fleet.contention.path.endswith("calibration/h100-contention.json")
+    fleet = exp.fleet.model_copy(update={"contention": exp.fleet.contention.model_copy(update={"path": str(SYNTHETIC)})})
+    sweep = exp.sweep.model_copy(update={"grid": {"fleet.gpus": [1], "fleet.instances_per_gpu": [1, 2]},
+                                         "min_requests": 4000, "max_requests": 4000})
+    exp = exp.model_copy(update={"fleet": fleet, "sweep": sweep})
+    res = run_sweep(exp, base_dir=path.parent, cache_dir=None, workers=1, details=False)
+    pts = res.points
+    assert len(pts) == 4
+    assert list(pts["gpus"]) == [1, 1, 2, 2]  # shared: one GPU; separate: one more for the ads model
+    assert list(pts["cost_per_hour"]) == [3.5, 3.5, 7.0, 7.0]
+    assert {"ads_p99_ms", "ads_p99_lo_ms", "ads_p99_hi_ms", "ads_meets_slo"} <= set(pts.columns)
+    chosen = pts[pts["reason"] == "chosen"]
+    assert chosen.empty or bool(chosen["ads_meets_slo"].iloc[0])  # a chosen point meets both SLOs
+    assert not (pts["meets_slo"] & ~pts["ads_meets_slo"]).any()  # meeting means both models meet
+    # separate GPUs: the ads model's numbers do not depend on the feed model's instances
+    sep = pts[pts["colocated.placement"] == "separate"]
+    assert sep["ads_p99_ms"].nunique() == 1

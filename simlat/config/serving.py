@@ -46,16 +46,6 @@ class Fleet(StrictModel):
     """
 
     replicas: PositiveInt = Field(default=1, description="Servers (model instances), each serving one batch at a time.")
-    gpus: PositiveInt | None = Field(
-        default=None,
-        description="GPUs; when given, replicas = gpus x instances_per_gpu (leave replicas out). Cost counts GPUs.",
-    )
-    instances_per_gpu: PositiveInt = Field(
-        default=1, description="Model instances on each GPU; their batches contend for it (needs contention when > 1)."
-    )
-    contention: Contention | None = Field(
-        default=None, description="The contention profile, needed when instances share a GPU."
-    )
     balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = Field(
         default="round_robin",
         description="How a batch picks a replica's queue; ignored (with a warning) when queue is shared.",
@@ -66,6 +56,16 @@ class Fleet(StrictModel):
     autoscaling: Autoscaling | None = Field(
         default=None,
         description="How the replica count follows the load over a day (simlat day); simulate and sweeps run fleet.replicas.",
+    )
+    gpus: PositiveInt | None = Field(
+        default=None,
+        description="GPUs; when given, replicas = gpus x instances_per_gpu (leave replicas out). Cost counts GPUs.",
+    )
+    instances_per_gpu: PositiveInt = Field(
+        default=1, description="Model instances on each GPU; their batches contend for it (needs contention when > 1)."
+    )
+    contention: Contention | None = Field(
+        default=None, description="The contention profile, needed when instances share a GPU."
     )
 
     @model_validator(mode="before")

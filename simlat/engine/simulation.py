@@ -161,12 +161,22 @@ def run_spec(
         requests = run.requests
         queued = _Queued.everything(requests)
     else:
-        if spec.cache is not None:
-            cache = _apply_cache(spec.cache, requests, streams)
-            queued = cache.queued
-        else:
-            queued = _Queued.everything(requests)
+        cache, queued = cache_stage(spec, requests, streams)
         run = chosen.run(spec, queued.requests, service, streams, progress)
+    return result_of(spec, requests, service, streams, cache, queued, run)
+
+
+def cache_stage(spec: EngineSpec, requests: Requests, streams: Streams) -> tuple[_CacheStage | None, _Queued]:
+    """The cache stage of an open loop (None without a cache) and the requests it passes on."""
+    if spec.cache is not None:
+        cache = _apply_cache(spec.cache, requests, streams)
+        return cache, cache.queued
+    return None, _Queued.everything(requests)
+
+
+def result_of(spec: EngineSpec, requests: Requests, service: ServiceModel, streams: Streams,
+              cache: _CacheStage | None, queued: _Queued, run: PathRun) -> SimResult:
+    """The :class:`SimResult` of a path's run: the per-request records and the fleet-level facts."""
     records, busy, end = _records(spec, requests, queued, run, cache, streams)
     q_items = np.asarray(queued.requests.items)
     mean_items = float(q_items.mean()) if len(q_items) else 1.0

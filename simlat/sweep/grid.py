@@ -66,8 +66,11 @@ def short_value(value: Any) -> str:
 
 
 def label_of(params: dict[str, Any]) -> str:
-    """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``."""
-    return " ".join(f"{p.rsplit('.', 1)[-1]}={short_value(v)}" for p, v in params.items()) or "base"
+    """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``; a leaf name that two paths
+    share keeps its parent (``fleet.gpus=2 ads.gpus=1``)."""
+    leaves = [p.rsplit(".", 1)[-1] for p in params]
+    names = [".".join(p.split(".")[-2:]) if leaves.count(leaf) > 1 else leaf for p, leaf in zip(params, leaves, strict=True)]
+    return " ".join(f"{n}={short_value(v)}" for n, v in zip(names, params.values(), strict=True)) or "base"
 
 
 def _validate(data: dict, where: str, value: Any) -> Experiment:
