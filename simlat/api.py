@@ -97,6 +97,8 @@ def override(experiment: Experiment, values: dict | None = None, **more) -> Expe
 
     values = {**(values or {}), **{k.replace("__", "."): v for k, v in more.items()}}
     data = experiment.model_dump(mode="json", exclude_unset=True)
+    if (experiment.fleet.gpus is not None or "fleet.gpus" in values) and "fleet.replicas" not in values:
+        data.get("fleet", {}).pop("replicas", None)  # follows gpus x instances_per_gpu
     for path, value in values.items():
         data = set_path(data, path, value)
     try:

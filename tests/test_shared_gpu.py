@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simlat.config.loader import parse_experiment
 from simlat.engine import simulate
@@ -211,7 +213,7 @@ def test_bad_layouts_are_refused_with_field_and_rule(fleet, message):
 
 def test_a_missing_contention_file_is_a_clear_error(tmp_path):
     exp = _experiment(tmp_path / "absent.json", gpus=1, ipg=2)
-    with pytest.raises(SimlatError, match="is not a profile file"):
+    with pytest.raises(SimlatError, match="not found: no contention profile there"):
         simulate(exp, _requests(exp, n=200), seed=np.random.SeedSequence(1))
 
 
@@ -354,3 +356,53 @@ def test_the_shipped_feed_and_ads_experiment_runs_on_synthetic_contention():
     # separate GPUs: the ads model's numbers do not depend on the feed model's instances
     sep = pts[pts["colocated.placement"] == "separate"]
     assert sep["ads_p99_ms"].nunique() == 1
+
+
+def test_a_point_that_fails_only_for_a_colocated_model_says_so():
+    import pandas as pd
+
+    from simlat.sweep.explain import reason
+
+    row = pd.Series({"config_id": "x", "note": "", "stable": True, "meets_slo": False, "slo_hi_ms": 5.0,
+                     "drop_rate": 0.0, "slo_met_probability": 1.0, "ads_meets_slo": False, "ads_p99_hi_ms": 41.25})
+    text = reason(row, chosen=None, percentile=99, slo_ms=30, confidence=0.95, min_headroom=0)
+    assert text == "ads misses its own SLO (p99 upper bound 41.2 ms)"
+
+
+def _run_traced(exp, n, seed):
+    import simpy
+
+    spec = EngineSpec.from_experiment(exp)
+    devices, device_of, key = device_set(spec, trace=True)
+    eng = SharedGpuEngine(spec, _requests(exp, n=n, seed=seed), build_service(exp.service),
+                          Streams.spawn(np.random.SeedSequence(seed)), env=simpy.Environment(), horizon=_Horizon(),
+                          devices=devices, device_of=device_of, key=key)
+    eng.run()
+    return np.array(devices.segments).reshape(-1, 4), np.array(devices.batches).reshape(-1, 4)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    ipg=st.integers(2, 4),
+    excess=st.lists(st.floats(0.0, 1.5), min_size=3, max_size=3),
+    load=st.floats(0.3, 1.2),
+    sigma=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+)
+def test_property_work_is_conserved_and_no_batch_runs_faster_than_alone(ipg, excess, load, sigma, seed):
+    """For any slowdowns (s(k) non-decreasing in k), load and service spread: on every GPU, the work
+    drawn (alone times of its batches) equals the progress made (the integral of the running
+    batches' rates 1/s), and every batch takes at least its alone time."""
+    import tempfile
+
+    slow = {k: 1.0 + sum(excess[: k - 1]) for k in range(2, ipg + 1)}
+    with tempfile.TemporaryDirectory() as d:
+        prof = _profile(Path(d), slow)
+        exp = _experiment(prof, gpus=2, ipg=ipg, rate=2000.0 * load * ipg,
+                          service={"kind": "lognormal", "median_ms": 1.0, "sigma": sigma})
+        seg, bat = _run_traced(exp, 1500, seed)
+    for dev in range(2):
+        s = seg[seg[:, 0] == dev]
+        alone = float(bat[bat[:, 0] == dev, 1].sum())
+        assert float(np.sum((s[:, 2] - s[:, 1]) * s[:, 3])) == pytest.approx(alone, rel=1e-9)
+    assert np.all(bat[:, 3] - bat[:, 2] >= bat[:, 1] * (1 - 1e-9))

@@ -20,7 +20,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_va
 
 from simlat.config.base import StrictModel
 from simlat.errors import SimlatError, validate_as
-from simlat.profiles.resolve import ProfileKind, load, register
+from simlat.profiles.resolve import ProfileKind, load, register, resolve_path
 
 SCHEMA = "simlat.contention"
 SCHEMA_VERSION = 1
@@ -109,6 +109,9 @@ CONTENTION = register(ProfileKind("contention", frozenset({SCHEMA}), parse))
 
 def read(path: str, field: str = "fleet.contention.path") -> ContentionProfile:
     """Load (cached by path and modification time) or raise a :class:`SimlatError` naming the file."""
+    if not resolve_path(path).exists():
+        raise SimlatError(f"{field}: {str(path)!r} not found: no contention profile there (measure one on the GPU "
+                          "with simlat calibrate --contention)")
     profile = load(path, CONTENTION.name, field=field)
     assert isinstance(profile, ContentionProfile)
     return profile
