@@ -406,3 +406,15 @@ def test_property_work_is_conserved_and_no_batch_runs_faster_than_alone(ipg, exc
         alone = float(bat[bat[:, 0] == dev, 1].sum())
         assert float(np.sum((s[:, 2] - s[:, 1]) * s[:, 3])) == pytest.approx(alone, rel=1e-9)
     assert np.all(bat[:, 3] - bat[:, 2] >= bat[:, 1] * (1 - 1e-9))
+
+
+def test_configuration_ids_of_experiments_without_shared_gpus_are_unchanged():
+    """Ids (and so cached results) of existing experiments stay those from before these fields
+    existed: the defaults are left out of the hash; a non-default value changes it."""
+    from simlat.api import override
+    from simlat.config import load_experiment
+    from simlat.sweep.hashing import config_hash
+
+    exp = load_experiment(ROOT / "experiments" / "demo.yaml")
+    assert config_hash(exp) == "6789afe08357eac2"  # the id before shared GPUs were modelled
+    assert config_hash(override(exp, {"fleet.gpus": exp.fleet.replicas})) != config_hash(exp)
