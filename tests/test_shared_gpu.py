@@ -353,6 +353,10 @@ def test_the_shipped_feed_and_ads_experiment_runs_on_synthetic_contention():
     chosen = pts[pts["reason"] == "chosen"]
     assert chosen.empty or bool(chosen["ads_meets_slo"].iloc[0])  # a chosen point meets both SLOs
     assert not (pts["meets_slo"] & ~pts["ads_meets_slo"]).any()  # meeting means both models meet
+    from simlat.sweep.table import sweep_table
+
+    table = sweep_table(res)
+    assert {"gpus", "ads_p50_ms", "ads_p99_ms", "ads_meets_slo"} <= set(table.columns)
     # separate GPUs: the ads model's numbers do not depend on the feed model's instances
     sep = pts[pts["colocated.placement"] == "separate"]
     assert sep["ads_p99_ms"].nunique() == 1
