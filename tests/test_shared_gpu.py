@@ -422,3 +422,26 @@ def test_configuration_ids_of_experiments_without_shared_gpus_are_unchanged():
     exp = load_experiment(ROOT / "experiments" / "demo.yaml")
     assert config_hash(exp) == "6789afe08357eac2"  # the id before shared GPUs were modelled
     assert config_hash(override(exp, {"fleet.gpus": exp.fleet.replicas})) != config_hash(exp)
+
+
+def test_time_slicing_with_many_instances_is_mg1_ps_insensitive_to_the_service_spread(tmp_path):
+    """With s(k) = k and enough instances that all jobs are nearly always in service (8, at load 0.5
+    P(more than 8 in system) ~ 0.5^9), the GPU is an M/G/1 processor-sharing queue: mean latency
+    E[S] / (1 - rho) whatever the service distribution (lognormal, CV^2 = 1.72 here, where FCFS
+    would give 1.18x more). Batch-means interval; one GPU of 8 instances is also exactly as fast as
+    one instance alone (the capacity estimate)."""
+    prof = _profile(tmp_path, {k: float(k) for k in range(2, 9)}, batch=1)
+    sigma, median = 1.0, 1.0
+    mean_s = median * np.exp(sigma**2 / 2)
+    rate = 0.5 / mean_s * 1000.0
+    svc = {"kind": "lognormal", "median_ms": median, "sigma": sigma}
+    exp = _experiment(prof, gpus=1, ipg=8, rate=rate, service=svc, batch=1)
+    res = simulate(exp, _requests(exp, n=150_000, seed=5), seed=np.random.SeedSequence(6))
+    lat = res.records.latency_ms[15_000:]
+    means = lat[: len(lat) // 20 * 20].reshape(20, -1).mean(axis=1)
+    half = 2.09 * means.std(ddof=1) / np.sqrt(20)
+    expected = mean_s / (1 - 0.5)
+    assert abs(means.mean() - expected) < half + 0.01 * expected, (means.mean(), expected, half)
+    one = _experiment(None, gpus=1, ipg=1, rate=rate, service=svc, batch=1)
+    alone = simulate(one, _requests(one, n=200, seed=5), seed=np.random.SeedSequence(6))
+    assert res.capacity_rps == pytest.approx(alone.capacity_rps)
