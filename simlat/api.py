@@ -97,6 +97,8 @@ def override(experiment: Experiment, values: dict | None = None, **more) -> Expe
 
     values = {**(values or {}), **{k.replace("__", "."): v for k, v in more.items()}}
     data = experiment.model_dump(mode="json", exclude_unset=True)
+    if (experiment.fleet.gpus is not None or "fleet.gpus" in values) and "fleet.replicas" not in values:
+        data.get("fleet", {}).pop("replicas", None)  # follows gpus x instances_per_gpu
     for path, value in values.items():
         data = set_path(data, path, value)
     try:
@@ -128,10 +130,25 @@ def run(
     results, workload_notes = _replications(experiment, progress)
     summary = summarize(results, experiment)
     summary = with_prediction_interval(summary, experiment)
+    if experiment.colocated is not None:
+        summary = summary.model_copy(update={"tenants": _tenant_summaries(results, experiment)})
     workload_notes = [*ignored_settings(experiment), *workload_notes]
     if workload_notes:
         summary = summary.model_copy(update={"warnings": [*workload_notes, *summary.warnings]})
     return RunResult(summary=summary, records=results if keep_records else [], experiment=experiment)
+
+
+def _tenant_summaries(results: list[SimResult], experiment: Experiment) -> dict[str, Summary]:
+    """Each colocated model's own summary (its SLO, its warm-up), from its results in every replication."""
+    from simlat.config.colocation import tenant_experiment
+    from simlat.metrics import summarize
+
+    assert experiment.colocated is not None
+    out = {}
+    for name in experiment.colocated.tenants:
+        t_exp = tenant_experiment(experiment, name)
+        out[name] = with_prediction_interval(summarize([r.tenants[name] for r in results], t_exp), t_exp)
+    return out
 
 
 def _with_run_overrides(experiment: Experiment, requests: int | None, seed: int | None) -> Experiment:

@@ -178,6 +178,9 @@ class Summary(BaseModel):
     """The prediction interval's parts, each an sd of log latency."""
     prediction_basis: str = "simulation"
     """``serving profile <file>``, or ``model profile only`` (no serving stack measured)."""
+    tenants: dict[str, Summary] = {}
+    """The other models on the same GPUs (``colocated``), by name: each one's own summary, SLO
+    and verdict (its ``slo_*`` fields are its own SLO's)."""
 
 
 # ---------------------------------------------------------------------------------------------------

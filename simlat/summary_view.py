@@ -138,13 +138,44 @@ def print_summary(experiment: Experiment, summary: Summary, console=None) -> Non
         rates.add_row("cache hit ratio (after warm-up)", cache_text(summary))
     console.print(rates)
 
-    label = f"p{summary.slo_percentile:g} <= {summary.slo_latency_ms:g} ms"
+    if summary.tenants:
+        console.print(_tenants_table(experiment, summary))
+    _print_verdict(console, summary, experiment.name if summary.tenants else "")
+    for name, t in summary.tenants.items():
+        _print_verdict(console, t, name)
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for name, t in summary.tenants.items():
+        for w in t.warnings:
+            if w not in summary.warnings:
+                console.print(f"[yellow]warning ({name}):[/] {w}", highlight=False)
+
+
+def _print_verdict(console, summary: Summary, who: str) -> None:
+    label = f"p{summary.slo_percentile:g} <= {summary.slo_latency_ms:g} ms" + (f" ({who})" if who else "")
     if not summary.stable:
         console.print(f"SLO {label}: [bold red]NOT MET[/] (unstable; P(met) = 0)")
     else:
         p = summary.slo_met_probability
         verdict = "[bold green]MET[/]" if p >= 0.95 else "[bold red]NOT MET[/]" if p <= 0.05 else "[bold yellow]UNCERTAIN[/]"
         console.print(f"SLO {label}: {verdict}  {slo_estimate_text(summary)}, P(met) = {p:.3f}")
-        console.print(prediction_text(summary), highlight=False)
-    for w in summary.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        if not who:
+            console.print(prediction_text(summary), highlight=False)
+
+
+def _tenants_table(experiment: Experiment, summary: Summary):
+    """One row per model on the GPUs: its p50 and p99 with intervals, throughput and utilisation."""
+    from rich.table import Table
+
+    table = Table(title="models on the same GPUs (each with its own SLO)" if experiment.colocated is not None
+                  and experiment.colocated.placement == "shared" else "models on GPUs of their own")
+    for col in ("model", "p50 (ms)", "p99 (ms)", "throughput", "mean utilisation"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, s in [(experiment.name, summary), *summary.tenants.items()]:
+        util = sum(s.utilization) / len(s.utilization) if s.utilization else float("nan")
+        if not s.stable:
+            table.add_row(name, "unbounded", "unbounded", f"{s.throughput_rps:,.1f} req/s", f"{util:.1%}")
+        else:
+            table.add_row(name, f"{_ms(s.p50_ms)} {_ci(s.p50_ci_ms)}", f"{_ms(s.p99_ms)} {_ci(s.p99_ci_ms)}",
+                          f"{s.throughput_rps:,.1f} req/s", f"{util:.1%}")
+    return table

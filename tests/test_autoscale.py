@@ -75,6 +75,10 @@ def test_config_ids_without_autoscaling_are_unchanged():
     exp = simlat.load(ROOT / "experiments" / "demo.yaml")
     data = exp.model_dump(mode="json", exclude=_IGNORED)
     assert data["fleet"].pop("autoscaling") is None
+    # so are the shared-GPU fields at their defaults (tests/test_shared_gpu.py)
+    assert (data["fleet"].pop("gpus"), data["fleet"].pop("instances_per_gpu"), data["fleet"].pop("contention")) == (
+        None, 1, None)
+    assert data.pop("colocated") is None
     assert config_hash(exp) == digest(_portable(data))
     assert config_hash(exp) != config_hash(simlat.override(exp, {"fleet.autoscaling": {"kind": "none"}}))
 

@@ -170,6 +170,19 @@ CASES = [
     ("replicas-zero", exp_case(with_(BASE, "fleet.replicas", 0)), ["fleet.replicas", "greater than 0"]),
     ("replicas-text", exp_case(with_(BASE, "fleet.replicas", "many")), ["fleet.replicas", "'many'"]),
     ("balancer-unknown", exp_case(with_(BASE, "fleet.balancer", "psychic")), ["fleet.balancer", "'psychic'"]),
+    ("gpus-and-replicas-disagree", exp_case(with_(with_(BASE, "fleet.gpus", 2), "fleet.replicas", 3)),
+     ["fleet", "replicas: 3 must equal gpus x instances_per_gpu"]),
+    ("instances-per-gpu-without-contention", exp_case(with_(BASE, "fleet", {"gpus": 1, "instances_per_gpu": 2})),
+     ["fleet", "contention: required when instances_per_gpu is 2"]),
+    ("contention-file-absent", exp_case(with_(BASE, "fleet", {"gpus": 1, "instances_per_gpu": 2, "contention": {
+        "path": "absent.json", "model": "m", "variant": "v"}})),
+     ["fleet.contention.path", "absent.json", "not found"]),
+    ("contention-not-a-contention-profile", exp_case(with_(BASE, "fleet", {"gpus": 1, "instances_per_gpu": 2, "contention": {
+        "path": str(H100), "model": "m", "variant": "v"}})),
+     ["is a service profile, expected a contention profile"]),
+    ("colocated-separate-without-gpus", exp_case(with_(with_(BASE, "fleet.contention", {"path": "c.json"}), "colocated", {
+        "placement": "separate", "tenants": {"ads": {k: BASE[k] for k in ("workload", "service", "slo")}}})),
+     ["colocated", "tenants.ads.gpus: required with placement: separate"]),
     ("rate-inf", exp_case(with_(BASE, "workload.arrivals.rate_rps", float("inf"))), ["workload.arrivals.rate_rps", "finite"]),
     ("rate-negative", exp_case(with_(BASE, "workload.arrivals.rate_rps", -5)), ["workload.arrivals.rate_rps", "-5"]),
     ("rate-1e-300", exp_case(with_(BASE, "workload.arrivals.rate_rps", 1e-300)), ["workload.arrivals", "years of simulated time"]),

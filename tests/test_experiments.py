@@ -18,6 +18,13 @@ SHARED_TRACES = ROOT.parent / "shared" / "traces"
 
 
 def _skip_if_data_absent(exp, path: Path) -> None:
+    contention = exp.fleet.contention
+    if contention is not None and not Path(contention.path).exists():
+        pytest.skip(
+            f"{path.name} reads the contention profile {contention.path}, which is absent (measure it with "
+            "simlat calibrate --contention on the GPU; tests/test_shared_gpu.py runs this experiment on "
+            "synthetic test data meanwhile)"
+        )
     arr = exp.workload.arrivals
     if arr.kind == "trace" and not Path(arr.path).exists():
         pytest.skip(

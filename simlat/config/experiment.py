@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from simlat.config.base import StrictModel
 from simlat.config.cache import Cache
+from simlat.config.colocation import Colocation
 from simlat.config.frontend import Frontend
 from simlat.config.service import ServiceTime
 from simlat.config.serving import SLO, Admission, Batching, Fleet, NoBatching, Overheads, Run
@@ -32,6 +33,9 @@ class Experiment(StrictModel):
     cache: Cache | None = None
     frontend: Frontend | None = None
     sweep: Sweep | None = None
+    colocated: Colocation | None = Field(
+        default=None, description="Other models on the same GPUs (or on GPUs of their own), each with its own SLO."
+    )
 
     @field_validator("name")
     @classmethod
@@ -44,6 +48,21 @@ class Experiment(StrictModel):
                 "no '/' or '\\', not starting with '.' or a space): it names the report file"
             )
         return v
+
+
+    @model_validator(mode="after")
+    def _colocated(self):
+        if self.colocated is None:
+            return self
+        if self.fleet.contention is None:
+            raise ValueError("fleet.contention: required with colocated models (how much their batches slow each other)")
+        if self.workload.arrivals.kind == "closed_loop":
+            raise ValueError("workload.arrivals: closed_loop is not supported with colocated models (open loop only)")
+        if self.frontend is not None:
+            raise ValueError("frontend: not supported with colocated models yet (the serving stack is per model)")
+        if self.fleet.autoscaling is not None:
+            raise ValueError("fleet.autoscaling: not supported with colocated models")
+        return self
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_. -]{0,99}$")

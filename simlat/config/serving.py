@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -19,13 +19,33 @@ MAX_SEED = 2**63 - 1
 """Seeds are non-negative (numpy's SeedSequence) and fit in 64 bits."""
 
 
+class Contention(StrictModel):
+    """The measured contention profile that says how much slower batches run when several instances
+    share one GPU (``simlat calibrate --contention``)."""
+
+    path: str = Field(min_length=1, description="Contention profile file (schema simlat.contention).")
+    mode: Literal["processes", "mps", "streams"] = Field(
+        default="processes",
+        description="Which measured sharing mode the instances run in (time-sliced processes, MPS or CUDA streams).",
+    )
+    model: str | None = Field(
+        default=None, description="The model's name in the profile; default: service.model (kind: profile)."
+    )
+    variant: str | None = Field(
+        default=None, description="The variant's name in the profile; default: service.variant (kind: profile)."
+    )
+
+
 class Fleet(StrictModel):
     """Replicas behind a load balancer, with one shared queue or one queue per replica.
 
-    With ``queue: shared`` the balancer is not used: a free replica takes the next batch.
+    With ``queue: shared`` the balancer is not used: a free replica takes the next batch. A replica
+    is one model instance; ``instances_per_gpu`` instances share each GPU (Triton's
+    ``instance_group { count: N }``), and their batches then slow each other down as the
+    ``contention`` profile says. ``gpus`` fixes the replica count at ``gpus x instances_per_gpu``.
     """
 
-    replicas: PositiveInt = Field(default=1, description="Servers, each serving one batch at a time.")
+    replicas: PositiveInt = Field(default=1, description="Servers (model instances), each serving one batch at a time.")
     balancer: Literal["round_robin", "random", "join_shortest_queue", "power_of_two"] = Field(
         default="round_robin",
         description="How a batch picks a replica's queue; ignored (with a warning) when queue is shared.",
@@ -37,6 +57,52 @@ class Fleet(StrictModel):
         default=None,
         description="How the replica count follows the load over a day (simlat day); simulate and sweeps run fleet.replicas.",
     )
+    gpus: PositiveInt | None = Field(
+        default=None,
+        description="GPUs; when given, replicas = gpus x instances_per_gpu (leave replicas out). Cost counts GPUs.",
+    )
+    instances_per_gpu: PositiveInt = Field(
+        default=1, description="Model instances on each GPU; their batches contend for it (needs contention when > 1)."
+    )
+    contention: Contention | None = Field(
+        default=None, description="The contention profile, needed when instances share a GPU."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicas_from_gpus(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("gpus") is not None:
+            gpus, ipg = data["gpus"], data.get("instances_per_gpu", 1)
+            if isinstance(gpus, int) and isinstance(ipg, int) and not isinstance(gpus, bool) and not isinstance(ipg, bool):
+                if data.get("replicas") is None:
+                    data = {**data, "replicas": gpus * ipg}
+                elif data["replicas"] != gpus * ipg:
+                    raise ValueError(
+                        f"replicas: {data['replicas']!r} must equal gpus x instances_per_gpu ({gpus} x {ipg} = "
+                        f"{gpus * ipg}); give gpus or replicas, not both"
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _whole_gpus(self):
+        if self.replicas % self.instances_per_gpu:
+            raise ValueError(
+                f"replicas: {self.replicas} must be a multiple of instances_per_gpu ({self.instances_per_gpu}): "
+                "every GPU runs instances_per_gpu instances"
+            )
+        if self.instances_per_gpu > 1 and self.contention is None:
+            raise ValueError(
+                f"contention: required when instances_per_gpu is {self.instances_per_gpu} (> 1): a contention "
+                "profile (simlat calibrate --contention) says how much slower batches run side by side"
+            )
+        if self.autoscaling is not None and self.instances_per_gpu > 1:
+            raise ValueError("autoscaling: not supported with instances_per_gpu > 1 (simlat day scales replicas)")
+        return self
+
+    @property
+    def n_gpus(self) -> int:
+        """GPUs the fleet occupies: ``replicas / instances_per_gpu``."""
+        return self.replicas // self.instances_per_gpu
 
 
 class NoBatching(StrictModel):

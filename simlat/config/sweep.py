@@ -57,8 +57,9 @@ class Sweep(StrictModel):
     - ``objective``: how the operating point is chosen among configurations meeting the SLO.
     - ``min_headroom``: only configurations whose maximum SLO-meeting rate is at least
       ``(1 + min_headroom) x`` the target rate qualify (0.25: absorbs 25% load growth).
-    - ``prices``: USD per replica-hour by device or profile name; ``cost_per_replica_hour`` is the
-      fallback for configurations whose device has no price.
+    - ``prices``: USD per GPU-hour by device or profile name; ``cost_per_replica_hour`` is the
+      fallback for configurations whose device has no price. A GPU is paid once however many
+      instances share it (``fleet.instances_per_gpu``): cost = GPUs x price.
     - Accuracy: each rate is simulated with ``min_requests``, doubling until the SLO percentile's
       confidence interval is entirely below or above the bound, or its relative half-width is at
       most ``ci_rel_tolerance``, or ``max_requests`` is reached.

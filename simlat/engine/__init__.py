@@ -34,6 +34,12 @@ def simulate(
 
         experiment = experiment.model_copy(update={"frontend": read(experiment.frontend.path).params.frontend(
             replicas=experiment.fleet.replicas)})
+    if experiment.colocated is not None:
+        from simlat.engine.colocated import simulate_colocated
+
+        if service is not None or path not in (None, "shared_gpu"):
+            raise ValueError("service and path overrides are not supported with colocated models")
+        return simulate_colocated(experiment, requests, seed=seed, progress=progress)
     if experiment.frontend is not None:
         if service is not None:
             raise ValueError("service override is not supported together with a frontend")

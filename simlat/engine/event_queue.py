@@ -487,6 +487,11 @@ class EventEngine:
         env = self.env
         env.process(self.process_closed() if self.clients is not None else self.process_open())
         env.run()
+        return self.collect()
+
+    def collect(self) -> PathRun:
+        """The per-batch log, the drops and the end of the run, once the environment has run."""
+        env = self.env
         # requests still waiting at the end (closed loop stopped): none remain since events drain
         log = BatchLog()
         for q in self.queues:  # queue by queue, as the static path logs (batch ids: see BatchLog)

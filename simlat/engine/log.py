@@ -101,3 +101,5 @@ class PathRun:
     """Replica each request was routed to, when the path knows it for requests dropped before any batch."""
     overhead: np.ndarray | None = None
     """Per-request overheads when the path drew them (closed loop), else None."""
+    warnings: tuple[str, ...] = ()
+    """What the path approximated (the shared-GPU path's extrapolated slowdowns)."""

@@ -112,6 +112,7 @@ class SimResult:
     fraction of requests that miss it). ``offered_rps``: the arrival rate of the requests
     (None for a closed loop). ``n_replicas``: replicas in the fleet. ``cache``: lookup counts per
     request (None without a cache). ``warnings``: notes for the summary (a cache still warming up).
+    ``tenants``: the results of the other models on the same GPUs (``colocated``), by name.
     """
 
     records: Records
@@ -122,6 +123,8 @@ class SimResult:
     n_replicas: int
     cache: CacheCounts | None = None
     warnings: list[str] = field(default_factory=list)
+    tenants: dict[str, SimResult] = field(default_factory=dict)
+    """The other models that shared the run's GPUs (``colocated``), by name: their own results."""
 
 
 def write_records(results: list[SimResult], path: str | Path) -> None:

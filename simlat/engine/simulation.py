@@ -56,7 +56,7 @@ def _padded_mean_ms(service: ServiceModel, policy: BatchPolicy, items: float) ->
     return service.mean_ms(items)
 
 
-def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: int, mean_items: float) -> float:
+def capacity_rps(service: ServiceModel, policy: BatchPolicy, replicas: float, mean_items: float) -> float:
     """The engine's estimate of the fleet's maximum throughput, requests per second.
 
     ``on_free`` (and no batching): every replica serves full batches of mean-sized requests back
@@ -161,22 +161,33 @@ def run_spec(
         requests = run.requests
         queued = _Queued.everything(requests)
     else:
-        if spec.cache is not None:
-            cache = _apply_cache(spec.cache, requests, streams)
-            queued = cache.queued
-        else:
-            queued = _Queued.everything(requests)
+        cache, queued = cache_stage(spec, requests, streams)
         run = chosen.run(spec, queued.requests, service, streams, progress)
+    return result_of(spec, requests, service, streams, cache, queued, run)
+
+
+def cache_stage(spec: EngineSpec, requests: Requests, streams: Streams) -> tuple[_CacheStage | None, _Queued]:
+    """The cache stage of an open loop (None without a cache) and the requests it passes on."""
+    if spec.cache is not None:
+        cache = _apply_cache(spec.cache, requests, streams)
+        return cache, cache.queued
+    return None, _Queued.everything(requests)
+
+
+def result_of(spec: EngineSpec, requests: Requests, service: ServiceModel, streams: Streams,
+              cache: _CacheStage | None, queued: _Queued, run: PathRun) -> SimResult:
+    """The :class:`SimResult` of a path's run: the per-request records and the fleet-level facts."""
     records, busy, end = _records(spec, requests, queued, run, cache, streams)
     q_items = np.asarray(queued.requests.items)
     mean_items = float(q_items.mean()) if len(q_items) else 1.0
     n = len(requests)
+    warnings = ([] if cache is None else list(cache.warnings)) + list(run.warnings)
     return SimResult(
         records=records,
         busy_ms=busy,
         end_ms=float(end),
         # in arriving requests: with a cache, only the misses (a fraction of them) load the fleet
-        capacity_rps=capacity_rps(service, spec.policy, spec.fleet.replicas, mean_items)
+        capacity_rps=capacity_rps(service, spec.policy, _effective_replicas(spec, mean_items), mean_items)
         * n
         / max(1, len(queued.ids)),
         offered_rps=None
@@ -184,8 +195,24 @@ def run_spec(
         else _offered_rps(np.asarray(requests.arrival_ms, dtype=float)),
         n_replicas=spec.fleet.replicas,
         cache=None if cache is None else cache.counts,
-        warnings=[] if cache is None else list(cache.warnings),
+        warnings=warnings,
     )
+
+
+def _effective_replicas(spec: EngineSpec, mean_items: float) -> float:
+    """Replicas for the capacity estimate: with instances sharing GPUs, each runs at ``1 / s`` of its
+    speed alone when all of its GPU's instances are busy with full batches (``s``: their slowdown)."""
+    dev = spec.devices
+    if dev is None:
+        return spec.fleet.replicas
+    from simlat.engine.contention import SlowdownModel
+    from simlat.profiles.contention import read
+
+    model = SlowdownModel(read(dev.profile), dev.mode)
+    items = max(1, round(spec.policy.max_batch * mean_items))
+    sig = (dev.model, items)
+    s = model.slowdown(sig, (sig,) * (dev.instances_per_gpu - 1))
+    return spec.fleet.replicas / s
 
 
 def _queue_columns(spec: EngineSpec, n: int, queued: _Queued, run: PathRun, cache: _CacheStage | None):

@@ -4,7 +4,8 @@
 into one :class:`EngineSpec` (as :meth:`simlat.engine.batching.BatchPolicy.from_config` does for
 batching); below that point no engine module reads the experiment. A spec holds what the engine
 needs and nothing else: the fleet and its balancer object, the batch policy, admission control,
-overheads, the closed loop's clients, and the cache with its warm-up source (the workload itself
+overheads, the closed loop's clients, the cache with its warm-up source, and the GPUs that
+instances share (the workload itself
 stays in :mod:`simlat.workload`).
 """
 
@@ -98,6 +99,39 @@ class CacheSpec:
 
 
 @dataclass(frozen=True)
+class DeviceSpec:
+    """GPUs shared by several model instances: replica ``r`` runs on GPU ``r // instances_per_gpu``,
+    and the batches on one GPU slow each other down as the contention profile says
+    (:mod:`simlat.engine.shared_gpu`)."""
+
+    gpus: int
+    instances_per_gpu: int
+    model: tuple[str, str]
+    """(model, variant): the name the contention profile knows the service by."""
+    profile: str
+    """Path of the contention profile."""
+    mode: str = "processes"
+
+    @classmethod
+    def from_config(cls, experiment: Experiment) -> DeviceSpec | None:
+        """The layout of ``experiment.fleet``; None when every GPU runs one instance (nothing shared)."""
+        fleet = experiment.fleet
+        if fleet.instances_per_gpu == 1 or fleet.contention is None:
+            return None
+        c, svc = fleet.contention, experiment.service
+        model = c.model or getattr(svc, "model", None)
+        variant = c.variant or getattr(svc, "variant", None)
+        if model is None or variant is None:
+            from simlat.errors import SimlatError
+
+            raise SimlatError(
+                f"fleet.contention.model: needed with service kind {svc.kind!r} (only kind: profile names its "
+                "model and variant): give fleet.contention.model and fleet.contention.variant"
+            )
+        return cls(fleet.n_gpus, fleet.instances_per_gpu, (model, variant), c.path, c.mode)
+
+
+@dataclass(frozen=True)
 class EngineSpec:
     """Everything the engine reads of an experiment (see the module docstring)."""
 
@@ -107,6 +141,8 @@ class EngineSpec:
     overheads: OverheadSpec
     closed_loop: ClosedLoopSpec | None = None
     cache: CacheSpec | None = None
+    devices: DeviceSpec | None = None
+    """Instances that share GPUs (None: one instance per GPU, no contention)."""
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> EngineSpec:
@@ -134,4 +170,5 @@ class EngineSpec:
             overheads=OverheadSpec(ov.network_rtt_ms, ov.serialization_ms),
             closed_loop=closed,
             cache=cache,
+            devices=DeviceSpec.from_config(experiment),
         )

@@ -10,6 +10,8 @@
 
 - :mod:`~simlat.profiles.serving`: the serving-stack profile of ``simlat calibrate --endpoint`` (the
   fitted stack of a measured endpoint and its uncertainty).
+- :mod:`~simlat.profiles.contention`: the GPU contention profile of ``simlat calibrate --contention``
+  (how much slower batches run when several share one GPU).
  A new kind is one module that
 defines its model and ``parse`` function and calls :func:`~simlat.profiles.resolve.register`, plus
 its name in :data:`~simlat.profiles.resolve.KIND_MODULES`.

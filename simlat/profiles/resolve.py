@@ -9,7 +9,8 @@ The path rule
 
 Kinds
     Each profile kind (the service profile of ``simlat calibrate``, the Redis profile of
-    ``simlat calibrate --cache``, the serving-stack profile of ``simlat calibrate --endpoint``) is
+    ``simlat calibrate --cache``, the serving-stack profile of ``simlat calibrate --endpoint``, the GPU contention profile of
+    ``simlat calibrate --contention``) is
     one :class:`ProfileKind` entry in :data:`KINDS`, registered with :func:`register` by the module
     that defines it (listed in :data:`KIND_MODULES`). A file names its
     kind by a top-level ``kind`` (or ``format``, or ``schema``) string equal to one of the kind's ``tags``; files
@@ -66,8 +67,13 @@ class ProfileKind:
 KINDS: dict[str, ProfileKind] = {}
 """Registered profile kinds by name (see :func:`register`)."""
 
-KIND_MODULES = ("simlat.profiles.schema", "simlat.profiles.redis", "simlat.profiles.serving")
-"""The modules that register the built-in kinds (the service, Redis and serving-stack profiles),
+KIND_MODULES = (
+    "simlat.profiles.schema",
+    "simlat.profiles.redis",
+    "simlat.profiles.serving",
+    "simlat.profiles.contention",
+)
+"""The modules that register the built-in kinds (the service, Redis, serving-stack and GPU contention profiles),
 imported on the first detection so that any profile file loads whichever module is imported."""
 
 

@@ -1,4 +1,8 @@
-"""What a configuration costs per hour: replicas times the price of its device.
+"""What a configuration costs per hour: GPUs times the price of its device.
+
+A GPU is priced once however many model instances share it: ``fleet.replicas /
+fleet.instances_per_gpu`` GPUs (``fleet.n_gpus``; the replica count when each GPU runs one instance),
+plus, with ``colocated`` models placed ``separate``, their own GPUs.
 
 The device is looked up in ``sweep.prices`` by, in order: ``experiment.device``, the service
 profile file's stem (``calibration/h100.json`` -> ``h100``), its file name and the device name the
@@ -70,11 +74,14 @@ def projected_warning(experiment: Experiment) -> list[str]:
 
 def cost_per_hour(experiment: Experiment, sweep: Sweep) -> float:
     """USD per hour for the configuration's fleet; NaN when no price applies and none is needed."""
+    gpus = experiment.fleet.n_gpus
+    if experiment.colocated is not None:
+        gpus = experiment.colocated.gpus(gpus)
     for name in device_names(experiment):
         if name in sweep.prices:
-            return experiment.fleet.replicas * sweep.prices[name]
+            return gpus * sweep.prices[name]
     if sweep.cost_per_replica_hour is not None:
-        return experiment.fleet.replicas * sweep.cost_per_replica_hour
+        return gpus * sweep.cost_per_replica_hour
     if sweep.objective == "min_cost" or sweep.prices:
         names = device_names(experiment) or ["(no device: set experiment.device)"]
         raise SimlatError(

@@ -88,6 +88,14 @@ def config_text(experiment: Experiment, params: list[str]) -> str:
     """'4 replicas of mlp_ranker bf16 on h100, max batch 64, max wait 2 ms' (+ swept extras)."""
     r = experiment.fleet.replicas
     parts = [f"{r} replica{'s' if r != 1 else ''} of {service_text(experiment)}", batching_text(experiment)]
+    f = experiment.fleet
+    if f.instances_per_gpu > 1 or experiment.colocated is not None:
+        parts.insert(1, f"{f.instances_per_gpu} per GPU on {f.n_gpus} GPU{'s' if f.n_gpus != 1 else ''}")
+    col = experiment.colocated
+    if col is not None:
+        for name, t in col.tenants.items():
+            where = "on the same GPUs" if col.placement == "shared" else f"on {t.gpus} GPU{'s' if t.gpus != 1 else ''} of its own"
+            parts.append(f"beside {name} ({t.instances_per_gpu} per GPU {where})")
     if any(p.startswith("fleet.balancer") or p.startswith("fleet.queue") for p in params):
         f = experiment.fleet
         parts.append(f"{f.queue.replace('_', '-')} queue" + (f", {f.balancer.replace('_', ' ')}" if f.queue != "shared" else ""))
@@ -144,6 +152,11 @@ def recommendation(
     if not math.isnan(row["headroom"]):
         h = row["headroom"]
         text += f", headroom {h:.0%}" if h >= 0.1 else f", headroom {h:.1%}"
+    col = experiments[chosen].colocated
+    for name, t in (col.tenants.items() if col is not None else ()):
+        text += (f"; {name}: p99 {lat(row[f'{name}_p99_ms'])} ms [{lat(row[f'{name}_p99_lo_ms'])}, "
+                 f"{lat(row[f'{name}_p99_hi_ms'])}] (SLO {pct_label(t.slo.percentile)} <= {_ms(t.slo.latency_ms)} ms)")
     if not math.isnan(row["cost_per_hour"]):
-        text += f", ${row['cost_per_hour']:,.2f}/hour"
+        gpus = f" for {int(row['gpus'])} GPUs" if "gpus" in row and not math.isnan(row["gpus"]) else ""
+        text += f", ${row['cost_per_hour']:,.2f}/hour{gpus}"
     return text

@@ -118,6 +118,17 @@ def verdict_of(summary: Summary, slo_ms: float, percentile: float, confidence: f
     return FAILS
 
 
+def joint_verdict(summary: Summary, slo_ms: float, percentile: float, confidence: float) -> str:
+    """:func:`verdict_of` of the experiment's model and of every colocated model, each against its own
+    SLO: meets only when all meet; unstable when any diverged."""
+    verdicts = [verdict_of(summary, slo_ms, percentile, confidence)]
+    verdicts += [verdict_of(t, t.slo_latency_ms, t.slo_percentile, confidence) for t in summary.tenants.values()]
+    for v in (UNSTABLE, FAILS):
+        if v in verdicts:
+            return v
+    return MEETS
+
+
 def decided(summary: Summary, slo_ms: float, rel_tol: float) -> bool:
     """True when more requests would not change the answer materially."""
     if not summary.stable:
@@ -198,10 +209,12 @@ def evaluate(
         res = run(exp, requests=n, seed=seed, keep_records=keep_quantiles)
         summary = res.summary
         capacity = _num(summary.capacity_rps)
-        if decided(summary, slo.latency_ms, sweep.ci_rel_tolerance) or n >= cap:
+        done = decided(summary, slo.latency_ms, sweep.ci_rel_tolerance) and all(
+            decided(t, t.slo_latency_ms, sweep.ci_rel_tolerance) for t in summary.tenants.values())
+        if done or n >= cap:
             break
         n = min(2 * n, cap)
-    verdict = verdict_of(summary, slo.latency_ms, slo.percentile, sweep.confidence)
+    verdict = joint_verdict(summary, slo.latency_ms, slo.percentile, sweep.confidence)
     ev = to_evaluation(summary, rate, n, verdict, capacity, time.perf_counter() - t0)
     if keep_quantiles:
         ev.quantiles_json = json.dumps(latency_quantiles(res.records, exp.run.warmup_fraction))

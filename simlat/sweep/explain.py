@@ -58,6 +58,19 @@ def category(row, min_headroom: float) -> str:
     return QUALIFIES
 
 
+def tenant_misses(row) -> str:
+    """'ads misses its own SLO (p99 upper bound 41.2 ms)' for each colocated model of ``row`` that
+    misses its SLO ('' when none does or the row has none)."""
+    out = []
+    for col in row.index if hasattr(row, "index") else row:
+        if col.endswith("_meets_slo") and col != "meets_slo" and not bool(row[col]):
+            name = col[: -len("_meets_slo")]
+            hi = _f(row, f"{name}_p99_hi_ms")
+            bound = f"p99 upper bound {lat(hi)} ms" if math.isfinite(hi) else "p99 with no finite upper bound"
+            out.append(f"{name} misses its own SLO ({bound})")
+    return "; ".join(out)
+
+
 def reason(row, *, chosen: str | None, percentile: float, slo_ms: float, confidence: float, min_headroom: float) -> str:
     """One row's reason in words: 'headroom 18.1% < min_headroom 20%', 'p99 upper bound 35.2 ms > 30 ms'."""
     if chosen is not None and str(row["config_id"]) == str(chosen):
@@ -70,6 +83,9 @@ def reason(row, *, chosen: str | None, percentile: float, slo_ms: float, confide
         return "overloaded at the target rate (unstable)"
     if cat == MISSES:
         hi = _f(row, DECIDING_BOUND)
+        others = tenant_misses(row)
+        if others and not math.isnan(hi) and hi <= slo_ms:
+            return others
         if math.isinf(hi):
             return f"{p} interval reaches past the largest sample (no finite upper bound to hold under {slo_ms:g} ms)"
         if not math.isnan(hi) and hi > slo_ms:
@@ -129,7 +145,8 @@ def _best(group: pd.DataFrame, cat: str) -> str:
             prob = float(row["slo_met_probability"])
             if "pi_hi_ms" in row and not math.isnan(float(row["pi_hi_ms"])):
                 bound += f", P(SLO met) {prob:.2f} from the prediction interval (up to {lat(float(row['pi_hi_ms']))} ms)"
-        return f"closest {row['label']}: {bound}"
+        others = tenant_misses(row)
+        return f"closest {row['label']}: {bound}" + (f"; {others}" if others else "")
     if cat == REJECTED:
         return f"e.g. {group.iloc[0]['note']}"
     return ""

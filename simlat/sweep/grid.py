@@ -66,8 +66,11 @@ def short_value(value: Any) -> str:
 
 
 def label_of(params: dict[str, Any]) -> str:
-    """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``."""
-    return " ".join(f"{p.rsplit('.', 1)[-1]}={short_value(v)}" for p, v in params.items()) or "base"
+    """Short human name: ``max_batch_size=64 max_wait_ms=2 replicas=4``; a leaf name that two paths
+    share keeps its parent (``fleet.gpus=2 ads.gpus=1``)."""
+    leaves = [p.rsplit(".", 1)[-1] for p in params]
+    names = [".".join(p.split(".")[-2:]) if leaves.count(leaf) > 1 else leaf for p, leaf in zip(params, leaves, strict=True)]
+    return " ".join(f"{n}={short_value(v)}" for n, v in zip(names, params.values(), strict=True)) or "base"
 
 
 def _validate(data: dict, where: str, value: Any) -> Experiment:
@@ -100,12 +103,26 @@ def _apply(data: dict, assignment: dict[str, Any], base_dir: Path | None) -> dic
     return data
 
 
+def _base(experiment: Experiment) -> dict:
+    """The experiment as data for the grid to set paths in. With ``fleet.gpus`` (given or swept) the
+    replica count follows ``gpus x instances_per_gpu``, so it is left out and recomputed at each point."""
+    base = experiment.model_dump(mode="json", exclude={"sweep"})
+    sweep = experiment.sweep
+    swept = set(sweep.params) if sweep is not None else set()
+    if experiment.fleet.gpus is not None or "fleet.gpus" in swept:
+        base["fleet"].pop("replicas", None)
+        if base["fleet"].get("gpus") is None:  # each grid entry is checked alone: give it a GPU count
+            first = sweep.grid.get("fleet.gpus") or [sweep.cases[0]["fleet.gpus"]]  # type: ignore[union-attr]
+            base["fleet"]["gpus"] = first[0]
+    return base
+
+
 def expand(experiment: Experiment, base_dir: Path | None = None) -> list[Configuration]:
     """All configurations of ``experiment.sweep`` (the base experiment alone when there is none).
 
     ``base_dir``: the experiment file's folder, against which relative paths in values resolve.
     """
-    base = experiment.model_dump(mode="json", exclude={"sweep"})
+    base = _base(experiment)
     sweep = experiment.sweep
     if sweep is None:
         exp = Experiment.model_validate(base)

@@ -100,6 +100,11 @@ def digest(obj: Any, length: int = 16) -> str:
 def config_hash(experiment: Experiment) -> str:
     """The configuration's stable id."""
     data = experiment.model_dump(mode="json", exclude=_IGNORED)
-    if data.get("fleet", {}).get("autoscaling", "") is None:
-        del data["fleet"]["autoscaling"]  # absent: the ids of configurations without it stay as they were
+    if data.get("colocated", "") is None:
+        del data["colocated"]
+    fleet = data.get("fleet", {})
+    # absent (or at their defaults): the ids of configurations without them stay as they were
+    for name, default in (("autoscaling", None), ("gpus", None), ("instances_per_gpu", 1), ("contention", None)):
+        if name in fleet and fleet[name] == default:
+            del fleet[name]
     return digest(_portable(data))

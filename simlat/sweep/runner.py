@@ -107,10 +107,46 @@ def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
         )
         if c.experiment.cache is not None:
             row["hit_ratio"] = _hit_ratio(o, target)
+        if c.experiment.colocated is not None:
+            row.update(_tenant_columns(c.experiment, t, sweep.confidence))
         rows.append(row)
     df = pd.DataFrame(rows)
     df["pareto"] = pareto_mask(df) if len(df) else []
     return df
+
+
+def _tenant_columns(experiment, t, confidence: float) -> dict:
+    """The colocated models' own numbers at the target rate: GPUs in all, and per model its p50 and
+    p99 (with the p99's interval) and whether it meets its own SLO (``<name>_meets_slo``)."""
+    from types import SimpleNamespace
+
+    from simlat.sweep.evaluate import verdict_of
+
+    def num(x) -> float:
+        return math.nan if x is None else float(x)
+
+    col = experiment.colocated
+    out: dict = {"gpus": col.gpus(experiment.fleet.n_gpus)}
+    tenants = json.loads(t.summary_json).get("tenants", {})
+    for name in col.tenants:
+        d = tenants.get(name)
+        if d is None:  # not simulated (an error, or skipped)
+            out.update({f"{name}_p50_ms": math.nan, f"{name}_p99_ms": math.nan, f"{name}_p99_lo_ms": math.nan,
+                        f"{name}_p99_hi_ms": math.nan, f"{name}_meets_slo": False})
+            continue
+        p99_ci = d.get("p99_ci_ms") or [None, None]
+        slo_ci = d.get("slo_ci_ms") or [None, None]
+        # JSON keeps an infinite bound as null: read it back as infinite
+        s = SimpleNamespace(stable=d["stable"], slo_met_probability=d["slo_met_probability"], drop_rate=d["drop_rate"],
+                            slo_ci_ms=(num(slo_ci[0]), math.inf if slo_ci[1] is None else float(slo_ci[1])))
+        out.update({
+            f"{name}_p50_ms": num(d.get("p50_ms")),
+            f"{name}_p99_ms": num(d.get("p99_ms")),
+            f"{name}_p99_lo_ms": num(p99_ci[0]),
+            f"{name}_p99_hi_ms": num(p99_ci[1]),
+            f"{name}_meets_slo": verdict_of(s, d["slo_latency_ms"], d["slo_percentile"], confidence) == MEETS,  # type: ignore[arg-type]
+        })
+    return out
 
 
 def _load_curves(outcomes: dict[str, Outcome], order: list[str]) -> pd.DataFrame:

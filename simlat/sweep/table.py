@@ -18,6 +18,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("label", "short name of the configuration"),
     ("device", "device it runs on"),
     ("replicas", "replicas in the fleet"),
+    ("gpus", "GPUs in all, with colocated models (instances share them; the cost counts these)"),
     ("cost_per_hour", "USD per hour"),
     ("max_rate_rps", "highest arrival rate meeting the SLO (req/s)"),
     ("limit", "what bounds max_rate_rps: slo, stability, capacity, high_rps, not_searched, none"),
@@ -46,6 +47,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("note", "search or simulator notes"),
     ("config_id", "stable hash of the configuration"),
 ]
+TENANT_SUFFIXES = ("_p50_ms", "_p99_ms", "_p99_lo_ms", "_p99_hi_ms", "_meets_slo")
+"""Columns of each colocated model (prefixed by its name), after :data:`COLUMNS`."""
 FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
 
 
@@ -61,6 +64,9 @@ def sweep_table(result) -> pd.DataFrame:
         if name == "chosen":
             df[name] = pts["config_id"].astype(str) == str(result.chosen) if "config_id" in pts.columns else False
         elif name in pts.columns and name not in df.columns:
+            df[name] = pts[name]
+    for name in pts.columns:  # colocated models: <name>_p50_ms, <name>_p99_ms (+ _lo/_hi), <name>_meets_slo
+        if name not in df.columns and name.endswith(TENANT_SUFFIXES):
             df[name] = pts[name]
     df["experiment"] = result.experiment_name
     df["seed"] = getattr(result, "seed", None)
