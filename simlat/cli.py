@@ -271,7 +271,7 @@ def calibrate(
     variants: Annotated[str | None, typer.Option(help="Comma-separated variants (default: all for the device).")] = None,
     batch_sizes: Annotated[str | None, typer.Option(help="Comma-separated batch sizes (default: powers of two per model).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch.set_num_threads, OMP/MKL, onnxruntime).")] = None,
-    budget: Annotated[str, typer.Option(help="quick, normal or thorough.")] = "normal",
+    budget: Annotated[str, typer.Option(help="quick, normal, thorough or adaptive (batch sizes chosen where the curve needs them, samples until the median is known within 2%, 540 s limit unless --time-limit).")] = "normal",
     input_shape: Annotated[str | None, typer.Option(help="Per-item input shape of a user model, e.g. 512 or 3x224x224.")] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length of encoder_small.")] = 64,
     time_limit: Annotated[float | None, typer.Option(help="Stop measuring after this many seconds (work left is recorded as not measured).")] = None,

@@ -65,6 +65,7 @@ def _error(prep, model, ref_inputs, ref) -> dict | None:
 
 def run_variant(task: dict) -> dict:
     """Measure one model under one variant (see the module docstring)."""
+    import numpy as np
     import torch
 
     from simlat.calibrate import roofline, timing
@@ -76,7 +77,15 @@ def run_variant(task: dict) -> dict:
     res: dict = {"status": "ok", "notes": [], "points": {}, "idle": {}, "timer": None}
     model = LoadedModel(ModelRef.from_json(task["model"]))
     sizes = task["batch_sizes"]
-    ref_bs = next((b for b in sizes if b >= 8), sizes[-1])
+    refiner = None
+    if task.get("adaptive"):
+        from simlat.calibrate.adaptive import Refiner, coarse
+
+        refiner = Refiner(sizes, step=budget["coarse_step"], tolerance=budget["tolerance"])
+        first_pass = coarse(sizes, budget["coarse_step"])
+        ref_bs = next((b for b in first_pass if b >= 8), first_pass[-1])
+    else:
+        ref_bs = next((b for b in sizes if b >= 8), sizes[-1])
     ref_inputs = model.make_inputs(ref_bs, torch.Generator().manual_seed(7))
     ref = None
     if model.module is not None:
@@ -104,13 +113,21 @@ def run_variant(task: dict) -> dict:
     gen = torch.Generator().manual_seed(11)
     idle_sizes = set(task["idle_sizes"])
     res["measuring_from"] = time.time()
-    for i, bs in enumerate(sizes):
+    order = iter(sizes)
+    i = 0
+    while True:
+        bs = refiner.next_size() if refiner is not None else next(order, None)
+        if bs is None:
+            break
         now = time.time()
+        left = refiner.expected_left() if refiner is not None else len(sizes) - i
         if now > task["hard_deadline"]:
-            res["notes"].append(f"batch sizes {sizes[i:]} not measured: the variant's time budget was spent")
+            unmeasured = refiner.interpolated() if refiner is not None else sizes[i:]
+            res["notes"].append(f"batch sizes {unmeasured} not measured: the variant's time budget was spent")
             break
         # pace: the time left to the soft deadline, shared by the sizes left (coverage before sample count)
-        allowance = max((deadline - now) / (len(sizes) - i), 0.05)
+        allowance = max((deadline - now) / left, 0.05)
+        i += 1
         try:
             sets = [prep.convert(model.make_inputs(bs, gen)) for _ in range(3)]
             first = timing.first_call_ms(prep.call, sets[0], device)
@@ -118,7 +135,7 @@ def run_variant(task: dict) -> dict:
             wu = timing.warm_up(run, sets, max_s=min(budget["warmup_s"], 0.4 * allowance))
             point_s = min(task["point_s"], 0.4 * allowance)
             samples = timing.sample(run, sets, min_n=budget["min_samples"], max_n=budget["max_samples"], max_s=point_s,
-                                    hard_s=max(1.5 * allowance, point_s))
+                                    hard_s=max(1.5 * allowance, point_s), rel_ci=budget.get("rel_ci", 0.0))
             point = {"samples": samples.tolist(), "first_call_ms": first, "warmup_calls": wu["calls"], "steady": wu["steady"]}
             if samples.size < budget["min_samples"]:
                 res["notes"].append(f"batch {bs}: {samples.size} samples (fewer than {budget['min_samples']}: time budget)")
@@ -130,12 +147,16 @@ def run_variant(task: dict) -> dict:
         except Exception as err:  # noqa: BLE001 - keep what was measured
             if not res["points"]:
                 raise
-            res["notes"].append(f"batch sizes {sizes[i:]} not measured: batch {bs} failed: {type(err).__name__}: {str(err)[:300]}")
+            unmeasured = [b for b in sizes if str(b) not in res["points"]]
+            res["notes"].append(f"batch sizes {unmeasured} not measured: batch {bs} failed: {type(err).__name__}: {str(err)[:300]}")
             break
         finally:
             _progress(str(bs))
         res["points"][str(bs)] = point
         del sets
+        if refiner is not None:
+            refiner.record(bs, float(np.median(samples)))
+            res["adaptive"] = refiner.summary()
         _save(task["out"], res)
     if res["points"]:
         measured = [int(b) for b in res["points"]]
