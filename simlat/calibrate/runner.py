@@ -28,8 +28,9 @@ from simlat.launch import module_command
 NO_LIMIT_TASK_S = 1800.0
 """Deadline of one task when the run has no time limit."""
 
-PRESPAWN_DEPTH = 2
-"""Workers started ahead of need on cuda (each spends seconds importing torch and initialising CUDA)."""
+PRESPAWN_DEPTH = 3
+"""Workers started ahead of need on cuda (each spends ~10 s importing torch, initialising CUDA and
+pre-warming what every task needs, see ``worker._prewarm_cuda``)."""
 
 
 @dataclass
