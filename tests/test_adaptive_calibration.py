@@ -72,6 +72,17 @@ def test_a_stricter_tolerance_measures_more():
     assert set(loose.measured) <= set(strict.measured)
 
 
+def test_a_cut_short_curve_measures_the_ends_first_and_interpolates_only_between_measured_sizes():
+    r = Refiner(GRID)
+    assert r.next_size() == 1
+    r.record(1, 0.1)
+    assert r.interpolated() == [] and r.unmeasured() == GRID[1:]  # nothing above 1 is interpolated
+    assert r.next_size() == 4096
+    r.record(4096, 0.5)
+    assert r.interpolated() == GRID[1:-1] and not r.complete()
+    assert r.summary()["complete"] is False
+
+
 def test_refiner_rejects_a_bad_grid():
     with pytest.raises(ValueError, match="increase strictly"):
         Refiner([4, 2])

@@ -6,7 +6,8 @@ measures a coarse subset of the batch-size grid first (every ``step``-th size, p
 then, between two measured neighbours with grid sizes left between them, the middle grid size (in
 log2). If the simulator's interpolation between the neighbours misses that size's measured median
 by more than ``tolerance``, both halves are bisected again; otherwise both halves are left to
-interpolation. Sizes never measured are recorded in the profile as interpolated.
+interpolation. Sizes never measured between two measured ones are recorded in the profile as
+interpolated.
 
 Pure Python: the worker imports it, so it stays free of the simulator's dependencies.
 """
@@ -49,7 +50,8 @@ class Refiner:
     def __post_init__(self) -> None:
         if any(b <= a for a, b in zip(self.grid, self.grid[1:], strict=False)) or not self.grid:
             raise ValueError(f"grid must increase strictly and not be empty, got {self.grid}")
-        self._todo = coarse(self.grid, self.step)
+        first = coarse(self.grid, self.step)
+        self._todo = [first[0], first[-1], *first[1:-1]] if len(first) > 1 else first  # the ends first: a cut-short curve still spans the grid
 
     def _between(self, lo: int, hi: int) -> list[int]:
         return [b for b in self.grid if lo < b < hi]
@@ -95,13 +97,20 @@ class Refiner:
             self._open_interval(lo, size, err)
             self._open_interval(size, hi, err)
 
-    def interpolated(self) -> list[int]:
-        """Grid sizes not measured (the simulator interpolates them between measured neighbours)."""
+    def unmeasured(self) -> list[int]:
+        """Grid sizes not measured."""
         return [b for b in self.grid if b not in self.measured]
+
+    def interpolated(self) -> list[int]:
+        """Grid sizes not measured between two measured ones (the simulator interpolates them)."""
+        if not self.measured:
+            return []
+        lo, hi = min(self.measured), max(self.measured)
+        return [b for b in self.unmeasured() if lo < b < hi]
 
     def expected_left(self) -> int:
         """A guess of the sizes still to measure (for pacing): the coarse ones left, two per open gap."""
-        return max(min(len(self._todo) + 2 * len(self._open), len(self.interpolated())), 1)
+        return max(min(len(self._todo) + 2 * len(self._open), len(self.unmeasured())), 1)
 
     def complete(self) -> bool:
         """Whether the refinement ran to its end (every gap checked or within tolerance)."""
@@ -113,6 +122,7 @@ class Refiner:
             "grid": list(self.grid),
             "tolerance": self.tolerance,
             "interpolated": self.interpolated(),
+            "unmeasured": self.unmeasured(),
             "checks": [[b, round(p, 6), round(m, 6)] for b, p, m in self.checks],
             "complete": self.complete(),
         }

@@ -81,7 +81,8 @@ def variant_entry(name: str, device: str, results: list[dict], levels: list[floa
     refinement = primary.get("adaptive")
     if refinement:
         measured = sorted(int(b) for b in primary["points"])
-        refinement = {**refinement, "interpolated": [b for b in refinement["grid"] if b not in measured]}
+        refinement = {k: v for k, v in refinement.items() if k != "unmeasured"}
+        refinement["interpolated"] = [b for b in refinement["grid"] if measured[0] < b < measured[-1] and b not in measured]
         entry["refinement"] = refinement
         if refinement["interpolated"]:
             entry["notes"].append(

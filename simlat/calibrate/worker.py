@@ -122,7 +122,7 @@ def run_variant(task: dict) -> dict:
         now = time.time()
         left = refiner.expected_left() if refiner is not None else len(sizes) - i
         if now > task["hard_deadline"]:
-            unmeasured = refiner.interpolated() if refiner is not None else sizes[i:]
+            unmeasured = refiner.unmeasured() if refiner is not None else sizes[i:]
             res["notes"].append(f"batch sizes {unmeasured} not measured: the variant's time budget was spent")
             break
         # pace: the time left to the soft deadline, shared by the sizes left (coverage before sample count)
