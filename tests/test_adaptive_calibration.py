@@ -110,7 +110,7 @@ def test_adaptive_plan_refines_free_shapes_and_repeats_coarse_sizes():
     assert not prim["compile_cudagraphs"].adaptive  # fixed shapes: every bucket is a shape the variant runs
     reps = [t for t in tasks if t.kind == "variant" and t.repeat == 1]
     assert len(reps) == 3  # two processes per variant: the spread between processes
-    assert next(t for t in reps if t.variant == "fp32").batch_sizes == [1, 256, 4096]
+    assert next(t for t in reps if t.variant == "fp32").batch_sizes == [1, 4096, 256]  # the primary's order: ends first
     assert prim["compile_max_autotune"].weight > prim["fp32"].weight
     assert bud.default_time_limit_s is not None and bud.default_time_limit_s <= 600
 

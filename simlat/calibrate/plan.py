@@ -123,6 +123,8 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
             for r in range(1, budget.processes):
                 # repeats re-measure sizes the primary measures for sure (an adaptive primary: its coarse pass)
                 rs = _spread(coarse(vs, budget.coarse_step) if adaptive else vs, budget.repeat_sizes)
+                if adaptive and len(rs) > 2:  # the primary's order (ends first): a compile traces its dynamic graph at the same size
+                    rs = [rs[0], rs[-1], *rs[1:-1]]
                 t = Task("variant", device, m, v, rs, [], r, spec.weight / 2 if spec.heavy else 0.3, f"{m.name}/{r}" if group else None)
                 (shared_repeats if group else repeats).append(t)
     comps = []
