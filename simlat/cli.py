@@ -271,7 +271,7 @@ def calibrate(
     variants: Annotated[str | None, typer.Option(help="Comma-separated variants (default: all for the device).")] = None,
     batch_sizes: Annotated[str | None, typer.Option(help="Comma-separated batch sizes (default: powers of two per model).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch.set_num_threads, OMP/MKL, onnxruntime).")] = None,
-    budget: Annotated[str, typer.Option(help="quick, normal or thorough.")] = "normal",
+    budget: Annotated[str, typer.Option(help="quick, normal, thorough or adaptive (batch sizes chosen where the curve needs them, samples until the median is known within 2%, 540 s limit unless --time-limit).")] = "normal",
     input_shape: Annotated[str | None, typer.Option(help="Per-item input shape of a user model, e.g. 512 or 3x224x224.")] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length of encoder_small.")] = 64,
     time_limit: Annotated[float | None, typer.Option(help="Stop measuring after this many seconds (work left is recorded as not measured).")] = None,
@@ -376,7 +376,7 @@ def calibrate(
     typer.echo(f"profile written to {out} ({profile.provenance.device_name}, {profile.provenance.elapsed_s} s)")
 
 
-profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one, project one onto another device.")
+profile_app = typer.Typer(no_args_is_help=True, help="Work with calibration profiles: merge two runs, describe one, project one onto another device, compare two, probe this machine.")
 app.add_typer(profile_app, name="profile")
 
 inside_app = typer.Typer(no_args_is_help=True, help="The first validation: simlat's own server measured from inside "
@@ -445,8 +445,9 @@ def profile_merge(
 @profile_app.command("project")
 def profile_project(
     source: Annotated[Path, typer.Argument(help="A measured service profile.")],
-    to: Annotated[str, typer.Option("--to", help="Target device from the device table (simlat/profiles/devices.py), e.g. h200, a100, l4, ci-cpu2.")],
     out: Annotated[Path, typer.Option(help="Projected profile file to write.")],
+    to: Annotated[str | None, typer.Option("--to", help="Target device from the device table (simlat/profiles/devices.py), e.g. h200, a100, l4, ci-cpu2.")] = None,
+    probe: Annotated[Path | None, typer.Option(help="Instead of --to: a CPU target measured by simlat profile probe (its JSON file).")] = None,
     from_device: Annotated[str | None, typer.Option("--from", help="The source's device in the table, when its recorded device name does not say.")] = None,
     host_speed: Annotated[float | None, typer.Option(help="Target host CPU per-core speed relative to the source's (default: from the table).")] = None,
     uncertainty: Annotated[float | None, typer.Option(help="sd of log of the projection's error added to each point (default: 0.35 for a GPU, 2.0 for a CPU).")] = None,
@@ -454,15 +455,21 @@ def profile_project(
 ) -> None:
     """Project a measured profile onto a device it was not measured on (marked projected, with a wider uncertainty)."""
     from simlat.outputs import check_output_file
-    from simlat.profiles.devices import device
+    from simlat.profiles.devices import device, from_probe
     from simlat.profiles.project import check_table, compare, project_file
     from simlat.profiles.schema import load_profile, save_profile
 
     try:
-        target = device(to)
+        if (to is None) == (probe is None):
+            raise SimlatError("give the target either as --to DEVICE (the device table) or as --probe FILE (simlat profile probe), not both")
+        if probe is not None:
+            target = from_probe(_read_json(probe, "--probe"), str(probe))
+        else:
+            assert to is not None
+            target = device(to)
         src = device(from_device) if from_device else None
         check_output_file(out, "--out", create_folder=True)
-        command = "simlat profile project " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else f"simlat profile project --to {to}"
+        command = "simlat profile project " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else f"simlat profile project --to {to or probe}"
         projected = project_file(source, target, source=src, host_speed=host_speed, sd_log=uncertainty, command=command)
         measured = load_profile(check, field="--check") if check is not None else None
         save_profile(projected, out)
@@ -476,6 +483,75 @@ def profile_project(
                f" uncertainty sd(log) {prj.uncertainty_sd_log:g})")
     if measured is not None:
         typer.echo(check_table(compare(projected, measured)))
+
+
+def _read_json(path: Path, option: str) -> dict:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SimlatError(f"{option}: {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SimlatError(f"{option}: {str(path)!r} is not a JSON file: {err}") from None
+    return data
+
+
+@profile_app.command("probe")
+def profile_probe(
+    out: Annotated[Path, typer.Option(help="Probe result to write (JSON), for simlat profile project --probe.")],
+    threads: Annotated[int | None, typer.Option(min=1, help="The threads the target will run with (default: torch's default here).")] = None,
+    seconds: Annotated[float, typer.Option(min=1.0, max=120.0, help="About how long the probe runs.")] = 6.0,
+) -> None:
+    """Measure this machine's CPU as a projection target: matmul rates (all threads and one), copy
+    bandwidth, a tiny op's dispatch time and the serialization components (~5-10 s)."""
+    import json
+
+    from simlat.outputs import check_output_file
+
+    try:
+        check_output_file(out, "--out", create_folder=True)
+        from simlat.calibrate.probe import run_probe
+
+        result = run_probe(threads, seconds=seconds)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+    mm = result["matmul_flops_per_s"]
+    typer.echo(f"probe written to {out}: {result['device_name']}, {result['threads']} threads, fp32 {mm.get('fp32', 0) / 1e9:.0f} GFLOP/s,"
+               f" copy {result['copy_bytes_per_s'] / 1e9:.1f} GB/s, tiny op {result['op_overhead_us']['threads']:.1f} us ({result['elapsed_s']} s)")
+
+
+@profile_app.command("compare")
+def profile_compare(
+    predicted: Annotated[Path, typer.Argument(help="The profile that predicts (usually projected).")],
+    measured: Annotated[Path, typer.Argument(help="A profile measured on the device it predicts.")],
+    table: Annotated[Path | None, typer.Option(help="Also write the comparison: .md (the table), .csv (one line per point) or .json.")] = None,
+    condition: Annotated[str, typer.Option(help="steady (back-to-back) or idle curves.")] = "steady",
+) -> None:
+    """Compare two profiles point by point: per model and variant the median and worst error of the
+    median per batch size, and how often the predicted 95% interval covers the measured median."""
+    from simlat.outputs import check_output_file
+    from simlat.profiles.accuracy import compare_profiles, markdown, write_table
+    from simlat.profiles.schema import load_profile
+
+    try:
+        if table is not None:
+            check_output_file(table, "--table", create_folder=True)
+            if table.suffix.lower() not in (".md", ".csv", ".json"):
+                raise SimlatError(f"--table: {str(table)!r} is invalid: the file must end in .md, .csv or .json")
+        rows = compare_profiles(load_profile(predicted, field="PREDICTED"), load_profile(measured, field="MEASURED"),
+                                condition=condition)
+        title = f"{predicted.name} against {measured.name} ({condition})"
+        if table is not None:
+            write_table(rows, table, title)
+    except SimlatError as err:
+        _fail(err)
+    except OSError as err:
+        _fail(SimlatError(f"--table: cannot write {str(table)!r}: {err.strerror or err}"))
+    typer.echo(markdown(rows, title))
 
 
 @profile_app.command("describe")

@@ -156,7 +156,7 @@ def _cli(*args: str):
         (["--model", "mlp_ranker", "--variants", "fp32,turbo"], "'turbo' is not a variant; valid on cpu: fp32, bf16, int8_dynamic, int8_static, torchscript, onnxruntime, compile"),
         (["--model", "mlp_ranker", "--variants", "tf32"], "'tf32' does not run on cpu"),
         (["--model", "mlp_ranker", "--device", "tpu"], "--device: 'tpu' is not a device; valid: cpu, cuda"),
-        (["--model", "mlp_ranker", "--budget", "lavish"], "--budget: 'lavish' is not a budget; valid: quick, normal, thorough"),
+        (["--model", "mlp_ranker", "--budget", "lavish"], "--budget: 'lavish' is not a budget; valid: quick, normal, thorough, adaptive"),
         (["--model", "mlp_ranker", "--batch-sizes", "0,4"], "--batch-sizes: '0,4' is invalid"),
         (["--model", "model.onnx"], "'model.onnx' is not a file"),
         (["--model", "mlp_ranker", "--threads", "0"], "--threads: 0 is invalid"),

@@ -78,6 +78,16 @@ def variant_entry(name: str, device: str, results: list[dict], levels: list[floa
         "idle_gap_ms": budget.idle_gap_s * 1e3,
         "notes": notes,
     }
+    refinement = primary.get("adaptive")
+    if refinement:
+        measured = sorted(int(b) for b in primary["points"])
+        refinement = {k: v for k, v in refinement.items() if k != "unmeasured"}
+        refinement["interpolated"] = [b for b in refinement["grid"] if measured[0] < b < measured[-1] and b not in measured]
+        entry["refinement"] = refinement
+        if refinement["interpolated"]:
+            entry["notes"].append(
+                f"adaptive: batch sizes {refinement['interpolated']} interpolated between measured neighbours, not measured"
+                + ("" if refinement["complete"] else " (refinement cut short by the time budget: not all checked)"))
     if entry["error"] and not all(map(lambda v: v == v and v != float("inf"), entry["error"].values())):
         entry["notes"].append("output error is not finite (NaN/inf outputs or a shape mismatch)")
         entry["error"] = None

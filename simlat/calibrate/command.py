@@ -81,6 +81,8 @@ def calibrate(
         if processes < 1:
             raise SimlatError(f"--processes: {processes} is invalid: it must be >= 1")
         bud = dataclasses.replace(bud, processes=processes)
+    if time_limit_s is None:
+        time_limit_s = bud.default_time_limit_s
     names = select_variants(device, variants)
     refs = resolve_models(model, input_shape, seq_len)
     sizes = parse_batch_sizes(batch_sizes)

@@ -61,6 +61,9 @@ def _merge_variant(a: dict, b: dict, levels: list[float], replace: bool) -> dict
     out["error"] = a.get("error") or b.get("error")
     out["notes"] = list(dict.fromkeys([*a.get("notes", []), *b.get("notes", [])]))
     out["notes"] = [n for n in out["notes"] if not n.startswith("repeat process failed")]
+    if out.get("refinement"):  # sizes the second run measured are no longer interpolated
+        measured = {p["batch_size"] for p in out["steady"]}
+        out["refinement"] = {**out["refinement"], "interpolated": [x for x in out["refinement"]["interpolated"] if x not in measured]}
     return out
 
 

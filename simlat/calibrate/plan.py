@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simlat.calibrate.adaptive import coarse
 from simlat.calibrate.budget import Budget
 from simlat.calibrate.models import ModelRef
 from simlat.calibrate.variants import VARIANTS
@@ -90,6 +91,7 @@ class Task:
     repeat: int = 0  # 0: the primary process of a variant
     weight: float = 1.0
     group: str | None = None  # consecutive tasks of one group run in one worker process
+    adaptive: bool = False  # batch_sizes is a grid the worker refines adaptively (simlat.calibrate.adaptive)
 
     @property
     def label(self) -> str:
@@ -114,12 +116,16 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
         for m in models:
             base = sizes or default_batch_sizes(device, m)
             vs = buckets(base, spec.bucket_step) if spec.fixed_shape(device) and not sizes else list(base)
+            adaptive = budget.adaptive and not spec.fixed_shape(device) and len(vs) > 2
             idle = _spread(vs, budget.idle_sizes)
             group = f"{m.name}/0" if spec.shares_process else None
-            (shared if group else isolated).append(Task("variant", device, m, v, vs, idle, 0, 3.0 if spec.heavy else 1.0, group))
+            (shared if group else isolated).append(Task("variant", device, m, v, vs, idle, 0, spec.weight, group, adaptive))
             for r in range(1, budget.processes):
-                rs = _spread(vs, budget.repeat_sizes)
-                t = Task("variant", device, m, v, rs, [], r, (1.5 if spec.heavy else 0.3), f"{m.name}/{r}" if group else None)
+                # repeats re-measure sizes the primary measures for sure (an adaptive primary: its coarse pass)
+                rs = _spread(coarse(vs, budget.coarse_step) if adaptive else vs, budget.repeat_sizes)
+                if adaptive and len(rs) > 2:  # the primary's order (ends first): a compile traces its dynamic graph at the same size
+                    rs = [rs[0], rs[-1], *rs[1:-1]]
+                t = Task("variant", device, m, v, rs, [], r, spec.weight / 2 if spec.heavy else 0.3, f"{m.name}/{r}" if group else None)
                 (shared_repeats if group else repeats).append(t)
     comps = []
     for m in models if overheads else []:

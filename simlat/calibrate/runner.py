@@ -3,8 +3,8 @@
 Each task gets a share of the remaining time in proportion to its weight (compiling variants
 weigh more); its worker paces its batch sizes to fit that share (every size gets measured, with
 fewer samples if need be), stops starting new sizes shortly before it would be killed, at about
-twice its share (later tasks' shares shrink to make up) (what it measured so far is kept: the worker rewrites its result file after each
-batch size). On cuda the next worker is started while the current one measures, so importing
+twice its share (later tasks' shares shrink to make up), and never after the run's time limit
+(what it measured so far is kept: the worker rewrites its result file after each batch size). On cuda the next worker is started while the current one measures, so importing
 torch and initialising CUDA overlap the measurement (on cpu it is not, to keep the cores quiet).
 """
 
@@ -28,8 +28,9 @@ from simlat.launch import module_command
 NO_LIMIT_TASK_S = 1800.0
 """Deadline of one task when the run has no time limit."""
 
-PRESPAWN_DEPTH = 2
-"""Workers started ahead of need on cuda (each spends seconds importing torch and initialising CUDA)."""
+PRESPAWN_DEPTH = 3
+"""Workers started ahead of need on cuda (each spends ~10 s importing torch, initialising CUDA and
+pre-warming what every task needs, see ``worker._prewarm_cuda``)."""
 
 
 @dataclass
@@ -88,8 +89,9 @@ class _Pool:
         return got
 
     def close(self) -> None:
-        """Let the waiting workers exit (each reads an empty task)."""
+        """End the waiting workers (they hold no task; one may still be importing torch, so it is killed, not waited for)."""
         for w in self.waiting:
+            w.proc.kill()
             w.finish()
         self.waiting = []
 
@@ -177,14 +179,15 @@ def run_tasks(
                     spare = max(t_end - now - fixed * (len(tasks) - i), 0.2 * (t_end - now))
                     share = spare * task.weight / left
                     deadline = min(now + fixed + share, t_end)  # the worker paces its batch sizes to this
-                    kill_at = min(now + fixed + 2.0 * share + 15.0, t_end + 5.0)  # later tasks' shares shrink to make up
+                    kill_at = min(now + fixed + 2.0 * share + 15.0, t_end)  # later tasks' shares shrink to make up
                 else:
                     share = NO_LIMIT_TASK_S
                     deadline = now + share
                     kill_at = deadline + 600.0
                 point_s = budget.point_s
                 if t_end is not None and task.batch_sizes:
-                    point_s = max(0.01, min(point_s, 0.5 * share / (len(task.batch_sizes) * 2.0)))
+                    n_sizes = min(len(task.batch_sizes), 8) if task.adaptive else len(task.batch_sizes)  # a refined curve: ~4 coarse + a few
+                    point_s = max(0.01, min(point_s, 0.5 * share / (n_sizes * 2.0)))
                 if current is not None and current.proc.poll() is not None:
                     current = None  # crashed or killed: the group's next task gets a fresh process
                 if current is None:
@@ -219,7 +222,7 @@ def _run_one(worker: _Worker, logdir, task, budget, threads, deadline, kill_at, 
         "model": task.model.to_json() if task.model else None, "variant": task.variant,
         "batch_sizes": task.batch_sizes, "idle_sizes": task.idle_sizes, "deadline": deadline,
         "point_s": point_s, "out": str(out), "spawn_time": worker.spawn_time, "hard_deadline": kill_at - 3.0,
-        "shared": task.group is not None,
+        "shared": task.group is not None, "adaptive": task.adaptive,
     }
     worker.tasks_run += 1
     killed = False

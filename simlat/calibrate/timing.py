@@ -89,25 +89,42 @@ def warm_up(run: Callable[[object], float], inputs: list, *, max_s: float, chunk
             return {"calls": calls, "steady": False}
 
 
-def sample(run: Callable[[object], float], inputs: list, *, min_n: int, max_n: int, max_s: float, hard_s: float | None = None) -> np.ndarray:
+def sample(run: Callable[[object], float], inputs: list, *, min_n: int, max_n: int, max_s: float, hard_s: float | None = None,
+           rel_ci: float = 0.0) -> np.ndarray:
     """Back-to-back timed calls (rotating over input sets) until ``max_s`` and ``min_n``, or ``max_n``.
 
     ``hard_s``: stop there even below ``min_n`` (keeping at least 3 samples), for slow batches.
+    ``rel_ci`` > 0: stop early, once ``min_n`` are taken, when the median's 95% CI half-width is
+    below ``rel_ci`` times the median (checked every tenth of the samples so far).
     """
     out: list[float] = []
     t0 = time.perf_counter()
     t_end = t0 + max_s
     t_hard = t0 + hard_s if hard_s is not None else float("inf")
     i = 0
+    check_at = max(min_n, 3)
     while len(out) < max_n:
         now = time.perf_counter()
         if len(out) >= min_n and now >= t_end:
             break
         if len(out) >= 3 and now >= t_hard:
             break
+        if rel_ci > 0 and len(out) >= check_at:
+            if precise_enough(out, rel_ci):
+                break
+            check_at = len(out) + max(5, len(out) // 10)
         out.append(run(inputs[i % len(inputs)]))
         i += 1
     return np.asarray(out)
+
+
+def precise_enough(samples, rel_ci: float) -> bool:
+    """Whether the median's 95% CI half-width is at most ``rel_ci`` times the median."""
+    from simlat.calibrate.stats import median_ci
+
+    med = float(np.median(samples))
+    lo, hi = median_ci(np.asarray(samples))
+    return med > 0 and (hi - lo) / 2.0 <= rel_ci * med
 
 
 def sample_after_idle(run: Callable[[object], float], inputs: list, *, n: int, gap_s: float) -> np.ndarray:

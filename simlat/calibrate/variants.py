@@ -44,6 +44,7 @@ class VariantSpec:
     heavy: bool = False  # compiles: give it more of the time budget
     bucket_step: int = 2  # fixed-shape variants measure every bucket_step-th default batch size (and the largest)
     isolate: bool = False  # may crash or leave the process in a bad state: always its own worker process
+    weight: float = 1.0  # its primary process's share of a time-limited run, relative to a plain variant
 
     @property
     def shares_process(self) -> bool:
@@ -361,9 +362,9 @@ VARIANTS: dict[str, VariantSpec] = {
         VariantSpec("ao_int8_weight_only", ("cuda",), "torchao weight-only int8, bf16 activations", prep_ao_int8_weight_only, peak="bf16", bytes_per_param=1, isolate=True),
         VariantSpec("ao_fp8_weight_only", ("cuda",), "torchao weight-only float8, bf16 activations", prep_ao_fp8_weight_only, peak="bf16", bytes_per_param=1, isolate=True),
         VariantSpec("torchscript", _ALL, "torch.jit.trace + freeze + optimize_for_inference (fp32)", prep_torchscript),
-        VariantSpec("compile", _ALL, "torch.compile default (fp32), automatic dynamic shapes", prep_compile, heavy=True),
-        VariantSpec("compile_max_autotune", ("cuda",), "torch.compile max-autotune-no-cudagraphs (fp32), automatic dynamic shapes", prep_compile_max_autotune, heavy=True),
-        VariantSpec("compile_cudagraphs", ("cuda",), "torch.compile reduce-overhead (fp32): a CUDA graph per batch size (pad to the recorded sizes)", prep_compile_cudagraphs, fixed_shape_on=("cuda",), heavy=True, bucket_step=1),
+        VariantSpec("compile", _ALL, "torch.compile default (fp32), automatic dynamic shapes", prep_compile, heavy=True, weight=3.0),
+        VariantSpec("compile_max_autotune", ("cuda",), "torch.compile max-autotune-no-cudagraphs (fp32), automatic dynamic shapes", prep_compile_max_autotune, heavy=True, weight=5.0),
+        VariantSpec("compile_cudagraphs", ("cuda",), "torch.compile reduce-overhead (fp32): a CUDA graph per batch size (pad to the recorded sizes)", prep_compile_cudagraphs, fixed_shape_on=("cuda",), heavy=True, bucket_step=1, weight=3.0),
         VariantSpec("onnxruntime", _ALL, "ONNX export + ONNX Runtime (fp32)", prep_onnxruntime, isolate=True),
     ]
 }

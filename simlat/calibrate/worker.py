@@ -65,6 +65,7 @@ def _error(prep, model, ref_inputs, ref) -> dict | None:
 
 def run_variant(task: dict) -> dict:
     """Measure one model under one variant (see the module docstring)."""
+    import numpy as np
     import torch
 
     from simlat.calibrate import roofline, timing
@@ -76,7 +77,15 @@ def run_variant(task: dict) -> dict:
     res: dict = {"status": "ok", "notes": [], "points": {}, "idle": {}, "timer": None}
     model = LoadedModel(ModelRef.from_json(task["model"]))
     sizes = task["batch_sizes"]
-    ref_bs = next((b for b in sizes if b >= 8), sizes[-1])
+    refiner = None
+    if task.get("adaptive"):
+        from simlat.calibrate.adaptive import Refiner, coarse
+
+        refiner = Refiner(sizes, step=budget["coarse_step"], tolerance=budget["tolerance"])
+        first_pass = coarse(sizes, budget["coarse_step"])
+        ref_bs = next((b for b in first_pass if b >= 8), first_pass[-1])
+    else:
+        ref_bs = next((b for b in sizes if b >= 8), sizes[-1])
     ref_inputs = model.make_inputs(ref_bs, torch.Generator().manual_seed(7))
     ref = None
     if model.module is not None:
@@ -104,13 +113,21 @@ def run_variant(task: dict) -> dict:
     gen = torch.Generator().manual_seed(11)
     idle_sizes = set(task["idle_sizes"])
     res["measuring_from"] = time.time()
-    for i, bs in enumerate(sizes):
+    order = iter(sizes)
+    i = 0
+    while True:
+        bs = refiner.next_size() if refiner is not None else next(order, None)
+        if bs is None:
+            break
         now = time.time()
+        left = refiner.expected_left() if refiner is not None else len(sizes) - i
         if now > task["hard_deadline"]:
-            res["notes"].append(f"batch sizes {sizes[i:]} not measured: the variant's time budget was spent")
+            unmeasured = refiner.unmeasured() if refiner is not None else sizes[i:]
+            res["notes"].append(f"batch sizes {unmeasured} not measured: the variant's time budget was spent")
             break
         # pace: the time left to the soft deadline, shared by the sizes left (coverage before sample count)
-        allowance = max((deadline - now) / (len(sizes) - i), 0.05)
+        allowance = max((deadline - now) / left, 0.05)
+        i += 1
         try:
             sets = [prep.convert(model.make_inputs(bs, gen)) for _ in range(3)]
             first = timing.first_call_ms(prep.call, sets[0], device)
@@ -118,7 +135,7 @@ def run_variant(task: dict) -> dict:
             wu = timing.warm_up(run, sets, max_s=min(budget["warmup_s"], 0.4 * allowance))
             point_s = min(task["point_s"], 0.4 * allowance)
             samples = timing.sample(run, sets, min_n=budget["min_samples"], max_n=budget["max_samples"], max_s=point_s,
-                                    hard_s=max(1.5 * allowance, point_s))
+                                    hard_s=max(1.5 * allowance, point_s), rel_ci=budget.get("rel_ci", 0.0))
             point = {"samples": samples.tolist(), "first_call_ms": first, "warmup_calls": wu["calls"], "steady": wu["steady"]}
             if samples.size < budget["min_samples"]:
                 res["notes"].append(f"batch {bs}: {samples.size} samples (fewer than {budget['min_samples']}: time budget)")
@@ -130,12 +147,16 @@ def run_variant(task: dict) -> dict:
         except Exception as err:  # noqa: BLE001 - keep what was measured
             if not res["points"]:
                 raise
-            res["notes"].append(f"batch sizes {sizes[i:]} not measured: batch {bs} failed: {type(err).__name__}: {str(err)[:300]}")
+            unmeasured = [b for b in sizes if str(b) not in res["points"]]
+            res["notes"].append(f"batch sizes {unmeasured} not measured: batch {bs} failed: {type(err).__name__}: {str(err)[:300]}")
             break
         finally:
             _progress(str(bs))
         res["points"][str(bs)] = point
         del sets
+        if refiner is not None:
+            refiner.record(bs, float(np.median(samples)))
+            res["adaptive"] = refiner.summary()
         _save(task["out"], res)
     if res["points"]:
         measured = [int(b) for b in res["points"]]
@@ -179,6 +200,30 @@ def run_components(task: dict) -> dict:
 TASKS = {"env": run_env, "variant": run_variant, "components": run_components}
 
 
+def _prewarm_cuda() -> float:
+    """One-time costs every variant task pays, paid before a task arrives (the parent starts cuda
+    workers ahead of need, so this time is hidden): the cuBLAS handles of each dtype, the FLOP
+    counter's first use (it imports much of torch's tracing machinery: ~5 s) and torch.compile's
+    modules. Nothing measured depends on it: warm-up still runs per batch size. Returns the ms
+    spent on what a serving process would not do (the FLOP counter, the compiler's import when the
+    variant does not compile), which ``process_ready_ms`` leaves out."""
+    import torch
+
+    from simlat.calibrate import roofline
+
+    try:
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            a = torch.ones(64, 64, device="cuda", dtype=dtype)
+            (a @ a).sum().item()
+        t0 = time.time()
+        roofline.count_flops(torch.nn.Linear(8, 8), [torch.ones(2, 8)])
+        import torch._inductor.compile_fx  # noqa: F401 - the compile variants' import
+        return (time.time() - t0) * 1e3
+    except Exception as err:  # noqa: BLE001 - the task itself reports what fails
+        print(f"pre-warm failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 0.0
+
+
 def main() -> int:
     """Preload torch, then read tasks from stdin one line at a time until it closes.
 
@@ -188,8 +233,10 @@ def main() -> int:
     device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     import torch
 
+    prewarm_ms = 0.0
     if device == "cuda" and torch.cuda.is_available():
         torch.cuda.init()
+        prewarm_ms = _prewarm_cuda()
     import_ms = None
     while True:
         t_wait = time.time()
@@ -198,7 +245,7 @@ def main() -> int:
             return 0  # no (further) task for us
         task = json.loads(line)
         if import_ms is None:
-            import_ms = (t_wait - task["spawn_time"]) * 1e3
+            import_ms = (t_wait - task["spawn_time"]) * 1e3 - prewarm_ms
         # process_ready_ms = this process's start-up (torch import, CUDA init) + this task's model build
         task["waited_ms"] = (time.time() - task["spawn_time"]) * 1e3 - import_ms
         threads = task.get("threads")

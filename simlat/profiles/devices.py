@@ -43,8 +43,9 @@ class DeviceSpec:
     host_link_bytes_per_s: float | None = None
     cores: int | None = None
     host_speed: float = 1.0
-    basis: Literal["datasheet", "measured"] = "datasheet"
+    basis: Literal["datasheet", "measured", "probe"] = "datasheet"
     match: tuple[str, ...] = field(default_factory=tuple)
+    components: dict | None = None  # probe: serialization components measured on the target (model -> name -> batch -> ms)
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype`` (tf32 falls back to fp32, other 16-bit types to bf16)."""
@@ -59,6 +60,7 @@ class DeviceSpec:
             "flops_per_s": dict(self.flops), "memory_bytes_per_s": self.memory_bytes_per_s,
             "host_link_bytes_per_s": self.host_link_bytes_per_s, "cores": self.cores,
             "host_speed": self.host_speed, "basis": self.basis, "source": self.source,
+            **({"components": self.components} if self.components else {}),
         }
 
 
@@ -112,6 +114,32 @@ DEVICES: dict[str, DeviceSpec] = {
     )
 }
 """Known devices by name (``simlat profile project --to NAME``)."""
+
+
+def from_probe(probe: dict, source: str = "probe") -> DeviceSpec:
+    """The target a ``simlat profile probe`` result describes: its rates are absolute measurements
+    (``basis: probe``), used as they are rather than as ratios to the table; the matmul rate is the
+    larger of threads x the one-thread rate and the all-thread rate. Its host speed is left to the
+    projection, which compares the probe's serialization components with the source's."""
+    if not isinstance(probe, dict) or probe.get("format") != "simlat.probe":
+        raise SimlatError(f"--probe: {source!r} is not a probe result (format simlat.probe); make one with simlat profile probe")
+    if probe.get("version") != 1:
+        raise SimlatError(f"--probe: {source!r} has version {probe.get('version')!r}; this simlat reads version 1")
+    try:
+        threads = int(probe["threads"])
+        # threads x the one-thread rate: on a shared machine the all-thread rate mostly measures the other jobs
+        one = {k: float(v) for k, v in probe["matmul_flops_per_s_1thread"].items() if float(v) > 0}
+        many = {k: float(v) for k, v in probe["matmul_flops_per_s"].items() if float(v) > 0}
+        flops = {k: max(threads * one.get(k, 0.0), many.get(k, 0.0)) for k in {*one, *many}}
+        bw = float(probe["copy_bytes_per_s"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise SimlatError(f"--probe: {source!r} is incomplete: {type(err).__name__}: {err}") from err
+    if "fp32" not in flops or bw <= 0 or threads < 1:
+        raise SimlatError(f"--probe: {source!r} lacks an fp32 matmul rate, a copy bandwidth or a thread count")
+    name = str(probe.get("device_name") or "cpu")
+    return DeviceSpec("probe", "cpu", f"{name}, {threads} threads (probed {probe.get('date', '?')})", flops, bw,
+                      f"measured: simlat profile probe ({source})", cores=threads, basis="probe",
+                      components=probe.get("components") or None)
 
 
 def device(name: str) -> DeviceSpec:

@@ -19,6 +19,25 @@ the ``idle`` curve keep the steady curve's device part at their batch size and t
 wake-up) as host time. Overhead components: serialization scales with the host, host/device copies
 with the host link.
 
+CPU targets differ in three ways (each measured in the CPU -> CPU check, docs/calibration.md):
+
+- the floor is the compute floor only (``flops / peak``): these models' weights stay in the CPU's
+  caches, so DRAM bandwidth does not bound them;
+- the device part is capped by the target's cores: the source reached ``c = t_src x floor / device``
+  cores' worth of its all-thread peak, the target keeps that parallelism up to its own ``t_tgt``
+  cores at its per-core rate (:func:`cpu_thread_factor`): 16 threads that a small model keeps 20%
+  busy do not make a 2-core machine 8x slower;
+- with a probe of the target (``simlat profile probe``: ``--probe FILE``) the target's rates are
+  absolute measurements, and the host ratio is measured: the probe runs the serialization
+  components ``simlat calibrate`` records, with the same code, so source / target time of those
+  components is the target's single-thread speed relative to the source's
+  (:func:`host_ratio_from_components`). The source side comes from its profile alone (its peaks and
+  components); no probe of the source machine is recorded.
+
+Source medians that are spikes (over twice what their neighbours allow: another job or a
+descheduled thread during that batch size) are projected from their neighbours' level (:func:`despike`), and said so in
+the variant's notes.
+
 The whole quantile function of a point is scaled by the ratio of the projected to the measured
 median: the shape (the spread around the median) is the measured one. The projection's own error is
 an uncertainty of that level, not more noise per batch, so it goes where simlat's prediction interval
@@ -46,11 +65,11 @@ from simlat.errors import SimlatError
 from simlat.profiles.devices import DeviceSpec, source_device
 from simlat.profiles.schema import Dist, ModelProfile, Point, Projection, ServiceProfile, Variant
 
-DEFAULT_SD_LOG = {"cuda": 0.35, "cpu": 2.0}
+DEFAULT_SD_LOG = {"cuda": 0.35, "cpu": 1.0}
 """sd of log of a projected median's error, per target kind, used unless given.
 
-cpu: 2.0, the RMS log error of the CPU -> CPU check (16-core Xeon -> 2-core CI VM, 176 points:
-1.97 with the target's measured peaks, 1.55 described by cores; docs/calibration.md). cuda: 0.35
+cpu: 1.0, about the RMS log error of the CPU -> CPU check with a probe of the target (16-core Xeon ->
+2-core CI VM, 176 points: 0.97; docs/calibration.md; in-sample: chosen from that check). cuda: 0.35
 (about x1.4 at one sd) is assumed, not measured: no GPU projection has been checked against a
 measurement yet, so read a projected GPU plan as a range and check it on the device."""
 
@@ -60,6 +79,12 @@ METHOD = (
     "with target peaks = measured source peaks x table ratio; quantiles scaled by projected / measured median; "
     "projection uncertainty added to process_medians_ms"
 )
+
+HOST_BASIS = {
+    "table": "the device table (host_speed)",
+    "given": "--host-speed",
+    "components": "the probe's serialization components against the source profile's (same code, one thread)",
+}
 
 _PEAK_KEY = {"tf32": "tf32", "bf16": "bf16", "fp16": "bf16", "ao_int8_weight_only": "bf16", "ao_fp8_weight_only": "bf16"}
 """Variant -> the peak its roofline floor uses (as in simlat.calibrate.variants; fp32 otherwise)."""
@@ -104,14 +129,30 @@ class Projector:
             )
         self.profile, self.source, self.target = profile, src, target
         self.levels = profile.quantile_levels
-        self.host_ratio = host_speed if host_speed is not None else target.host_speed / src.host_speed
+        self.host_basis = "table"
+        if host_speed is not None:
+            self.host_ratio, self.host_basis = host_speed, "given"
+        elif target.components:
+            measured_ratio = host_ratio_from_components(profile, target.components)
+            if measured_ratio is not None:
+                self.host_ratio, self.host_basis = measured_ratio, "components"
+            else:
+                self.host_ratio = target.host_speed / src.host_speed
+        else:
+            self.host_ratio = target.host_speed / src.host_speed
         if not (self.host_ratio > 0 and math.isfinite(self.host_ratio)):
             raise SimlatError(f"--host-speed: {self.host_ratio!r} is invalid: it must be > 0")
         pk = profile.peaks
         self.src_peaks = dict(pk.matmul_flops_per_s)
         self.src_bw = pk.copy_bytes_per_s
-        self.tgt_peaks = {d: v * target.peak(d) / src.peak(d) for d, v in self.src_peaks.items()}
-        self.tgt_bw = self.src_bw * target.memory_bytes_per_s / src.memory_bytes_per_s
+        if target.basis == "probe":  # measured on the target itself: absolute rates
+            self.tgt_peaks = {d: target.peak(d) for d in self.src_peaks}
+            self.tgt_bw = target.memory_bytes_per_s
+        else:  # datasheet or table: ratios applied to the source's measured peaks
+            self.tgt_peaks = {d: v * target.peak(d) / src.peak(d) for d, v in self.src_peaks.items()}
+            self.tgt_bw = self.src_bw * target.memory_bytes_per_s / src.memory_bytes_per_s
+        # CPU: the threads each side runs with (the source's device part is capped by the target's cores)
+        self.threads = (src.cores or prov.threads, target.cores) if target.kind == "cpu" else (None, None)
         self.identity = target == src and self.host_ratio == 1.0
 
     def _floor(self, p: Point, dtype: str, *, target: bool) -> float | None:
@@ -121,19 +162,25 @@ class Projector:
         pf = peaks.get(dtype) or peaks.get("fp32")
         if not pf or not bw:
             return None
+        if self.target.kind == "cpu":  # these models' weights stay in the CPU's caches: DRAM bandwidth does not bound them
+            return p.flops / pf * 1e3
         return max(p.flops / pf, p.bytes / bw) * 1e3
 
-    def variant_fit(self, v: Variant) -> Fit | None:
-        """The host/device split of ``v``'s steady curve (None without roofline data)."""
+    def variant_fit(self, v: Variant, medians: list[float] | None = None) -> Fit | None:
+        """The host/device split of ``v``'s steady curve (None without roofline data); ``medians``:
+        the steady medians to fit (default: the measured ones)."""
         dtype = _PEAK_KEY.get(v.name, "fp32")
         floors = [self._floor(p, dtype, target=False) for p in v.steady]
         if not v.steady or any(f is None for f in floors):
             return None
-        return fit_split([_median_from_levels(self.levels, p.dist) for p in v.steady], [float(f) for f in floors])  # type: ignore[arg-type]
+        meds = medians if medians is not None else [_median_from_levels(self.levels, p.dist) for p in v.steady]
+        return fit_split(meds, [float(f) for f in floors])  # type: ignore[arg-type]
 
-    def point_median(self, p: Point, fit: Fit | None, dtype: str, device_ms: float | None = None) -> tuple[float, float]:
-        """(projected median, its device part on the source) of one point."""
-        m = _median_from_levels(self.levels, p.dist)
+    def point_median(self, p: Point, fit: Fit | None, dtype: str, device_ms: float | None = None,
+                     median_ms: float | None = None) -> tuple[float, float]:
+        """(projected median, its device part on the source) of one point (``median_ms``: the
+        source median to project, default the point's own)."""
+        m = _median_from_levels(self.levels, p.dist) if median_ms is None else median_ms
         if self.identity:
             return m, 0.0
         fs = self._floor(p, dtype, target=False)
@@ -141,6 +188,9 @@ class Projector:
         if device_ms is None:
             device_ms = min(fit.k * fs, m) if fit is not None and fs is not None else 0.0
         ratio = (ft / fs) if fs and ft is not None else self._device_ratio(dtype)
+        t_src, t_tgt = self.threads
+        if t_src and t_tgt and fs and device_ms > 0:
+            ratio *= cpu_thread_factor(fs, device_ms, t_src, t_tgt)
         host = m - device_ms
         return host / self.host_ratio + device_ms * ratio, device_ms
 
@@ -156,6 +206,65 @@ class Projector:
             s, t = self.source.host_link_bytes_per_s, self.target.host_link_bytes_per_s
             return (s / t) if s and t else 1.0
         return 1.0 / self.host_ratio
+
+
+def cpu_thread_factor(floor_ms: float, device_ms: float, t_src: int, t_tgt: int) -> float:
+    """How much longer the device part takes on ``t_tgt`` cores than the floor ratio says (CPU).
+
+    The roofline floors use all-thread peaks, so ``floor_target / floor_source`` assumes the work
+    spreads over every core of both machines. A small model's op does not: on the source it ran at
+    ``c = t_src x floor / device`` cores' worth of peak (its efficiency). The same work keeps that
+    parallelism on the target up to the target's cores, so per core it runs at the per-core rate
+    ratio, and the device part is ``device x (per-core ratio) x c / min(c, t_tgt)``. In terms of
+    the floor ratio (= per-core ratio x t_src / t_tgt): factor = ``t_tgt / t_src x c / min(c, t_tgt)``.
+    1.0 when both sides have the same cores."""
+    c = t_src * min(1.0, floor_ms / device_ms)
+    return (t_tgt / t_src) * c / min(c, float(t_tgt))
+
+
+def host_ratio_from_components(profile: ServiceProfile, components: dict) -> float | None:
+    """The target's single-thread host speed relative to the source's: the median over the
+    serialization components both measured (same model, component and batch size, at least 5 us on
+    the source) of source / target time at the 10th percentile (the calls other jobs on either
+    machine did not slow down). None when they share none."""
+    lv = profile.quantile_levels
+    ratios = []
+    for m in profile.models:
+        tgt_m = components.get(m.name) or {}
+        for c in m.components:
+            if not c.name.startswith(("serialize", "deserialize")):
+                continue
+            tgt_c = tgt_m.get(c.name) or {}
+            for p in c.points:
+                t = tgt_c.get(str(p.batch_size))
+                t_ms = t.get("p10_ms") if isinstance(t, dict) else None
+                src_ms = float(np.interp(0.1, lv, p.dist.quantiles_ms))
+                if t_ms and t_ms > 0 and src_ms >= 0.005:
+                    ratios.append(src_ms / float(t_ms))
+    return float(np.median(ratios)) if ratios else None
+
+
+SPIKE = 2.0
+"""A source median more than this many times what its neighbours allow is a spike (another job or a
+descheduled thread during that batch size), not the curve."""
+
+
+def despike(medians: list[float], sizes: list[int]) -> tuple[list[float], list[int]]:
+    """``medians`` (at increasing batch ``sizes``) with each spike replaced by its neighbours' level,
+    and the spikes' indices.
+
+    A batch takes at most proportionally longer than a smaller one and no longer than a larger one,
+    so a neighbour ``j`` allows ``m_j x max(1, b_i / b_j)`` at batch ``b_i``; a point over ``SPIKE``
+    times what every neighbour allows is a one-off disturbance of the source (a 16-thread run
+    descheduled at batch 1 reads 30x its neighbour), and a projection carries the curve, not that."""
+    out, spikes = list(medians), []
+    n = len(medians)
+    for i, m in enumerate(medians):
+        allowed = [medians[j] * max(1.0, sizes[i] / sizes[j]) for j in (i - 1, i + 1) if 0 <= j < n]
+        if allowed and all(m > SPIKE * a for a in allowed):
+            out[i] = max(allowed)
+            spikes.append(i)
+    return out, spikes
 
 
 def _median_from_levels(levels: list[float], d: Dist) -> float:
@@ -207,10 +316,12 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
                 variants.append(v)
                 continue
             dtype = _PEAK_KEY.get(v.name, "fp32")
-            fit = pr.variant_fit(v)
+            measured = [_median_from_levels(lv, p.dist) for p in v.steady]
+            base, spikes = despike(measured, [p.batch_size for p in v.steady]) if not pr.identity else (measured, [])
+            fit = pr.variant_fit(v, base)
             steady, device_at = [], {}
-            for p in v.steady:
-                med, dev = pr.point_median(p, fit, dtype)
+            for p, m_src in zip(v.steady, base, strict=True):
+                med, dev = pr.point_median(p, fit, dtype, median_ms=m_src)
                 device_at[p.batch_size] = (p, dev)
                 steady.append(scale_point(p, lv, med, sd_proj, pr._floor(p, dtype, target=True)))
             idle = []
@@ -224,6 +335,9 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
             note = (f"projected from {pr.source.name} to {target.name}: fit host {fit.host_ms:.4g} ms + {fit.k:.3g} x roofline"
                     if fit is not None and fit.k > 0 else
                     f"projected from {pr.source.name} to {target.name}: all host time (no roofline fit)")
+            if spikes:
+                note += "; source spikes (over 2x what their neighbours allow) projected from their neighbours' level: batch " + ", ".join(
+                    f"{v.steady[i].batch_size} ({measured[i]:.3g} ms)" for i in spikes)
             variants.append(v.model_copy(update={"steady": steady, "idle": idle, "notes": [*v.notes, note]}))
         comps = []
         for c in m.components:
@@ -232,9 +346,13 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
         models.append(ModelProfile.model_validate({**m.model_dump(), "variants": [x.model_dump() for x in variants],
                                                    "components": [x.model_dump() for x in comps]}))
     prov = profile.provenance
+    method = METHOD
+    if target.kind == "cpu":
+        method += (f"; cpu: device part x t_tgt/t_src x c/min(c, t_tgt), c = the cores' worth the source reached"
+                   f" ({pr.threads[0]} -> {pr.threads[1]} threads); host ratio from {HOST_BASIS[pr.host_basis]}")
     projection = Projection(
         source=source_name, source_device=prov.device_name, source_spec=pr.source.to_json(), target=target.to_json(),
-        method=METHOD, host_ratio=pr.host_ratio, uncertainty_sd_log=sd_proj,
+        method=method, host_ratio=pr.host_ratio, uncertainty_sd_log=sd_proj,
     )
     new_prov = prov.model_copy(update={
         "device": target.kind, "device_name": f"{target.description} (projected)", "hostname": None,

@@ -14,6 +14,9 @@ Schema history (bump ``SCHEMA_VERSION`` and add a line for every change of meani
   2026-12-05, same version: optional ``provenance.projection`` (absent in measured profiles, so
   every version-1 file still loads): set by ``simlat profile project`` on a profile derived for
   another device (:mod:`simlat.profiles.project`).
+  2026-12-05, same version: optional ``Variant.refinement`` (absent: every batch size of the
+  variant's grid was measured): set by ``--budget adaptive``, it lists the grid sizes left to
+  interpolation and the midpoints checked against it (:mod:`simlat.calibrate.adaptive`).
 
 The simulator refuses a profile whose ``schema_version`` it does not know (a newer simlat wrote
 it, or it is not a profile). Service profiles carry no ``kind`` tag: the registry
@@ -115,12 +118,30 @@ class ColdStart(StrictModel):
     replica: ReplicaStart | None = Field(default=None, description="a serving replica's start measured from outside")
 
 
+class Refinement(StrictModel):
+    """How an adaptive calibration chose a variant's batch sizes (:mod:`simlat.calibrate.adaptive`).
+
+    ``steady`` holds the measured sizes only; the ``interpolated`` sizes of the ``grid`` were not
+    measured: the simulator reads them, like any size between two points, as the linear
+    interpolation of their measured neighbours. ``checks``: (batch size, interpolated median,
+    measured median) at each midpoint checked; ``complete``: every gap was checked within
+    ``tolerance`` or bisected down to the grid (False: the time budget cut the refinement short).
+    """
+
+    grid: list[PositiveInt]
+    tolerance: NonNegativeFloat
+    interpolated: list[PositiveInt] = Field(default_factory=list)
+    checks: list[tuple[PositiveInt, NonNegativeFloat, NonNegativeFloat]] = Field(default_factory=list)
+    complete: bool = True
+
+
 class Variant(StrictModel):
     """One way of running a model (precision, compiler, runtime).
 
     ``fixed_shape``: the variant runs only the recorded shapes (compiled per shape, CUDA graphs):
     a batch is padded up to the next measured batch size. ``steady`` and ``idle`` are curves of
-    points sorted by batch size; ``idle`` may cover fewer batch sizes.
+    points sorted by batch size; ``idle`` may cover fewer batch sizes. ``refinement``: set when
+    the batch sizes were chosen adaptively (which sizes were interpolated, not measured).
     """
 
     name: str
@@ -137,6 +158,7 @@ class Variant(StrictModel):
     idle: list[Point] = Field(default_factory=list)
     idle_gap_ms: NonNegativeFloat | None = None
     notes: list[str] = Field(default_factory=list)
+    refinement: Refinement | None = None
 
     @model_validator(mode="after")
     def _consistent(self):
