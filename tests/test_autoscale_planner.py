@@ -1,0 +1,111 @@
+"""What a planner reads from an autoscaled day: the KPA-like policy's stable and panic modes, the HPA's
+queue-length metric, and the day's numbers (1-minute compliance, requests share, replica-hours,
+recovery) computed from the per-window table alone, as any engine writes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simlat.autoscale.metrics import WINDOW_COLUMNS, breaches, day_metrics, minute_verdicts
+from simlat.autoscale.policy import ConcurrencyTracking, Observation, TargetTracking
+from simlat.config import parse_experiment
+
+
+def _exp(autoscaling: dict, replicas: int = 2):
+    return parse_experiment({
+        "name": "kpa", "workload": {"arrivals": {"kind": "poisson", "rate_rps": 100}},
+        "fleet": {"replicas": replicas, "autoscaling": autoscaling},
+        "service": {"kind": "exponential", "mean_ms": 5}, "slo": {"latency_ms": 100},
+    })
+
+
+def _drive(policy, concurrency, tick_s: float = 2.0):
+    """Run the policy every ``tick_s`` on ``concurrency(t)``, replicas ready at once; (t, spec, panic) rows."""
+    spec = policy.initial()
+    out = []
+    for k in range(1, len(concurrency) + 1):
+        t = k * tick_s
+        spec = policy.decide(t, spec, spec, Observation(concurrency=concurrency[k - 1]))
+        out.append((t, spec, policy.in_panic))
+    return out
+
+
+def test_kpa_stable_mode_tracks_the_average_concurrency():
+    exp = _exp({"kind": "target_concurrency", "target": 10, "max_replicas": 50})
+    p = ConcurrencyTracking(exp.fleet.autoscaling, exp)
+    rows = _drive(p, [20.0] * 40 + [55.0] * 60)
+    assert all(spec == 2 and not panic for _, spec, panic in rows[:40])
+    # 55 in flight: the 6-s panic estimate asks for 6 = 3x the 2 ready at once -> panic, up to 6
+    assert rows[40][1] == 4 and rows[40][2]  # first tick: (55*2 + 20*4)/6 = 31.7 -> 4 (2x ready: panic)
+    assert rows[42][1] == 6 and rows[42][2]
+    assert rows[-1][1] == 6  # and stays: 55 / 10 -> 6
+
+
+def test_kpa_panic_never_scales_down_and_ends_a_stable_window_after_the_last_trigger():
+    exp = _exp({"kind": "target_concurrency", "target": 10, "max_replicas": 50, "stable_window_s": 60})
+    p = ConcurrencyTracking(exp.fleet.autoscaling, exp)
+    assert exp.fleet.autoscaling.panic_s == 6.0  # 10% of the stable window
+    rows = _drive(p, [20.0] * 10 + [200.0] * 5 + [10.0] * 60)
+    spec = np.array([r[1] for r in rows])
+    panic = np.array([r[2] for r in rows])
+    assert np.flatnonzero(panic)[0] == 10 and spec[10] == 8  # (200*2 + 20*4) / 6 = 80 in flight: 8 >= 2 x 2 ready
+    # the trigger compares with the replicas ready: at 24 s the estimate (140 -> 14) is < 2 x 8, so the
+    # trigger last fired at 22 s, and panic ends a stable window (60 s) later
+    last_trigger_t = rows[10][0]
+    assert spec[14] == 20 and panic[14]  # the burst: 200 in flight -> 20 replicas
+    in_panic = [r for r in rows if r[2]]
+    assert all(b[1] >= a[1] for a, b in zip(in_panic, in_panic[1:], strict=False))  # up only while in panic
+    assert max(r[0] for r in in_panic) == pytest.approx(last_trigger_t + 60 - 2.0)
+    after = [r for r in rows if r[0] >= last_trigger_t + 60]
+    assert not after[0][2] and after[0][1] == 10  # out of panic: down at most to ready / max_scale_down_rate (2)
+    assert after[-1][1] == 1  # then down to the stable estimate: 10 in flight / 10 -> 1
+
+
+def test_kpa_respects_the_bounds_and_the_scale_up_rate():
+    exp = _exp({"kind": "target_concurrency", "target": 1, "min_replicas": 3, "max_replicas": 8, "max_scale_up_rate": 1.5})
+    p = ConcurrencyTracking(exp.fleet.autoscaling, exp)
+    assert p.initial() == 3  # fleet.replicas 2 raised to min_replicas
+    rows = _drive(p, [100.0] * 10)
+    assert [r[1] for r in rows[:3]] == [5, 8, 8]  # ceil(1.5 x 3) = 5, ceil(1.5 x 5) = 8 = max
+    rows = _drive(ConcurrencyTracking(exp.fleet.autoscaling, exp), [0.0] * 10)
+    assert {r[1] for r in rows} == {3}
+
+
+def test_hpa_on_queue_length_per_replica():
+    exp = _exp({"kind": "target_utilization", "metric": "queue_length", "target": 5, "max_replicas": 20, "tolerance": 0})
+    p = TargetTracking(exp.fleet.autoscaling, exp)
+    assert p.recommend(3, 3, Observation(utilization=1.0, queue_length=30.0)) == 6  # 10 per replica / 5
+    assert p.recommend(3, 3, Observation(utilization=1.0, queue_length=7.5)) == 2
+
+
+def test_one_minute_compliance_with_long_short_and_straddling_windows():
+    assert list(minute_verdicts(np.array([0.0, 120, 240]), np.array([True, False, True]), 360)) == [True, True, False, False, True, True]
+    assert list(minute_verdicts(np.arange(4) * 30.0, np.array([True, False, True, True]), 120)) == [False, True]
+    assert list(minute_verdicts(np.array([0.0, 90]), np.array([True, False]), 180)) == [True, False, False]
+
+
+def test_breaches_and_recovery():
+    meets = np.array([True, False, False, True, False, True, True, True, False])
+    t = np.arange(9) * 60.0
+    eps = breaches(t, meets, 540.0, hold=3)
+    assert [(e.start_s, e.duration_s, e.recovered) for e in eps] == [(60.0, 240.0, True), (480.0, 60.0, False)]
+    assert breaches(t, np.ones(9, bool), 540.0, hold=3) == []
+
+
+def test_day_metrics_from_the_common_columns_only():
+    df = pd.DataFrame({
+        "t_s": [0.0, 60, 120, 180], "offered_rps": [10.0, 20, 30, 10], "requests": [600.0, 1200, 1800, 600],
+        "drops": [0.0, 0, 90, 0], "ready": [1, 2, 2, 3], "starting": [1, 0, 1, 0], "draining": [0, 0, 0, 1],
+        "billed": [2, 2, 3, 4], "utilization": [0.5] * 4, "p50_ms": [1.0] * 4, "p99_ms": [5.0, 5, 50, 5],
+        "p99_lo_ms": [4.0] * 4, "p99_hi_ms": [6.0] * 4, "meets_slo": [True, True, False, True],
+    })
+    assert set(df) == set(WINDOW_COLUMNS)
+    m = day_metrics(df, day_s=240.0, price=2.0, recovery_windows=3)
+    assert m.minutes_share == 0.75 and m.requests_share == pytest.approx(2400 / 4200)
+    assert m.replica_hours == pytest.approx(11 * 60 / 3600) and m.cost_usd == pytest.approx(2 * 11 * 60 / 3600)
+    assert (m.recovery_s, m.recovery_from_s, m.recovered, m.breaches) == (60.0, 120.0, True, 1)
+    assert m.drops == 90 and m.ready_mean == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="p99_lo_ms"):
+        day_metrics(df.drop(columns="p99_lo_ms"), day_s=240.0, price=None)
