@@ -109,3 +109,130 @@ def test_day_metrics_from_the_common_columns_only():
     assert m.drops == 90 and m.ready_mean == pytest.approx(2.0)
     with pytest.raises(ValueError, match="p99_lo_ms"):
         day_metrics(df.drop(columns="p99_lo_ms"), day_s=240.0, price=None)
+
+
+def _day_exp(autoscaling: dict, replicas: int = 1):
+    """A 10-minute day: 100 req/s, a 2-minute step to 800 req/s at 4 min, 5 ms exponential service."""
+    pts = [[0, 100], [240, 100], [240, 800], [360, 800], [360, 100], [600, 100]]
+    return parse_experiment({
+        "name": "tiny_day", "workload": {"arrivals": {"kind": "rate_curve", "points": pts}},
+        "fleet": {"replicas": replicas, "autoscaling": {"day_s": 600, "window_s": 60, "requests_per_window": 400,
+                                                         "cost_per_replica_hour": 3.0,
+                                                         "cold_start_s": {"kind": "constant", "value": 20}, **autoscaling}},
+        "service": {"kind": "exponential", "mean_ms": 5}, "slo": {"latency_ms": 60}, "run": {"seed": 11},
+    })
+
+
+KPA_SWEEP = {"kind": "target_concurrency", "target": 1, "max_replicas": 8,
+             "sweep": {"grid": {"target": [0.5, 4.0], "min_replicas": [1, 6]}, "compliance_target": 0.8}}
+
+
+def test_the_kpa_day_scales_up_into_the_step_and_back():
+    from simlat.autoscale import simulate_day
+
+    w = simulate_day(_day_exp({k: v for k, v in KPA_SWEEP.items() if k != "sweep"})).windows
+    ready = w["ready"].to_numpy()
+    assert ready[:4].max() <= 2  # 100 req/s x ~5 ms = 0.5 in flight: 1 replica at target 1
+    # the step's first window is overloaded; the scrape at its end asks for more, which start (20 s cold
+    # start) in the next window and serve from the one after
+    assert not w["stable"][4] and w["starting"][5] > 0 and ready[6] > ready[4]
+    assert ready[-1] < ready[6]  # and back down once the step is over
+    assert {"t_s", "requests", "drops", "p99_lo_ms", "p99_hi_ms", "concurrency"} <= set(w)
+
+
+def test_the_sweep_chooses_the_cheapest_policy_meeting_the_target_and_says_why():
+    from simlat.autoscale.sweep import run_day_sweep
+
+    res = run_day_sweep(_day_exp(KPA_SWEEP), workers=1)
+    t = res.table
+    assert len(t) == 4 and list(t["policy"]) == ["target=0.5, min_replicas=1", "target=0.5, min_replicas=6",
+                                                 "target=4, min_replicas=1", "target=4, min_replicas=6"]
+    assert res.chosen is not None and t["chosen"].sum() == 1
+    c = t.loc[res.chosen]
+    assert c["compliance"] >= 0.8 and c["compliance"] == c["slo_minutes_share"]
+    cheaper = t[t["cost_usd"] < c["cost_usd"]]
+    assert (~cheaper["meets_target"]).all()
+    assert all(r.startswith("misses the compliance target") for r in cheaper["reason"])
+    assert res.explanation[0].startswith(f"chosen: {c['policy']}")
+    assert t.loc[2, "cost_usd"] < t.loc[0, "cost_usd"]  # a higher concurrency target keeps fewer replicas
+    # same seeds for every policy: where two policies hold the same replicas, their windows are the same
+    a, b = res.days[1].windows, res.days[3].windows
+    same = (a["ready"] == b["ready"]).to_numpy()
+    assert same[:5].all() and not same.all()
+    assert list(a["p99_ms"][same]) == list(b["p99_ms"][same])
+
+
+def test_choice_when_nothing_meets_the_target_and_on_ties():
+    from simlat.autoscale.sweep import choose
+
+    t = pd.DataFrame({"policy": ["a", "b", "c"], "compliance": [0.5, 0.9, 0.95], "meets_target": [False, False, False],
+                      "cost_usd": [1.0, 2.0, 3.0], "replica_hours": [1.0, 2.0, 3.0], "recovery_s": [None, 60.0, 0.0]})
+    chosen, reasons, expl = choose(t, 0.99, "minutes")
+    assert chosen is None and "no policy meets" in expl[0] and "c at 95.00%" in expl[0]
+    t["meets_target"] = True
+    t["cost_usd"] = [2.0, 2.0, 3.0]
+    chosen, reasons, _ = choose(t, 0.5, "requests")
+    assert chosen == 1 and "as cheap" in reasons[0] and "$1.00 more" in reasons[2]
+
+
+def _specs(html: str) -> dict:
+    import json
+    import re
+
+    m = re.search(r"const SPECS = (.*?);\nconst OPTS", html, re.S)
+    assert m
+    return json.loads(m.group(1))
+
+
+def _values(spec: dict) -> list[dict]:
+    return [row for ds in spec.get("datasets", {}).values() for row in ds]
+
+
+def test_day_report_has_the_three_charts_data_and_the_policy_table(tmp_path):
+    from simlat.autoscale.sweep import run_day_sweep
+    from simlat.report.day import write_day_report
+
+    exp = _day_exp(KPA_SWEEP)
+    res = run_day_sweep(exp, workers=1)
+    day = res.chosen_day
+    path = write_day_report(day, exp, tmp_path / "rep", res)
+    assert path == tmp_path / "rep" / "tiny_day_day.html"
+    html = path.read_text()
+    specs = _specs(html)
+    assert set(specs) == {"chart-rate", "chart-replicas", "chart-p99"}
+    w = day.windows
+    rate = _values(specs["chart-rate"])
+    assert [r["offered_rps"] for r in rate] == pytest.approx(list(w["offered_rps"]))
+    reps = _values(specs["chart-replicas"])
+    for series in ("ready", "starting", "billed"):
+        assert [r["count"] for r in reps if r.get("replicas") == series] == list(w[series])
+    tables = [ds for ds in specs["chart-p99"]["datasets"].values() if ds and "p99_hi_ms" in ds[0]]
+    full = next(ds for ds in tables if len(ds) == len(w))
+    for col in ("p99_ms", "p99_lo_ms", "p99_hi_ms"):
+        assert [r[col] for r in full] == [None if not np.isfinite(v) else pytest.approx(v) for v in w[col]]  # JSON: null
+    missed = next(ds for ds in tables if len(ds) < len(w))  # the shaded windows missing the SLO
+    assert len(missed) == int((~w["meets_slo"]).sum()) > 0
+    slo = [r for r in _values(specs["chart-p99"]) if "text" in r]
+    assert slo and slo[0]["y"] == 60.0
+    assert 'id="policies"' in html and res.explanation[0].split(":")[0] in html
+    for p in res.table["policy"]:
+        assert p in html
+    assert "http://" not in html.split("<script>")[0] and "cdn" not in html.lower()
+
+
+def test_cli_day_sweep_writes_the_table_and_the_report(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    exp = _day_exp(KPA_SWEEP)
+    p = tmp_path / "tiny_day.yaml"
+    p.write_text(yaml.safe_dump(exp.model_dump(mode="json", exclude_none=True)))
+    r = CliRunner().invoke(app, ["day", str(p), "--sweep", "-w", "1", "--table", str(tmp_path / "p.json"),
+                                 "--report-dir", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("chosen: ") and "report written to" in r.output
+    rows = pd.read_json(tmp_path / "p.json")
+    assert len(rows) == 4 and rows["chosen"].sum() == 1 and {"compliance", "cost_usd", "reason", "target"} <= set(rows)
+    assert (tmp_path / "rep" / "tiny_day_day.html").is_file()

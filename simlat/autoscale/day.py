@@ -140,9 +140,12 @@ def _simulate_window(experiment: Experiment, rate_rps: float) -> dict:
     (p50_lo, p50_hi), (p99_lo, p99_hi) = ci("p50_ci_ms"), ci("p99_ci_ms")
     rate = rate_rps * (1.0 - float(s.drop_rate))
     waits = (s.queue_wait_ms or 0.0) + (s.batch_wait_ms or 0.0)
+    # the mean latency of the completed requests, also where the summary withholds it (unstable: it
+    # grows with the run, and so does the concurrency a scrape of an overloaded fleet sees)
+    mean_ms = float(np.mean(lat[done])) if done.any() else 0.0
     return dict(
         utilization=float(np.mean(s.utilization)) if s.utilization else 0.0,
-        concurrency=rate * (s.mean_ms or 0.0) / 1000.0, queue_length=rate * waits / 1000.0,
+        concurrency=rate * mean_ms / 1000.0, queue_length=rate * waits / 1000.0,
         p50_ms=s.p50_ms, p50_lo_ms=p50_lo, p50_hi_ms=p50_hi,
         p99_ms=s.p99_ms, p99_lo_ms=p99_lo, p99_hi_ms=p99_hi,
         slo_estimate_ms=s.slo_estimate_ms, drop_rate=float(s.drop_rate), stable=bool(s.stable),

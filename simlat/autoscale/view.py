@@ -66,3 +66,15 @@ def table_lines(result: DayResult) -> list[str]:
 def summary_json(result: DayResult, meta: dict) -> str:
     data = {**meta, **result.summary.to_dict()}
     return json.dumps(data, separators=(",", ":"), default=lambda v: None)
+
+
+def sweep_lines(swept) -> list[str]:
+    """The policy sweep: the choice explained, then one line per policy (cheapest first)."""
+    t = swept.table
+    cost = "cost_usd" if t["cost_usd"].notna().all() else "replica_hours"
+    out = list(swept.explanation) + ["", f"{'policy':<48} {'compliance':>10} {'req. share':>10} {'rep-hours':>9} {'cost $':>9}  why"]
+    for r in t.sort_values(cost, kind="mergesort").itertuples():
+        mark = "*" if r.chosen else " "
+        out.append(f"{mark}{r.policy:<47} {r.compliance:>10.3%} {r.slo_requests_share:>10.3%} {r.replica_hours:>9.1f} "
+                   f"{_num(r.cost_usd, ',.2f'):>9}  {r.reason}")
+    return out

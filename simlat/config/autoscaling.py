@@ -20,6 +20,13 @@ DEFAULT_COLD_START_S = 60.0
 """A new replica's delay to ready (s) when neither ``cold_start_s`` nor the service profile gives one."""
 
 
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(x) for x in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
 class DaySweep(StrictModel):
     """A sweep over the policy's own parameters (``simlat day --sweep``): every combination of ``grid``
     (keys are fields of this ``fleet.autoscaling`` block: ``target``, ``min_replicas``,
@@ -86,14 +93,16 @@ class _Day(StrictModel):
             if key not in own:
                 raise ValueError(f"sweep.grid.{key}: not a field of a {getattr(self, 'kind', '')!r} policy; one of {', '.join(sorted(own))}")
         base = self.model_dump(exclude={"sweep"})
+        try:  # the policy's own rules run after this check (subclass validators come last): say its error as is
+            type(self).model_validate(base)
+        except ValidationError as err:
+            raise ValueError(_first_error(err)) from None
         for point in self.sweep.combinations():
             try:
                 type(self).model_validate({**base, **point})
             except ValidationError as err:
-                first = err.errors()[0]
-                where = ".".join(str(x) for x in first["loc"]) or "policy"
                 shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
-                raise ValueError(f"sweep.grid: the policy {shown} is invalid: {where}: {first['msg']}") from None
+                raise ValueError(f"sweep.grid: the policy {shown} is invalid: {_first_error(err)}") from None
         return self
 
     def variants(self) -> list[tuple[dict[str, Any], _Day]]:
