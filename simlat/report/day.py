@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from simlat.report.charts import HEIGHT, SLO_COLOR, WIDTH, _hrule, _title
@@ -59,6 +60,8 @@ def replicas_chart(windows: pd.DataFrame) -> alt.TopLevelMixin:
     return alt.Chart(df, width=WIDTH, height=DAY_HEIGHT, title=_title("Replicas", "ready, starting (cold start) and billed")).mark_line(
         interpolate="step-after").encode(
         x=_x(), y=alt.Y("count:Q", title="Replicas"), color=color,
+        strokeDash=alt.StrokeDash("replicas:N", sort=list(REPLICA_SERIES), legend=None,
+                                  scale=alt.Scale(domain=list(REPLICA_SERIES), range=[[1, 0], [1, 0], [5, 3]])),
         tooltip=[alt.Tooltip("hour:Q", format=".2f", title="Hour"), "replicas:N", alt.Tooltip("count:Q", title="Count")],
     )
 
@@ -76,7 +79,8 @@ def p99_chart(windows: pd.DataFrame, slo_ms: float, pct: float) -> alt.TopLevelM
     base = alt.Chart(df)
     missed = alt.Chart(df[df["meets_slo"] == "misses SLO"]).mark_rect(color=SLO_COLOR, opacity=0.12).encode(
         x=_x(), x2="hour_end:Q", tooltip=[alt.Tooltip("hour:Q", format=".2f", title="Misses the SLO from (h)")])
-    band = base.mark_area(opacity=0.25, color="#4c78a8", interpolate="step-after").encode(
+    bounded = df[np.isfinite(df["p99_lo_ms"]) & np.isfinite(df["p99_hi_ms"]) & (df["p99_lo_ms"] > 0)]
+    band = alt.Chart(bounded).mark_area(opacity=0.25, color="#4c78a8", interpolate="step-after").encode(
         x=_x(), y=alt.Y("p99_lo_ms:Q", scale=alt.Scale(type="log"), title="p99 latency (ms, log)"), y2="p99_hi_ms:Q")
     line = base.mark_line(color="#4c78a8", interpolate="step-after").encode(
         x=_x(), y=y,
@@ -84,9 +88,11 @@ def p99_chart(windows: pd.DataFrame, slo_ms: float, pct: float) -> alt.TopLevelM
                  alt.Tooltip("p99_lo_ms:Q", format=",.2f", title="CI low"), alt.Tooltip("p99_hi_ms:Q", format=",.2f", title="CI high"),
                  alt.Tooltip("meets_slo:N", title="Window")])
     name = f"p{pct:g}"
-    title = _title("Windowed p99 against the SLO", f"band: the p99's confidence interval; shaded: windows missing the SLO {name} <= {slo_ms:g} ms "
-                   "(no p99 where the window is overloaded)")
-    return alt.layer(missed, band, line, _hrule(slo_ms, f"SLO {slo_ms:g} ms", SLO_COLOR)).properties(width=WIDTH, height=DAY_HEIGHT, title=title)
+    title = _title("Windowed p99 against the SLO", [
+        f"dashed: the SLO, {name} <= {slo_ms:g} ms; shaded: windows missing it (no p99 where a window is overloaded)",
+        "band: the p99's confidence interval (left out where unbounded: too few requests in the window)"])
+    layers = [missed] + ([band] if len(bounded) else []) + [line]
+    return alt.layer(*layers, _hrule(slo_ms, f"SLO {slo_ms:g} ms", SLO_COLOR)).properties(width=WIDTH, height=DAY_HEIGHT, title=title)
 
 
 def _num(v, fmt: str, none: str = "-") -> str:
