@@ -236,3 +236,35 @@ def test_cli_day_sweep_writes_the_table_and_the_report(tmp_path):
     rows = pd.read_json(tmp_path / "p.json")
     assert len(rows) == 4 and rows["chosen"].sum() == 1 and {"compliance", "cost_usd", "reason", "target"} <= set(rows)
     assert (tmp_path / "rep" / "tiny_day_day.html").is_file()
+
+
+def test_the_day_its_sweep_and_its_report_need_only_the_common_columns(tmp_path):
+    """Another engine's window table (only WINDOW_COLUMNS) gives the same day, policy choice and report."""
+    from simlat.autoscale import simulate_day
+    from simlat.autoscale.day import day_result
+    from simlat.autoscale.sweep import run_day_sweep
+    from simlat.report.day import write_day_report
+
+    exp = _day_exp(KPA_SWEEP)
+    res = run_day_sweep(exp, workers=1)
+    plain = run_day_sweep(exp, workers=1, simulate=_common_columns_day)
+    assert "within_slo_share" not in plain.days[0].windows and set(plain.days[0].windows) == set(WINDOW_COLUMNS)
+    assert list(plain.table["slo_minutes_share"]) == list(res.table["slo_minutes_share"])
+    assert list(plain.table["cost_usd"]) == list(res.table["cost_usd"]) and plain.chosen == res.chosen
+    one = simulate_day(_day_exp({k: v for k, v in KPA_SWEEP.items() if k != "sweep"}))
+    again = day_result(exp, one.windows[list(WINDOW_COLUMNS)], window_s=60.0, cold_start="x", cold_start_mean_s=None,
+                       elapsed_s=0.0, method="event-level")
+    for k in ("slo_minutes_share", "replica_hours", "cost_usd", "recovery_s", "breaches", "largest_step_at_s", "step_recovery_s"):
+        assert getattr(again.summary, k) == getattr(one.summary, k), k
+    html = write_day_report(plain.days[plain.chosen], exp, tmp_path, plain).read_text()
+    assert set(_specs(html)) == {"chart-rate", "chart-replicas", "chart-p99"}
+
+
+def _common_columns_day(experiment, window_s=None):
+    from simlat.autoscale import simulate_day
+    from simlat.autoscale.day import day_result
+
+    d = simulate_day(experiment, window_s=window_s)
+    s = d.summary
+    return day_result(experiment, d.windows[list(WINDOW_COLUMNS)], window_s=s.window_s, cold_start=s.cold_start,
+                      cold_start_mean_s=s.cold_start_mean_s, elapsed_s=s.elapsed_s)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simlat.autoscale.coldstart import cold_start
-from simlat.autoscale.metrics import day_metrics
+from simlat.autoscale.metrics import day_metrics, largest_step
 from simlat.autoscale.policy import POLICIES, Observation
 from simlat.autoscale.rates import window_rates
 from simlat.config import Experiment
@@ -157,19 +157,6 @@ IDLE_ROW: dict[str, Any] = dict(utilization=0.0, concurrency=0.0, queue_length=0
                 p99_hi_ms=None, slo_estimate_ms=None, drop_rate=0.0, stable=True, meets_slo=True, within_slo_share=1.0)
 
 
-def _recovery(rates: np.ndarray, meets: np.ndarray, starts: np.ndarray) -> tuple[float | None, float, float | None]:
-    """The largest window-to-window rise of the offered rate: when, how large, and the time from that
-    window's start to the start of the first window (it included) meeting the SLO (None: never)."""
-    if len(rates) < 2:
-        return None, 0.0, None
-    rise = np.diff(rates)
-    k = int(np.argmax(rise)) + 1
-    if rise[k - 1] <= 0:
-        return None, 0.0, None
-    ok = np.flatnonzero(meets[k:])
-    return float(starts[k]), float(rise[k - 1]), (float(starts[k + ok[0]] - starts[k]) if len(ok) else None)
-
-
 def simulate_day(experiment: Experiment, *, window_s: float | None = None, progress=None) -> DayResult:
     """Simulate the day of ``experiment`` under its ``fleet.autoscaling`` (none: ``fleet.replicas``).
 
@@ -231,36 +218,41 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
         if progress is not None:
             progress(i + 1, n)
 
-    return _day_result(experiment, cfg, W, rates, edges, rows, cold, cold_source, t0)
-
-
-def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
-                cold, cold_source: str, t0: float) -> DayResult:
-    """The per-window table and the day's totals: SLO shares, replica-hours, cost, recovery."""
     import pandas as pd
 
-    n = len(rows)
     df = pd.DataFrame(rows)
-    price = _price(experiment)
-    m = day_metrics(df, day_s=cfg.day_s, price=price, recovery_windows=cfg.recovery_windows)
-    step_at, step_rps, step_recovery = _recovery(rates, df["meets_slo"].to_numpy(), edges[:-1])
     warnings = []
-    if price is None:
-        warnings.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
     if (df["simulated_requests"] < df["offered_requests"].round()).any():
         warnings.append(f"windows offering more than {cfg.requests_per_window} requests are simulated for that many "
                         "(their percentiles' intervals say what that is worth)")
+    return day_result(experiment, df, window_s=W, cold_start=cold_source, cold_start_mean_s=None if cold is None else _mean(cold),
+                      elapsed_s=time.perf_counter() - t0, warnings=warnings)
+
+
+def day_result(experiment: Experiment, windows: pd.DataFrame, *, window_s: float, cold_start: str,
+               cold_start_mean_s: float | None, elapsed_s: float, method: str = "quasi-static",
+               warnings: list[str] | None = None) -> DayResult:
+    """The day from its per-window table (at least :data:`simlat.autoscale.metrics.WINDOW_COLUMNS`, one
+    row per window in time order), whichever engine wrote it: SLO shares, replica-hours, cost, recovery."""
+    cfg = experiment.fleet.autoscaling or NoAutoscaling()
+    price = _price(experiment)
+    m = day_metrics(windows, day_s=cfg.day_s, price=price, recovery_windows=cfg.recovery_windows)
+    step_at, step_rps, step_recovery = largest_step(windows)
+    notes = []
+    if price is None:
+        notes.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
+    unstable = int((~windows["stable"].astype(bool)).sum()) if "stable" in windows else 0
     summary = DaySummary(
-        experiment=experiment.name, policy=cfg.kind, windows=n, window_s=W, day_s=cfg.day_s, offered_requests=m.requests,
-        slo_minutes_share=m.minutes_share, slo_windows_share=m.windows_share, slo_requests_share=m.requests_share,
-        unstable_windows=int((~df["stable"]).sum()), dropped_requests=m.drops, replica_hours=m.replica_hours,
-        price_per_replica_hour=price, cost_usd=m.cost_usd, ready_min=m.ready_min, ready_max=m.ready_max,
-        ready_mean=m.ready_mean, breaches=m.breaches, recovery_s=m.recovery_s, recovery_from_s=m.recovery_from_s,
-        recovered=m.recovered, largest_step_at_s=step_at, largest_step_rps=step_rps, step_recovery_s=step_recovery,
-        cold_start=cold_source, cold_start_mean_s=None if cold is None else _mean(cold),
-        elapsed_s=time.perf_counter() - t0, warnings=warnings,
+        experiment=experiment.name, policy=cfg.kind, windows=len(windows), window_s=window_s, day_s=cfg.day_s,
+        offered_requests=m.requests, slo_minutes_share=m.minutes_share, slo_windows_share=m.windows_share,
+        slo_requests_share=m.requests_share, unstable_windows=unstable, dropped_requests=m.drops,
+        replica_hours=m.replica_hours, price_per_replica_hour=price, cost_usd=m.cost_usd, ready_min=m.ready_min,
+        ready_max=m.ready_max, ready_mean=m.ready_mean, breaches=m.breaches, recovery_s=m.recovery_s,
+        recovery_from_s=m.recovery_from_s, recovered=m.recovered, largest_step_at_s=step_at, largest_step_rps=step_rps,
+        step_recovery_s=step_recovery, cold_start=cold_start, cold_start_mean_s=cold_start_mean_s, elapsed_s=elapsed_s,
+        method=method, warnings=notes + list(warnings or []),
     )
-    return DayResult(summary=summary, windows=df)
+    return DayResult(summary=summary, windows=windows)
 
 
 def _mean(dist) -> float:

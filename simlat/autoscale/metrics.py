@@ -104,6 +104,22 @@ def breaches(t_s: np.ndarray, meets: np.ndarray, day_s: float, hold: int) -> lis
     return out
 
 
+def largest_step(windows: pd.DataFrame) -> tuple[float | None, float, float | None]:
+    """The largest window-to-window rise of the offered rate: when, how large, and the time from that
+    window's start to the start of the first window (it included) meeting the SLO (None: never)."""
+    rates = windows["offered_rps"].to_numpy(float)
+    starts = windows["t_s"].to_numpy(float)
+    meets = windows["meets_slo"].to_numpy(bool)
+    if len(rates) < 2:
+        return None, 0.0, None
+    rise = np.diff(rates)
+    k = int(np.argmax(rise)) + 1
+    if rise[k - 1] <= 0:
+        return None, 0.0, None
+    ok = np.flatnonzero(meets[k:])
+    return float(starts[k]), float(rise[k - 1]), (float(starts[k + ok[0]] - starts[k]) if len(ok) else None)
+
+
 def day_metrics(windows: pd.DataFrame, *, day_s: float, price: float | None, recovery_windows: int = 3) -> DayMetrics:
     """The day's numbers from a per-window table (the columns of :data:`WINDOW_COLUMNS`)."""
     missing = [c for c in WINDOW_COLUMNS if c not in windows]

@@ -44,12 +44,19 @@ def _label(point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items()) or "as configured"
 
 
-def _one(args: tuple[Experiment, float | None]) -> DayResult:
-    experiment, window_s = args
-    return simulate_day(experiment, window_s=window_s)
+Simulate = Callable[..., DayResult]
+"""``simulate(experiment, window_s=...) -> DayResult``: the quasi-static day, or any engine's day whose
+window table carries :data:`simlat.autoscale.metrics.WINDOW_COLUMNS` (a module-level function, so that
+worker processes can run it)."""
 
 
-def _run(tasks: list[tuple[Experiment, float | None]], workers: int, progress: Callable[[int, int], None] | None) -> list[DayResult]:
+def _one(args: tuple[Simulate, Experiment, float | None]) -> DayResult:
+    simulate, experiment, window_s = args
+    return simulate(experiment, window_s=window_s)
+
+
+def _run(tasks: list[tuple[Simulate, Experiment, float | None]], workers: int,
+         progress: Callable[[int, int], None] | None) -> list[DayResult]:
     if workers <= 1 or len(tasks) <= 1:
         out = []
         for i, t in enumerate(tasks):
@@ -73,14 +80,15 @@ def _run(tasks: list[tuple[Experiment, float | None]], workers: int, progress: C
 
 
 def run_day_sweep(experiment: Experiment, *, window_s: float | None = None, workers: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> DaySweepResult:
-    """Run the day under every policy of ``fleet.autoscaling.sweep`` and choose one (see the module doc)."""
+                  progress: Callable[[int, int], None] | None = None, simulate: Simulate = simulate_day) -> DaySweepResult:
+    """Run the day under every policy of ``fleet.autoscaling.sweep`` with ``simulate`` and choose one
+    (see the module doc)."""
     cfg = experiment.fleet.autoscaling
     if cfg is None or cfg.sweep is None:
         raise SimlatError("fleet.autoscaling.sweep: absent; simlat day --sweep needs a grid of policy parameters to sweep")
     sweep = cfg.sweep
     variants = cfg.variants()
-    tasks = [(experiment.model_copy(update={"fleet": experiment.fleet.model_copy(update={"autoscaling": v})}), window_s)
+    tasks = [(simulate, experiment.model_copy(update={"fleet": experiment.fleet.model_copy(update={"autoscaling": v})}), window_s)
              for _, v in variants]
     from simlat.sweep.executor import default_workers
 
