@@ -156,7 +156,11 @@ def day(
         if sweep_:
             from simlat.autoscale.sweep import run_day_sweep
 
-            swept = run_day_sweep(exp, window_s=window_s, workers=workers)
+            def said(done: int, total: int) -> None:
+                if not json_out:
+                    typer.echo(f"policies simulated: {done}/{total}", err=True)
+
+            swept = run_day_sweep(exp, window_s=window_s, workers=workers, progress=said)
             best = swept.chosen if swept.chosen is not None else int(swept.table["compliance"].idxmax())
             result = swept.days[best]
         else:

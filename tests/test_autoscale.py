@@ -145,6 +145,8 @@ def test_the_shipped_day_loads_and_its_plain_run_uses_the_fleet():
     exp = simlat.load(ROOT / "experiments" / "feed_day.yaml")
     a = exp.fleet.autoscaling
     assert a.kind == "target_utilization" and a.min_replicas <= exp.fleet.replicas <= a.max_replicas
+    variants = a.variants()  # the policy sweep: every point a valid policy, without a sweep of its own
+    assert len(variants) == 6 and all(v.sweep is None and v.target == p["target"] for p, v in variants)
     assert simlat.run(exp, requests=2000).summary.stable
 
 

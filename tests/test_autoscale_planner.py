@@ -232,10 +232,17 @@ def test_cli_day_sweep_writes_the_table_and_the_report(tmp_path):
     r = CliRunner().invoke(app, ["day", str(p), "--sweep", "-w", "1", "--table", str(tmp_path / "p.json"),
                                  "--report-dir", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("chosen: ") and "report written to" in r.output
+    assert r.stdout.startswith("chosen: ") and "report written to" in r.stdout and "policies simulated: 4/4" in r.output
     rows = pd.read_json(tmp_path / "p.json")
     assert len(rows) == 4 and rows["chosen"].sum() == 1 and {"compliance", "cost_usd", "reason", "target"} <= set(rows)
     assert (tmp_path / "rep" / "tiny_day_day.html").is_file()
+    j = CliRunner().invoke(app, ["day", str(p), "--sweep", "-w", "1", "--json"])
+    assert j.exit_code == 0, j.output
+    import json
+
+    data = json.loads(j.stdout)
+    assert len(data["policies"]) == 4 and data["chosen"]["policy"] == "target_concurrency"
+    assert data["explanation"][0].startswith("chosen: ")
 
 
 def test_the_day_its_sweep_and_its_report_need_only_the_common_columns(tmp_path):

@@ -196,7 +196,8 @@ class TargetConcurrency(_Bounded):
     system, all ready replicas together) averaged over ``stable_window_s``; a shorter ``panic_window_s``
     estimate that asks for ``panic_threshold`` x the ready replicas or more enters panic mode: scale up on
     the panic estimate, never down, until a stable window passes without the trigger. Each decision grows
-    the fleet at most to ``max_scale_up_rate`` x ready and shrinks it at most to ready / ``max_scale_down_rate``."""
+    the fleet at most to ``max_scale_up_rate`` x ready and shrinks it at most to ready / ``max_scale_down_rate``.
+    Knative decides every 2 s; the quasi-static day decides once per window, on the window's observation."""
 
     kind: Literal["target_concurrency"] = "target_concurrency"
     target: float = Field(gt=0, description="Requests in the system per ready replica to aim for.")
@@ -205,7 +206,6 @@ class TargetConcurrency(_Bounded):
     panic_threshold: float = Field(default=2.0, description="Panic when the panic estimate asks for this many times the ready replicas (2.0: 200%); > 1.")
     max_scale_up_rate: float = Field(default=1000.0, description="At most this many times the ready replicas per decision; > 1.")
     max_scale_down_rate: float = Field(default=2.0, description="At least ready / this many replicas per decision; > 1.")
-    tick_s: PositiveFloat = Field(default=2.0, description="Decision interval (s); simlat day's quasi-static loop decides once per window.")
 
     @model_validator(mode="after")
     def _kpa_rules(self):
