@@ -275,3 +275,13 @@ def _common_columns_day(experiment, window_s=None):
     s = d.summary
     return day_result(experiment, d.windows[list(WINDOW_COLUMNS)], window_s=s.window_s, cold_start=s.cold_start,
                       cold_start_mean_s=s.cold_start_mean_s, elapsed_s=s.elapsed_s)
+
+
+def test_the_hpa_on_queue_length_scales_up_into_the_step():
+    from simlat.autoscale import simulate_day
+
+    w = simulate_day(_day_exp({"kind": "target_utilization", "metric": "queue_length", "target": 0.5, "max_replicas": 8,
+                               "scale_down_stabilization_s": 0})).windows
+    assert (w["ready"][:4] == 1).all() and w["queue_length"][4] > 10  # the overloaded window's backlog
+    assert w["starting"][5] > 0 and w["ready"][6] > 1 and w["meets_slo"][6]
+    assert w["ready"].iloc[-1] < w["ready"][6]
