@@ -33,7 +33,8 @@ def summary_lines(result: DayResult, slo_text: str) -> list[str]:
         f"offered: {s.offered_requests:,.0f} requests; ready replicas {s.ready_min}-{s.ready_max} (mean {s.ready_mean:.2f})",
         f"SLO {slo_text}: met in {s.slo_minutes_share:.2%} of 1-minute windows ({s.slo_windows_share:.2%} of "
         f"{s.window_s:g}-s windows) and by {s.slo_requests_share:.3%} of requests "
-        f"({s.unstable_windows} unstable window(s), counted as missing it)",
+        f"({s.unstable_windows} unstable window(s), counted as missing it)"
+        + ("; a minute takes the verdict of the window(s) overlapping it" if s.window_s != 60 else ""),
         f"replica-hours {s.replica_hours:.2f}; cost "
         + (f"${s.cost_usd:,.2f} at ${s.price_per_replica_hour:g}/replica-hour" if s.cost_usd is not None else "unknown (no price)"),
         f"cold start: {s.cold_start}" if s.cold_start_mean_s is None
