@@ -120,45 +120,96 @@ def simulate(
 def day(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (fleet.autoscaling gives the policy; without it, fleet.replicas all day).")],
     window_s: Annotated[float | None, typer.Option("--window-s", min=0.001, help="Window length in seconds (overrides fleet.autoscaling.window_s, default 60).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write one row per window to this .parquet or .csv file.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the day summary as one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write one row per window (of the chosen policy with --sweep) to this .parquet or .csv file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the day summary (with --sweep: and the policy table) as one JSON object.")] = False,
+    sweep_: Annotated[bool, typer.Option("--sweep", help="Run every policy of fleet.autoscaling.sweep and choose the cheapest meeting its compliance target.")] = False,
+    table: Annotated[Path | None, typer.Option(help="With --sweep: write one row per policy to a .parquet, .csv or .json file.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="With --sweep: local worker processes (default: all cores).")] = None,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Write the HTML day report <experiment>_day.html to this folder.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate a day under the fleet's autoscaling policy (quasi-static windows): SLO compliance,
-    replica-hours, cost and recovery after the largest rate step."""
+    replica-hours, cost and recovery; with --sweep, choose the policy parameters."""
     from simlat.autoscale import simulate_day
     from simlat.autoscale.view import summary_json as day_json
-    from simlat.autoscale.view import summary_lines, table_lines
+    from simlat.autoscale.view import summary_lines, sweep_lines, table_lines
     from simlat.config import load_experiment
-    from simlat.outputs import check_output_file
+    from simlat.outputs import check_output_dir, check_output_file
 
+    swept = None
     try:
         if out is not None:
             check_output_file(out, "--out")
             if out.suffix.lower() not in (".parquet", ".csv"):
                 raise SimlatError(f"--out: {str(out)!r} must end in .parquet or .csv (the suffix picks the format)")
+        if table is not None:
+            if not sweep_:
+                raise SimlatError("--table: writes the policy table of a sweep; add --sweep")
+            from simlat.autoscale.sweep import TABLE_FORMATS
+
+            check_output_file(table, "--table")
+            if table.suffix.lower() not in TABLE_FORMATS:
+                raise SimlatError(f"--table: {str(table)!r} must end in {', '.join(TABLE_FORMATS)} (the suffix picks the format)")
+        if report_dir is not None:
+            check_output_dir(report_dir, "--report-dir")
         exp = _with_overrides(load_experiment(experiment), set_)
-        result = simulate_day(exp, window_s=window_s)
+        if sweep_:
+            from simlat.autoscale.sweep import run_day_sweep
+
+            def said(done: int, total: int) -> None:
+                if not json_out:
+                    typer.echo(f"policies simulated: {done}/{total}", err=True)
+
+            swept = run_day_sweep(exp, window_s=window_s, workers=workers, progress=said)
+            best = swept.chosen if swept.chosen is not None else int(swept.table["compliance"].idxmax())
+            result = swept.days[best]
+        else:
+            result = simulate_day(exp, window_s=window_s)
     except SimlatError as err:
         _fail(err)
-    if out is not None:
-        try:
+    try:
+        if out is not None:
             if out.suffix.lower() == ".csv":
                 result.windows.to_csv(out, index=False)
             else:
                 result.windows.to_parquet(out, index=False)
+        if table is not None and swept is not None:
+            from simlat.autoscale.sweep import write_day_table
+
+            write_day_table(swept.table, table)
+    except OSError as err:
+        _fail(SimlatError(f"cannot write {err.filename!r}: {err.strerror or err}"))
+    report = None
+    if report_dir is not None:
+        from simlat.report.day import write_day_report
+
+        try:
+            report = write_day_report(result, exp, report_dir, swept)
         except OSError as err:
-            _fail(SimlatError(f"--out: cannot write {str(out)!r}: {err.strerror or err}"))
+            _fail(SimlatError(f"--report-dir: cannot write {str(report_dir)!r}: {err.strerror or err}"))
     if json_out:
+        import json
+
         import simlat
 
-        typer.echo(day_json(result, {"seed": exp.run.seed, "simlat_version": simlat.__version__}))
+        meta = {"seed": exp.run.seed, "simlat_version": simlat.__version__}
+        if swept is None:
+            typer.echo(day_json(result, meta))
+        else:
+            data = {**meta, "explanation": swept.explanation, "chosen": result.summary.to_dict() if swept.chosen is not None else None,
+                    "policies": json.loads(swept.table.to_json(orient="records"))}
+            typer.echo(json.dumps(data, separators=(",", ":"), default=lambda v: None))
         return
     slo = f"p{exp.slo.percentile:g} <= {exp.slo.latency_ms:g} ms"
-    for line in summary_lines(result, slo) + [""] + table_lines(result):
+    lines = [] if swept is None else sweep_lines(swept) + [""]
+    for line in lines + summary_lines(result, slo) + [""] + table_lines(result):
         typer.echo(line)
     if out is not None:
         typer.echo(f"windows written to {out}")
+    if table is not None:
+        typer.echo(f"policies written to {table}")
+    if report is not None:
+        typer.echo(f"report written to {report}")
 
 
 @app.command()

@@ -19,6 +19,7 @@ real servers' p99 by 50-96% (docs/validation.md), and the summary says so.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -99,24 +100,39 @@ def for_run(point: float, ci: tuple[float, float] | None, *, load: float, utiliz
 
 
 def profile_process_sd(service_cfg) -> float:
-    """sd of log of the model profile's per-process medians, RMS over its points (0 if not a profile)."""
+    """sd of log of the model profile's per-process medians, RMS over its points (0 if not a profile).
+
+    Read once per profile file version (path, size, mtime) and model/variant/condition: a day of
+    windows or a sweep asks for it at every run."""
     if getattr(service_cfg, "kind", None) != "profile":
         return 0.0
+    from pathlib import Path
+
+    try:
+        st = Path(service_cfg.path).stat()
+    except OSError:
+        return 0.0
+    return _process_sd(str(service_cfg.path), st.st_size, st.st_mtime_ns, service_cfg.model, service_cfg.variant,
+                       service_cfg.condition)
+
+
+@functools.lru_cache(maxsize=32)
+def _process_sd(path: str, size: int, mtime_ns: int, model: str, variant: str, condition: str) -> float:
     import json
     from pathlib import Path
 
     try:
-        data = json.loads(Path(service_cfg.path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return 0.0
     sds = []
     for m in data.get("models", []):
-        if m.get("name") != service_cfg.model:
+        if m.get("name") != model:
             continue
         for v in m.get("variants", []):
-            if v.get("name") != service_cfg.variant:
+            if v.get("name") != variant:
                 continue
-            for pt in v.get(service_cfg.condition, []) or []:
+            for pt in v.get(condition, []) or []:
                 meds = (pt.get("dist") or {}).get("process_medians_ms") or []
                 if len(meds) >= 2 and min(meds) > 0:
                     sds.append(float(np.std(np.log(meds), ddof=1)))

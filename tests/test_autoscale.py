@@ -130,7 +130,9 @@ def test_the_day_numbers_come_from_the_windows():
     assert within[2] == 0.0 and (within[[0, 1, 3]] > 0.95).all()
     assert s.slo_requests_share == pytest.approx((offered * within).sum() / offered.sum(), rel=1e-12)
     assert s.replica_hours == pytest.approx(1 * 240 / 3600) and s.cost_usd == pytest.approx(2.0 * 240 / 3600)
-    assert (s.largest_step_at_s, s.largest_step_rps, s.recovery_s) == (120.0, pytest.approx(900.0), 60.0)
+    assert (s.largest_step_at_s, s.largest_step_rps, s.step_recovery_s) == (120.0, pytest.approx(900.0), 60.0)
+    assert (s.breaches, s.recovery_s, s.recovery_from_s, s.recovered) == (1, 60.0, 120.0, True)
+    assert s.slo_minutes_share == 0.75
 
 
 def test_window_rates_are_exact_means():
@@ -147,6 +149,8 @@ def test_the_shipped_day_loads_and_its_plain_run_uses_the_fleet():
     exp = simlat.load(ROOT / "experiments" / "feed_day.yaml")
     a = exp.fleet.autoscaling
     assert a.kind == "target_utilization" and a.min_replicas <= exp.fleet.replicas <= a.max_replicas
+    variants = a.variants()  # the policy sweep: every point a valid policy, without a sweep of its own
+    assert len(variants) == 6 and all(v.sweep is None and v.target == p["target"] for p, v in variants)
     assert simlat.run(exp, requests=2000).summary.stable
 
 

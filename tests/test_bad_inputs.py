@@ -120,6 +120,20 @@ def sweep_case(sweep: dict | None, *extra: str, base: dict | None = None, report
     return setup
 
 
+DAY_KPA = {"kind": "target_concurrency", "target": 2, "max_replicas": 4, "day_s": 120, "window_s": 60,
+           "requests_per_window": 200}
+
+
+def day_case(autoscaling: dict | None, *extra: str):
+    def setup(tmp: Path) -> list[str]:
+        data = copy.deepcopy(BASE)
+        data["fleet"] = {"replicas": 1, **({"autoscaling": autoscaling} if autoscaling is not None else {})}
+        p = tmp / "exp.yaml"
+        p.write_text(yaml.safe_dump(data))
+        return ["day", str(p), *[a.replace("{tmp}", str(tmp)) for a in extra]]
+    return setup
+
+
 def argv_case(*argv: str):
     def setup(tmp: Path) -> list[str]:
         return [a.replace("{tmp}", str(tmp)) for a in argv]
@@ -266,6 +280,31 @@ CASES = [
     ("merge-device-differs", argv_case("profile", "merge", str(PROFILE), str(H100), "--out", "{tmp}/m.json"), ["device differs"]),
     ("merge-out-folder", argv_case("profile", "merge", str(PROFILE), str(PROFILE), "--out", "{tmp}"), ["--out", "is a folder"]),
     ("merge-missing-other", argv_case("profile", "merge", str(PROFILE), "{tmp}/o.json", "--out", "{tmp}/m.json"), ["o.json", "is not a profile file"]),
+    # --- day (autoscaling policies and their sweep)
+    ("day-min-over-max", day_case({**DAY_KPA, "min_replicas": 5}), ["fleet.autoscaling", "min_replicas (5) must be <= max_replicas (4)"]),
+    ("day-target-zero", day_case({**DAY_KPA, "target": 0}), ["fleet.autoscaling.target", "greater than 0"]),
+    ("day-utilization-target-over-1", day_case({**DAY_KPA, "kind": "target_utilization", "target": 1.5}),
+     ["fleet.autoscaling", "target: 1.5 is a utilisation", "(0, 1]"]),
+    ("day-schedule-gap", day_case({"kind": "schedule", "replicas": [[6, 1]], "max_replicas": 2}),
+     ["fleet.autoscaling", "starts at hour 6", "must start at hour 0 to cover the day"]),
+    ("day-panic-threshold-one", day_case({**DAY_KPA, "panic_threshold": 1.0}), ["fleet.autoscaling", "panic_threshold: 1 must be > 1"]),
+    ("day-scale-down-rate-one", day_case({**DAY_KPA, "max_scale_down_rate": 0.5}), ["fleet.autoscaling", "max_scale_down_rate: 0.5 must be > 1"]),
+    ("day-panic-window-over-stable", day_case({**DAY_KPA, "panic_window_s": 90}),
+     ["fleet.autoscaling", "panic_window_s: 90 must be <= stable_window_s (60)"]),
+    ("day-hpa-metric-unknown", day_case({**DAY_KPA, "kind": "target_utilization", "target": 0.5, "metric": "cpu"}),
+     ["fleet.autoscaling.metric", "'cpu'"]),
+    ("day-sweep-unknown-field", day_case({**DAY_KPA, "sweep": {"grid": {"targett": [1, 2]}}}),
+     ["fleet.autoscaling", "sweep.grid.targett: not a field of a 'target_concurrency' policy"]),
+    ("day-sweep-invalid-point", day_case({**DAY_KPA, "sweep": {"grid": {"min_replicas": [1, 9]}}}),
+     ["fleet.autoscaling", "sweep.grid: the policy min_replicas=9 is invalid", "must be <= max_replicas (4)"]),
+    ("day-sweep-empty-values", day_case({**DAY_KPA, "sweep": {"grid": {"target": []}}}), ["fleet.autoscaling.sweep", "grid.target: needs at least one value"]),
+    ("day-sweep-compliance-zero", day_case({**DAY_KPA, "sweep": {"grid": {"target": [1]}, "compliance_target": 0}}),
+     ["fleet.autoscaling.sweep.compliance_target", "greater than 0"]),
+    ("day-sweep-absent", day_case(DAY_KPA, "--sweep"), ["fleet.autoscaling.sweep: absent"]),
+    ("day-table-without-sweep", day_case(DAY_KPA, "--table", "{tmp}/t.csv"), ["--table", "add --sweep"]),
+    ("day-table-suffix", day_case({**DAY_KPA, "sweep": {"grid": {"target": [1]}}}, "--sweep", "--table", "{tmp}/t.txt"),
+     ["--table", "t.txt", "must end in .parquet, .csv, .json"]),
+    ("day-report-dir-is-file", day_case(DAY_KPA, "--report-dir", "{tmp}/exp.yaml"), ["--report-dir", "is a file"]),
     # --- validate (refused before any server starts)
     ("validate-missing", argv_case("validate", "{tmp}/none.yaml"), ["none.yaml", "no such file"]),
     ("validate-loads-text", argv_case("validate", "{tmp}/none.yaml", "--loads", "half,most"), ["--loads", "'half,most'"]),

@@ -96,3 +96,35 @@ def test_every_chart_renders_without_console_errors_or_network(reports):
     assert warnings == []  # Vega reports bad data or conflicting encodings as warnings
     assert all(u.startswith("file://") for u in urls), urls  # readable offline: nothing fetched
     assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (install the Debian package 'chromium')")
+def test_the_day_report_renders_its_three_charts_offline(tmp_path):
+    from simlat.autoscale.sweep import run_day_sweep
+    from simlat.config import parse_experiment
+    from simlat.report.day import write_day_report
+
+    pts = [[0, 100], [240, 100], [240, 800], [360, 800], [360, 100], [600, 100]]
+    exp = parse_experiment({
+        "name": "browser_day", "workload": {"arrivals": {"kind": "rate_curve", "points": pts}},
+        "fleet": {"replicas": 1, "autoscaling": {
+            "kind": "target_concurrency", "target": 1, "max_replicas": 8, "day_s": 600, "window_s": 60,
+            "requests_per_window": 400, "cost_per_replica_hour": 3.0, "cold_start_s": {"kind": "constant", "value": 20},
+            "sweep": {"grid": {"target": [0.5, 4.0]}, "compliance_target": 0.8}}},
+        "service": {"kind": "exponential", "mean_ms": 5}, "slo": {"latency_ms": 60},
+    })
+    res = run_day_sweep(exp, workers=1)
+    assert res.chosen_day is not None and (~res.chosen_day.windows["meets_slo"]).any()  # the shaded band is drawn
+    path = write_day_report(res.chosen_day, exp, tmp_path, res)
+    with Chromium(CHROMIUM, width=1200, height=900) as browser:
+        state = _render(browser, path)
+        assert [s["id"] for s in state] == ["chart-rate", "chart-replicas", "chart-p99"]
+        for s in state:
+            assert s["rendered"] == "yes" and s["tag"] in ("svg", "canvas"), s
+            assert s["width"] > 200 and s["height"] > 100 and s["marks"] > 10, s
+        decision = browser.evaluate("document.getElementById('decision').innerText")
+        assert "chosen: target=" in decision and "Replica-hours" in decision
+        assert browser.evaluate("document.querySelectorAll('#policies tr').length") == 3
+        errors, warnings, urls = browser.console_errors(), browser.console_warnings(), browser.requested_urls()
+    assert errors == [] and warnings == [], (errors, warnings)
+    assert all(u.startswith("file://") for u in urls), urls

@@ -3,9 +3,11 @@
 The day is cut into windows (default 60 s). Each window is simulated alone with the existing engine
 (:func:`simlat.api.run`) at that window's mean offered rate, as a stationary Poisson stream, with the
 replicas ready at the window's start, for at most ``requests_per_window`` requests. The policy
-(:mod:`simlat.autoscale.policy`) sees the previous window's utilisation and asks for replicas, which
-become ready after their cold start (:mod:`simlat.autoscale.coldstart`). See :mod:`simlat.autoscale.day`
-for the loop and how compliance, replica-hours, cost and recovery are computed.
+(:mod:`simlat.autoscale.policy`) sees the previous window's observation (utilisation, concurrency,
+queue length) and asks for replicas, which become ready after their cold start
+(:mod:`simlat.autoscale.coldstart`). See :mod:`simlat.autoscale.day` for the loop,
+:mod:`simlat.autoscale.metrics` for how compliance, replica-hours, cost and recovery are computed from
+the window table, and :mod:`simlat.autoscale.sweep` for the sweep over policy parameters.
 
 What the approximation misses (so its numbers are not exact):
 

@@ -3,7 +3,9 @@ alone with the engine (:func:`simlat.api.run`) at its mean offered rate with the
 
 Per window ``i`` on ``[t_i, t_i + W)``:
 
-1. the policy sees window ``i-1``'s utilisation (the scrape) and asks for a replica count; new
+1. the policy sees window ``i-1``'s :class:`~simlat.autoscale.policy.Observation` (the scrape:
+   utilisation; concurrency and queue length by Little's law, the window's completed rate times its
+   mean latency, resp. its mean queue and batch wait) and asks for a replica count; new
    replicas become ready ``cold_start`` after ``t_i`` and serve from the first window starting at or
    after that time (a replica ready mid-window does not help that window: conservative); removed
    replicas are the starting ones first (latest first), then ready ones, which drain: they serve no
@@ -11,6 +13,11 @@ Per window ``i`` on ``[t_i, t_i + W)``:
 2. the window is simulated as Poisson arrivals at its mean rate with ``ready`` replicas, for
    ``min(rate * W, requests_per_window)`` requests (at least 100), seed ``seed_i`` (recorded);
 3. billed replicas (ready + starting + draining) x W make the replica-hours.
+
+The table carries :data:`simlat.autoscale.metrics.WINDOW_COLUMNS` (``requests`` is the window's
+offered count ``rate x W``, ``drops`` that times the simulated drop rate, ``p99_lo_ms``/``p99_hi_ms``
+the run's confidence interval of the p99), and the day's totals come from it alone
+(:func:`simlat.autoscale.metrics.day_metrics`).
 
 A window meets the SLO when its run is stable and its SLO percentile estimate is within the SLO; an
 unstable window's requests all count as missing it (a queue that grows for a whole window is not
@@ -22,12 +29,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simlat.autoscale.coldstart import cold_start
-from simlat.autoscale.policy import POLICIES
+from simlat.autoscale.metrics import day_metrics, largest_step
+from simlat.autoscale.policy import POLICIES, Observation
 from simlat.autoscale.rates import window_rates
 from simlat.config import Experiment
 from simlat.config.autoscaling import NoAutoscaling
@@ -52,18 +60,24 @@ class DaySummary:
     window_s: float
     day_s: float
     offered_requests: float
+    slo_minutes_share: float
     slo_windows_share: float
     slo_requests_share: float
     unstable_windows: int
+    dropped_requests: float
     replica_hours: float
     price_per_replica_hour: float | None
     cost_usd: float | None
     ready_min: int
     ready_max: int
     ready_mean: float
+    breaches: int
+    recovery_s: float | None
+    recovery_from_s: float | None
+    recovered: bool
     largest_step_at_s: float | None
     largest_step_rps: float
-    recovery_s: float | None
+    step_recovery_s: float | None
     cold_start: str
     cold_start_mean_s: float | None
     elapsed_s: float
@@ -105,8 +119,8 @@ def _window_experiment(experiment: Experiment, rate: float, ready: int, requests
     return experiment.model_copy(update={"fleet": fleet, "workload": workload, "run": run})
 
 
-def _simulate_window(experiment: Experiment) -> dict:
-    """One window's engine run, reduced to the row's numbers."""
+def _simulate_window(experiment: Experiment, rate_rps: float) -> dict:
+    """One window's engine run (Poisson at ``rate_rps``), reduced to the row's numbers."""
     from simlat.api import run
     from simlat.metrics import warmup_mask
 
@@ -124,8 +138,14 @@ def _simulate_window(experiment: Experiment) -> dict:
         return (None, None) if v is None else (float(v[0]), float(v[1]))
 
     (p50_lo, p50_hi), (p99_lo, p99_hi) = ci("p50_ci_ms"), ci("p99_ci_ms")
+    rate = rate_rps * (1.0 - float(s.drop_rate))
+    waits = (s.queue_wait_ms or 0.0) + (s.batch_wait_ms or 0.0)
+    # the mean latency of the completed requests, also where the summary withholds it (unstable: it
+    # grows with the run, and so does the concurrency a scrape of an overloaded fleet sees)
+    mean_ms = float(np.mean(lat[done])) if done.any() else 0.0
     return dict(
         utilization=float(np.mean(s.utilization)) if s.utilization else 0.0,
+        concurrency=rate * mean_ms / 1000.0, queue_length=rate * waits / 1000.0,
         p50_ms=s.p50_ms, p50_lo_ms=p50_lo, p50_hi_ms=p50_hi,
         p99_ms=s.p99_ms, p99_lo_ms=p99_lo, p99_hi_ms=p99_hi,
         slo_estimate_ms=s.slo_estimate_ms, drop_rate=float(s.drop_rate), stable=bool(s.stable),
@@ -133,21 +153,8 @@ def _simulate_window(experiment: Experiment) -> dict:
     )
 
 
-IDLE_ROW = dict(utilization=0.0, p50_ms=None, p50_lo_ms=None, p50_hi_ms=None, p99_ms=None, p99_lo_ms=None,
+IDLE_ROW: dict[str, Any] = dict(utilization=0.0, concurrency=0.0, queue_length=0.0, p50_ms=None, p50_lo_ms=None, p50_hi_ms=None, p99_ms=None, p99_lo_ms=None,
                 p99_hi_ms=None, slo_estimate_ms=None, drop_rate=0.0, stable=True, meets_slo=True, within_slo_share=1.0)
-
-
-def _recovery(rates: np.ndarray, meets: np.ndarray, starts: np.ndarray) -> tuple[float | None, float, float | None]:
-    """The largest window-to-window rise of the offered rate: when, how large, and the time from that
-    window's start to the start of the first window (it included) meeting the SLO (None: never)."""
-    if len(rates) < 2:
-        return None, 0.0, None
-    rise = np.diff(rates)
-    k = int(np.argmax(rise)) + 1
-    if rise[k - 1] <= 0:
-        return None, 0.0, None
-    ok = np.flatnonzero(meets[k:])
-    return float(starts[k]), float(rise[k - 1]), (float(starts[k + ok[0]] - starts[k]) if len(ok) else None)
 
 
 def simulate_day(experiment: Experiment, *, window_s: float | None = None, progress=None) -> DayResult:
@@ -175,7 +182,7 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
     spec = policy.initial()
     ready_at: list[float] = [-math.inf] * spec  # warm at the start of the day
     rows = []
-    prev_util: float | None = None
+    prev: Observation | None = None
     from simlat.dists import sample
 
     for i in range(n):
@@ -183,7 +190,7 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
         draining = 0
         if i > 0:
             ready_now = sum(r <= t + 1e-9 for r in ready_at)
-            new = policy.decide(t, spec, ready_now, prev_util)
+            new = policy.decide(t, spec, ready_now, prev)
             if new > spec:
                 assert cold is not None  # only policies with a cold start grow the fleet
                 ready_at += [t + float(x) for x in sample(cold, new - spec, cold_rng)]
@@ -196,52 +203,56 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
         rate = float(rates[i])
         offered = rate * length
         sim_n = 0
+        row: dict[str, Any]
         if rate < IDLE_RPS:
             row = dict(IDLE_ROW)
         elif ready == 0:
             row = {**IDLE_ROW, "stable": False, "meets_slo": False, "within_slo_share": 0.0, "drop_rate": 1.0}
         else:
             sim_n = int(min(cfg.requests_per_window, max(MIN_REQUESTS, round(offered))))
-            row = _simulate_window(_window_experiment(experiment, rate, ready, sim_n, seeds[i]))
-        prev_util = row["utilization"]
-        rows.append(dict(window=i, start_s=t, end_s=t + length, offered_rps=rate, offered_requests=offered,
-                         simulated_requests=sim_n, ready=ready, starting=spec - ready, draining=draining,
-                         billed=spec + draining, **row, seed=seeds[i]))
+            row = _simulate_window(_window_experiment(experiment, rate, ready, sim_n, seeds[i]), rate)
+        prev = Observation(utilization=row["utilization"], concurrency=row["concurrency"], queue_length=row["queue_length"])
+        rows.append(dict(window=i, t_s=t, start_s=t, end_s=t + length, offered_rps=rate, offered_requests=offered,
+                         requests=offered, drops=offered * row["drop_rate"], simulated_requests=sim_n, ready=ready,
+                         starting=spec - ready, draining=draining, billed=spec + draining, **row, seed=seeds[i]))
         if progress is not None:
             progress(i + 1, n)
 
-    return _day_result(experiment, cfg, W, rates, edges, rows, cold, cold_source, t0)
-
-
-def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
-                cold, cold_source: str, t0: float) -> DayResult:
-    """The per-window table and the day's totals: SLO shares, replica-hours, cost, recovery."""
     import pandas as pd
 
-    n = len(rows)
     df = pd.DataFrame(rows)
-    dur = (df["end_s"] - df["start_s"]).to_numpy()
-    replica_hours = float((df["billed"].to_numpy() * dur).sum() / 3600.0)
-    price = _price(experiment)
-    total = float(df["offered_requests"].sum())
-    within = float((df["offered_requests"] * df["within_slo_share"]).sum())
-    step_at, step_rps, recovery = _recovery(rates, df["meets_slo"].to_numpy(), edges[:-1])
     warnings = []
-    if price is None:
-        warnings.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
     if (df["simulated_requests"] < df["offered_requests"].round()).any():
         warnings.append(f"windows offering more than {cfg.requests_per_window} requests are simulated for that many "
                         "(their percentiles' intervals say what that is worth)")
+    return day_result(experiment, df, window_s=W, cold_start=cold_source, cold_start_mean_s=None if cold is None else _mean(cold),
+                      elapsed_s=time.perf_counter() - t0, warnings=warnings)
+
+
+def day_result(experiment: Experiment, windows: pd.DataFrame, *, window_s: float, cold_start: str,
+               cold_start_mean_s: float | None, elapsed_s: float, method: str = "quasi-static",
+               warnings: list[str] | None = None) -> DayResult:
+    """The day from its per-window table (at least :data:`simlat.autoscale.metrics.WINDOW_COLUMNS`, one
+    row per window in time order), whichever engine wrote it: SLO shares, replica-hours, cost, recovery."""
+    cfg = experiment.fleet.autoscaling or NoAutoscaling()
+    price = _price(experiment)
+    m = day_metrics(windows, day_s=cfg.day_s, price=price, recovery_windows=cfg.recovery_windows)
+    step_at, step_rps, step_recovery = largest_step(windows)
+    notes = []
+    if price is None:
+        notes.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
+    unstable = int((~windows["stable"].astype(bool)).sum()) if "stable" in windows else 0
     summary = DaySummary(
-        experiment=experiment.name, policy=cfg.kind, windows=n, window_s=W, day_s=cfg.day_s, offered_requests=total,
-        slo_windows_share=float(df["meets_slo"].mean()), slo_requests_share=within / total if total > 0 else 1.0,
-        unstable_windows=int((~df["stable"]).sum()), replica_hours=replica_hours, price_per_replica_hour=price,
-        cost_usd=None if price is None else replica_hours * price,
-        ready_min=int(df["ready"].min()), ready_max=int(df["ready"].max()), ready_mean=float((df["ready"] * dur).sum() / dur.sum()),
-        largest_step_at_s=step_at, largest_step_rps=step_rps, recovery_s=recovery, cold_start=cold_source,
-        cold_start_mean_s=None if cold is None else _mean(cold), elapsed_s=time.perf_counter() - t0, warnings=warnings,
+        experiment=experiment.name, policy=cfg.kind, windows=len(windows), window_s=window_s, day_s=cfg.day_s,
+        offered_requests=m.requests, slo_minutes_share=m.minutes_share, slo_windows_share=m.windows_share,
+        slo_requests_share=m.requests_share, unstable_windows=unstable, dropped_requests=m.drops,
+        replica_hours=m.replica_hours, price_per_replica_hour=price, cost_usd=m.cost_usd, ready_min=m.ready_min,
+        ready_max=m.ready_max, ready_mean=m.ready_mean, breaches=m.breaches, recovery_s=m.recovery_s,
+        recovery_from_s=m.recovery_from_s, recovered=m.recovered, largest_step_at_s=step_at, largest_step_rps=step_rps,
+        step_recovery_s=step_recovery, cold_start=cold_start, cold_start_mean_s=cold_start_mean_s, elapsed_s=elapsed_s,
+        method=method, warnings=notes + list(warnings or []),
     )
-    return DayResult(summary=summary, windows=df)
+    return DayResult(summary=summary, windows=windows)
 
 
 def _mean(dist) -> float:

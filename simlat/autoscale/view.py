@@ -31,15 +31,23 @@ def summary_lines(result: DayResult, slo_text: str) -> list[str]:
         f"{s.experiment}: {s.windows} windows of {s.window_s:g} s, policy {s.policy} ({s.method}: each window "
         "simulated alone at its mean rate; queues are not carried across windows)",
         f"offered: {s.offered_requests:,.0f} requests; ready replicas {s.ready_min}-{s.ready_max} (mean {s.ready_mean:.2f})",
-        f"SLO {slo_text}: met in {s.slo_windows_share:.2%} of windows and by {s.slo_requests_share:.3%} of requests "
-        f"({s.unstable_windows} unstable window(s), counted as missing it)",
+        f"SLO {slo_text}: met in {s.slo_minutes_share:.2%} of 1-minute windows ({s.slo_windows_share:.2%} of "
+        f"{s.window_s:g}-s windows) and by {s.slo_requests_share:.3%} of requests "
+        f"({s.unstable_windows} unstable window(s), counted as missing it)"
+        + ("; a minute takes the verdict of the window(s) overlapping it" if s.window_s != 60 else ""),
         f"replica-hours {s.replica_hours:.2f}; cost "
         + (f"${s.cost_usd:,.2f} at ${s.price_per_replica_hour:g}/replica-hour" if s.cost_usd is not None else "unknown (no price)"),
         f"cold start: {s.cold_start}" if s.cold_start_mean_s is None
         else f"cold start: {s.cold_start_mean_s:.1f} s mean, from {s.cold_start}",
     ]
+    if s.recovery_s is None:
+        lines.append("recovery: the SLO is never missed")
+    else:
+        end = "" if s.recovered else " (still missing it when the day ends)"
+        lines.append(f"recovery: {s.breaches} breach(es) of the SLO; the longest lasts {s.recovery_s:g} s from "
+                     f"{s.recovery_from_s:g} s{end}")
     if s.largest_step_at_s is not None:
-        rec = "never within the day" if s.recovery_s is None else f"{s.recovery_s:g} s"
+        rec = "never within the day" if s.step_recovery_s is None else f"{s.step_recovery_s:g} s"
         lines.append(f"largest rate step: +{s.largest_step_rps:,.0f} req/s at {s.largest_step_at_s:g} s; SLO met again after {rec}")
     lines.append(f"simulated in {s.elapsed_s:.1f} s")
     lines += [f"warning: {w}" for w in s.warnings]
@@ -59,3 +67,15 @@ def table_lines(result: DayResult) -> list[str]:
 def summary_json(result: DayResult, meta: dict) -> str:
     data = {**meta, **result.summary.to_dict()}
     return json.dumps(data, separators=(",", ":"), default=lambda v: None)
+
+
+def sweep_lines(swept) -> list[str]:
+    """The policy sweep: the choice explained, then one line per policy (cheapest first)."""
+    t = swept.table
+    cost = "cost_usd" if t["cost_usd"].notna().all() else "replica_hours"
+    out = list(swept.explanation) + ["", f"{'policy':<48} {'compliance':>10} {'req. share':>10} {'rep-hours':>9} {'cost $':>9}  why"]
+    for r in t.sort_values(cost, kind="mergesort").itertuples():
+        mark = "*" if r.chosen else " "
+        out.append(f"{mark}{r.policy:<47} {r.compliance:>10.3%} {r.slo_requests_share:>10.3%} {r.replica_hours:>9.1f} "
+                   f"{_num(r.cost_usd, ',.2f'):>9}  {r.reason}")
+    return out
