@@ -650,6 +650,7 @@ def validate(
     model_profile: Annotated[str | None, typer.Option(help="PATH:MODEL:VARIANT of the served model's profile (recorded for the fit).")] = None,
     instances: Annotated[int, typer.Option(min=1, max=16, help="With --server triton: model instances on the one device (instance_group count), sharing its GPU.")] = 1,
     cold_start: Annotated[str | None, typer.Option(help="With --server: measure the cold start of these variants instead (comma-separated): process start to first response, then the first --first requests against steady state; writes --out JSON.")] = None,
+    predict_with: Annotated[Path | None, typer.Option(help="With --replay: predict every probe of the campaigns from this experiment (its fleet set to the campaign's instances on one GPU), fitting nothing on them.")] = None,
     first: Annotated[int, typer.Option(min=10, help="With --cold-start: requests measured after the first response (and again as the steady reference).")] = 1000,
     cold_rate: Annotated[float, typer.Option(min=1.0, help="With --cold-start: open-loop rate of those requests (req/s).")] = 500.0,
 ) -> None:
@@ -672,7 +673,8 @@ def validate(
                          model_name=model_name, input_spec=input, metrics_url=metrics_url, repeats=repeats,
                          replay=replay or [], measure_only=measure_only, max_batch=max_batch,
                          max_wait_ms=max_wait_ms, model_profile=model_profile, instances=instances,
-                         cold_start=cold_start, first=first, cold_rate=cold_rate, log=typer.echo)
+                         cold_start=cold_start, first=first, cold_rate=cold_rate, predict_with=predict_with,
+                         log=typer.echo)
             return
         if experiment is None:
             raise SimlatError("validate: name an experiment file (or --replay campaign.npz)")

@@ -347,3 +347,34 @@ def test_cold_start_and_instances_flags_are_checked(tmp_path):
     r = CliRunner().invoke(app, ["validate", "--server", "simlat", "--model", "mlp_ranker", "--measure-only", "--max-batch",
                                  "1", "--max-wait-ms", "0", "--instances", "2", "--out", str(tmp_path / "x.npz")])
     assert r.exit_code == 2 and "--instances" in r.output and "triton" in r.output
+
+
+# -- shared GPUs: measured campaigns predicted from an experiment, nothing fitted on them -------------
+
+SHARED = ROOT / "validation" / "h100-shared-2026-12-05"
+
+
+def test_two_triton_instances_on_one_h100_predicted_from_the_experiment_alone():
+    """The 2-instance Triton campaign, predicted from the one-instance serving profile, the model
+    profile and the contention profile: every usable probe gets a row, the capacity is close, and one
+    instance (the counterfactual) has about half of it."""
+    import simlat
+    from simlat.endpoint.fit import usable
+    from simlat.endpoint.transfer import MIN_REQUESTS, predict_campaign, summarize
+
+    data = cp.load(SHARED / "triton_mlp_bf16_b32w0_i2.npz")
+    assert data["declared"]["instances"] == 2
+    rows, facts = predict_campaign(data, simlat.load(ROOT / "experiments" / "triton_shared_h100.yaml"), requests=8000)
+    want = [p for p in [*data["probes"], *data["levels"]] if usable(p, MIN_REQUESTS)]
+    assert len(rows) == len(want) >= 10
+    assert [r.offered_rps for r in rows] == [p["offered_rps"] for p in want]
+    assert abs(facts["predicted_capacity_rps"] / facts["measured_capacity_rps"] - 1) < 0.15
+    assert 0.35 < facts["one_instance_capacity_rps"] / facts["predicted_capacity_rps"] < 0.65
+    s = summarize(rows)
+    assert s["points"] == len(rows) and 0 <= s["covered"] <= len(rows)
+
+
+def test_predict_with_needs_replay(tmp_path):
+    r = CliRunner().invoke(app, ["validate", "--predict-with", str(ROOT / "experiments" / "triton_shared_h100.yaml"),
+                                 "--server", "simlat", "--model", "mlp_ranker", "--out", str(tmp_path / "x.npz")])
+    assert r.exit_code == 2 and "--replay" in r.output

@@ -275,10 +275,15 @@ def _replay_cli(replay, experiment, base: Path, json_out: bool, log) -> None:
 def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s, start_rps, max_probes, max_lag_ms,
                  json_out, out, endpoint, server, tritonserver, variant, server_cmd, protocol, model_name, input_spec,
                  metrics_url, repeats, replay, measure_only, max_batch, max_wait_ms, model_profile, instances=1,
-                 cold_start=None, first=1000, cold_rate=500.0, log=print) -> None:
+                 cold_start=None, first=1000, cold_rate=500.0, predict_with=None, log=print) -> None:
     """``simlat validate`` with --endpoint / --server / --replay / --cold-start (see the command's help)."""
 
     base = Path.cwd()
+    if replay and predict_with is not None:
+        _transfer_cli(replay, predict_with, json_out, log)
+        return
+    if predict_with is not None:
+        raise EndpointError("--predict-with needs --replay CAMPAIGN.npz (the measured campaigns to predict)")
     if replay:
         _replay_cli(replay, experiment, base, json_out, log)
         return
@@ -325,6 +330,31 @@ def validate_cli(*, experiment, loads, model, device, level_s, warmup_s, probe_s
         return
     rows, facts, s = compare(data, base=base)
     log(report_markdown([(data, rows, facts, s)]))
+
+
+def _transfer_cli(replay, predict_with, json_out: bool, log) -> None:
+    """``simlat validate --replay C.npz --predict-with EXP.yaml``: each campaign predicted from the
+    experiment alone (:mod:`simlat.endpoint.transfer`)."""
+    import json
+
+    from simlat.config import load_experiment
+    from simlat.endpoint import transfer
+
+    exp = load_experiment(predict_with)
+    out = []
+    for path in replay:
+        if not Path(path).is_file():
+            raise EndpointError(f"--replay: {path}: no such campaign file")
+        data = cp.load(Path(path))
+        rows, facts = transfer.predict_campaign(data, exp)
+        out.append((f"{label(data['declared'])} x{facts['instances']}", rows, facts))
+    if json_out:
+        log(json.dumps([{"config": name, "facts": facts, "summary": transfer.summarize(rows),
+                         "probes": [r.to_json() for r in rows]} for name, rows, facts in out], default=float))
+        return
+    for name, rows, facts in out:
+        log("\n".join(transfer.markdown(name, rows, facts)))
+        log("")
 
 
 def _cold_start_cli(variants: str, *, server, model, device, max_batch, max_wait_ms, tritonserver, first, rate_rps,
