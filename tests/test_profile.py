@@ -280,7 +280,7 @@ def test_replica_cold_start_folds_into_the_profile_and_drives_the_autoscaler(tmp
     lat = [1.0] * 98 + [9.0, 30.0]
     data = {"schema": "simlat.coldstart", "schema_version": 1, "provenance": {"host": "h", "created": "t"},
             "declared": {"server": "triton", "model": "mlp_ranker", "max_batch": 8, "rate_rps": 100.0},
-            "results": [{"variant": "bf16", "repeat": i, "ready_s": s, "first": {"n": 100, "slow": 2 - i},
+            "results": [{"variant": "bf16", "repeat": i, "ready_s": s, "first": {"n": 100, "slow": 2 - i, "first_ms": 3.0},
                          "first_latency_ms": lat, "steady_latency_ms": [1.0] * 100} for i, s in enumerate([20.0, 10.0])]
             + [{"variant": "fp32", "repeat": 0, "error": "server exited"}]}
     merged, notes = fold_cold_start(load_profile(root / "calibration" / "h100-cuda.json"), data)

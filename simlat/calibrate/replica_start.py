@@ -55,6 +55,7 @@ def replica_starts(data: dict) -> dict[str, dict]:
         first, steady = first[np.isfinite(first)], steady[np.isfinite(steady)]
         out[variant] = {
             "server": decl["server"], "max_batch": int(decl["max_batch"]), "ready_s": [r["ready_s"] for r in rows],
+            "first_request_ms": [r["first"]["first_ms"] for r in rows],
             "first_requests": int(min(r["first"]["n"] for r in rows)), "rate_rps": float(decl["rate_rps"]),
             "first_p50_ms": float(np.percentile(first, 50)), "first_p99_ms": float(np.percentile(first, 99)),
             "steady_p50_ms": float(np.percentile(steady, 50)), "steady_p99_ms": float(np.percentile(steady, 99)),

@@ -99,6 +99,7 @@ class ReplicaStart(StrictModel):
     server: str = Field(description="the server started, e.g. triton")
     max_batch: PositiveInt
     ready_s: list[NonNegativeFloat] = Field(min_length=1, description="process start to first answer, per start in order (the first with cold caches)")
+    first_request_ms: list[NonNegativeFloat] = Field(default_factory=list, description="latency of the first request after the first answer, per start")
     first_requests: PositiveInt = Field(description="requests measured after the first answer, per start")
     rate_rps: PositiveFloat
     first_p50_ms: NonNegativeFloat
