@@ -220,8 +220,14 @@ def test_cold_start_defaults_to_the_profile_then_to_a_stated_default():
     exp = simlat.load(ROOT / "experiments" / "feed_day.yaml")
     cs = next(v.cold_start for v in load_profile(exp.service.path).model("mlp_ranker").variants if v.name == "bf16")
     dist, source = cold_start(exp)
-    assert dist.value == pytest.approx((cs.process_ready_ms + cs.setup_ms + cs.first_call_ms) / 1000.0)
-    assert "h100-cuda.json" in source and "mlp_ranker/bf16" in source
+    # the measured Triton replica start is preferred to the calibration worker's process costs
+    assert dist.value == pytest.approx(sum(cs.replica.ready_s) / len(cs.replica.ready_s))
+    assert "h100-cuda.json" in source and "mlp_ranker/bf16" in source and "triton replica start" in source
+    fp32 = simlat.override(exp, {"service.variant": "ao_int8_weight_only"})
+    cs8 = next(v.cold_start for v in load_profile(exp.service.path).model("mlp_ranker").variants
+               if v.name == "ao_int8_weight_only")
+    assert cs8.replica is None and cold_start(fp32)[0].value == pytest.approx(
+        (cs8.process_ready_ms + cs8.setup_ms + cs8.first_call_ms) / 1000.0)
     plain = _exp({"kind": "poisson", "rate_rps": 10}, {"kind": "target_utilization", "target": 0.5, "max_replicas": 2})
     assert cold_start(plain)[0].value == DEFAULT_COLD_START_S
     given = simlat.override(plain, {"fleet.autoscaling.cold_start_s": {"kind": "constant", "value": 5}})
