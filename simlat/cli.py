@@ -417,6 +417,8 @@ def calibrate(
         )
     except SimlatError as err:
         _fail(err)
+    if profile is None:  # written without the schema check (no pydantic here): nothing parsed to print
+        return
     from rich.console import Console
     from rich.table import Table
 

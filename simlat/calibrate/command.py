@@ -68,7 +68,7 @@ def calibrate(
     from simlat import __version__
     from simlat.calibrate.assemble import build_profile_dict
     from simlat.calibrate.runner import run_tasks
-    from simlat.profiles.schema import SCHEMA_VERSION, default_quantile_levels, parse_profile, save_profile
+    from simlat.profiles.levels import SCHEMA_VERSION, default_quantile_levels
 
     if device not in DEVICES:
         raise SimlatError(f"--device: {device!r} is not a device; valid: {', '.join(DEVICES)}")
@@ -124,6 +124,12 @@ def calibrate(
                               command=cmd, simlat_version=__version__, threads=threads, shared=shared_machine,
                               notes=list(notes or []), elapsed_s=time.time() - t0)
     data["schema_version"] = SCHEMA_VERSION
+    try:
+        from simlat.profiles.schema import parse_profile, save_profile
+    except ModuleNotFoundError as err:  # a GPU host with torch and numpy, not the simulator's pydantic
+        if err.name != "pydantic":
+            raise
+        return _write_unvalidated(data, out)
     profile = parse_profile(data, source="calibration result")
     measured = [v for m in profile.models for v in m.variants if v.status == "ok"]
     cut_short = [v for m in profile.models for v in m.variants if "time limit" in (v.reason or "")]
@@ -132,6 +138,18 @@ def calibrate(
         raise SimlatError(f"no variant could be measured; nothing written to {out}:", reasons[:5])
     save_profile(profile, out)
     return profile
+
+
+def _write_unvalidated(data: dict, out: Path) -> None:
+    """The profile as measured, written without the schema check (pydantic is not installed here); it is
+    checked when first read (``simlat profile describe FILE`` on a machine with simlat installed)."""
+    import json
+
+    data["provenance"].setdefault("notes", []).append("written without the schema check (no pydantic on the measuring host)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    print(f"pydantic is not installed here: {out} written without the schema check; run `simlat profile describe "
+          f"{out}` where simlat is installed to check it", file=sys.stderr)
 
 
 def _known_skips(device: str, env: dict) -> dict[str, str]:

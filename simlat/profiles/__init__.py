@@ -17,18 +17,26 @@ defines its model and ``parse`` function and calls :func:`~simlat.profiles.resol
 its name in :data:`~simlat.profiles.resolve.KIND_MODULES`.
 """
 
-from simlat.profiles.device import ProfileDeviceWarning, device_mismatch, warn_device_mismatch
-from simlat.profiles.redis import LatencySketch, RedisProfile, load_redis_profile, parse_redis_profile
-from simlat.profiles.resolve import KINDS, ProfileKind, detect_kind, load, parse, register, resolve_path
-from simlat.profiles.sampling import Curve, make_sampler, profile_curves
-from simlat.profiles.schema import (
-    SCHEMA_VERSION,
-    ServiceProfile,
-    default_quantile_levels,
-    load_profile,
-    parse_profile,
-    save_profile,
-)
+from importlib import import_module
+
+_WHERE = {
+    "ProfileDeviceWarning": "device", "device_mismatch": "device", "warn_device_mismatch": "device",
+    "LatencySketch": "redis", "RedisProfile": "redis", "load_redis_profile": "redis", "parse_redis_profile": "redis",
+    "KINDS": "resolve", "ProfileKind": "resolve", "detect_kind": "resolve", "load": "resolve", "parse": "resolve",
+    "register": "resolve", "resolve_path": "resolve",
+    "Curve": "sampling", "make_sampler": "sampling", "profile_curves": "sampling",
+    "SCHEMA_VERSION": "levels", "default_quantile_levels": "levels",
+    "ServiceProfile": "schema", "load_profile": "schema", "parse_profile": "schema", "save_profile": "schema",
+}
+"""Where each name of the package lives: imported on first use, so that the calibration's measuring
+side (``simlat.profiles.levels``) imports on a GPU host without the simulator's pydantic."""
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"simlat.profiles.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'simlat.profiles' has no attribute {name!r}")
+
 
 __all__ = [
     "KINDS",

@@ -32,19 +32,11 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from simlat.config.base import StrictModel
 from simlat.errors import SimlatError, validate_as
+from simlat.profiles.levels import SCHEMA_VERSION, default_quantile_levels  # noqa: F401 (re-exported)
 from simlat.profiles.resolve import ProfileKind, register
 from simlat.profiles.resolve import load as _load
 
-SCHEMA_VERSION = 1
-"""The newest profile schema this simlat reads and writes."""
-
 KNOWN_SCHEMA_VERSIONS = frozenset({1})
-
-
-def default_quantile_levels() -> list[float]:
-    """The level grid calibration writes: fine everywhere, finer in the tails (105 levels, 0 and 1 included)."""
-    mid = [round(0.01 * i, 2) for i in range(1, 100)]
-    return [0.0, 0.001, 0.005, *mid, 0.995, 0.999, 1.0]
 
 
 
