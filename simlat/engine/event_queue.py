@@ -229,8 +229,10 @@ class EventEngine:
             h += 1
         q.head = h
 
-    def _dispatch(self, q: _Queue, now: float, m: int, tref: float) -> None:
-        """Start a batch of the ``m`` oldest waiting requests of ``q`` at ``now``."""
+    def _start_batch(self, q: _Queue, now: float, m: int, tref: float) -> tuple[int, list, int, float]:
+        """Take the ``m`` oldest waiting requests of ``q`` to the replica free first, draw the batch's
+        service and log it: (replica, members, items, service ms). Shared by the paths that decide
+        differently when the batch ends."""
         tf, r = heapq.heappop(q.free)
         ids = q.ids
         h = q.head
@@ -257,6 +259,11 @@ class EventEngine:
         if q.aw is not None:
             q.W = None
         self.insvc[r] = m
+        return r, members, k, s
+
+    def _dispatch(self, q: _Queue, now: float, m: int, tref: float) -> None:
+        """Start a batch of the ``m`` oldest waiting requests of ``q`` at ``now``."""
+        r, members, _, s = self._start_batch(q, now, m, tref)
         done = now + s
         clients = self.clients
         if clients is not None:

@@ -22,8 +22,6 @@ Not modelled: closed-loop clients (their next send is fixed at dispatch, before 
 
 from __future__ import annotations
 
-import heapq
-
 import simpy
 
 from simlat.engine.contention import Key, SlowdownModel
@@ -167,33 +165,8 @@ class SharedGpuEngine(EventEngine):
 
     def _dispatch(self, q: _Queue, now: float, m: int, tref: float) -> None:
         """Start a batch of the ``m`` oldest waiting requests of ``q`` at ``now`` on its replica's GPU."""
-        tf, r = heapq.heappop(q.free)
-        ids = q.ids
-        h = q.head
-        members = ids[h : h + m]
-        q.head = h + m
-        if self.items is None:
-            k = m
-        else:
-            items = self.items
-            k = 0
-            for i in members:
-                k += items[i]
-        if self.pad is not None:
-            k = self.pad(k)
-        s = q.sampler(k)
-        b_members, b_sizes, b_disp, b_serv, b_repl, b_tref = q.log
-        b = _Batch(self, q, r, (self.key, k), s, now, len(b_serv))
-        b_members.extend(members)
-        b_sizes.append(m)
-        b_disp.append(now)
-        b_serv.append(s)
-        b_repl.append(r)
-        b_tref.append(tref)
-        q.last = now
-        if q.aw is not None:
-            q.W = None
-        self.insvc[r] = m
+        r, _, k, s = self._start_batch(q, now, m, tref)
+        b = _Batch(self, q, r, (self.key, k), s, now, len(q.log[3]) - 1)
         self.devices.start(self.device_of[r], b, now)
 
     def _schedule_end(self, b: _Batch, done: float) -> None:
