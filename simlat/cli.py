@@ -120,13 +120,17 @@ def simulate(
 def day(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (fleet.autoscaling gives the policy; without it, fleet.replicas all day).")],
     window_s: Annotated[float | None, typer.Option("--window-s", min=0.001, help="Window length in seconds (overrides fleet.autoscaling.window_s, default 60).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write one row per window to this .parquet or .csv file.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write one row per window to this .parquet, .csv or .json file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the day summary as one JSON object.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    engine: Annotated[str, typer.Option("--engine", help="quasi-static (each window alone at its mean rate) or exact "
+                                        "(one event-level run through the day; queues carry over).")] = "quasi-static",
+    hours: Annotated[float | None, typer.Option("--hours", help="Simulate the first HOURS of the day only (--engine exact).")] = None,
 ) -> None:
-    """Simulate a day under the fleet's autoscaling policy (quasi-static windows): SLO compliance,
-    replica-hours, cost and recovery after the largest rate step."""
+    """Simulate a day under the fleet's autoscaling policy: SLO compliance, replica-hours, cost and
+    recovery after the largest rate step (``--engine exact`` for the event-level day)."""
     from simlat.autoscale import simulate_day
+    from simlat.autoscale.stream import simulate_day_exact
     from simlat.autoscale.view import summary_json as day_json
     from simlat.autoscale.view import summary_lines, table_lines
     from simlat.config import load_experiment
@@ -135,16 +139,25 @@ def day(
     try:
         if out is not None:
             check_output_file(out, "--out")
-            if out.suffix.lower() not in (".parquet", ".csv"):
-                raise SimlatError(f"--out: {str(out)!r} must end in .parquet or .csv (the suffix picks the format)")
+            if out.suffix.lower() not in (".parquet", ".csv", ".json"):
+                raise SimlatError(f"--out: {str(out)!r} must end in .parquet, .csv or .json (the suffix picks the format)")
+        if engine not in ("quasi-static", "exact"):
+            raise SimlatError(f"--engine: {engine!r} is invalid: use quasi-static or exact")
+        if hours is not None and engine != "exact":
+            raise SimlatError("--hours: only with --engine exact (the quasi-static day is bounded per window instead)")
         exp = _with_overrides(load_experiment(experiment), set_)
-        result = simulate_day(exp, window_s=window_s)
+        if engine == "exact":
+            result, _ = simulate_day_exact(exp, window_s=window_s, hours=hours)
+        else:
+            result = simulate_day(exp, window_s=window_s)
     except SimlatError as err:
         _fail(err)
     if out is not None:
         try:
             if out.suffix.lower() == ".csv":
                 result.windows.to_csv(out, index=False)
+            elif out.suffix.lower() == ".json":
+                result.windows.to_json(out, orient="records")
             else:
                 result.windows.to_parquet(out, index=False)
         except OSError as err:

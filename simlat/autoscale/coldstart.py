@@ -47,3 +47,39 @@ def cold_start(experiment: Experiment) -> tuple[Dist, str]:
         return Constant(value=measured), (f"service profile {svc.path.name}, {svc.model}/{svc.variant} "
                                           "(process ready + setup + first call; no node provisioning)")
     return Constant(value=DEFAULT_COLD_START_S), f"default {DEFAULT_COLD_START_S:g} s (no measured cold start)"
+
+
+def _variant_cold_start(experiment: Experiment):
+    """The service profile variant's ``cold_start`` record, or None."""
+    svc = experiment.service
+    if not isinstance(svc, ProfileService):
+        return None
+    from simlat.profiles.schema import load_profile
+
+    try:
+        model = load_profile(svc.path).model(svc.model)
+    except SimlatError:
+        return None
+    for v in model.variants:
+        if v.name == svc.variant:
+            return v.cold_start
+    return None
+
+
+def first_call_ms(experiment: Experiment) -> float | None:
+    """The profile's measured first call of the variant (ms): a new replica's first batch takes at
+    least this long (the exact day engine, :mod:`simlat.autoscale.stream`); None when not measured."""
+    cs = _variant_cold_start(experiment)
+    return None if cs is None or cs.first_call_ms is None else float(cs.first_call_ms)
+
+
+def ready_delay(experiment: Experiment) -> tuple[Dist, str]:
+    """The delay to ready (s) for the exact day engine, which times the first call as the new
+    replica's first batch: a profile-derived cold start then leaves the first call out (it would be
+    counted twice); a configured ``cold_start_s`` is used as given."""
+    dist, source = cold_start(experiment)
+    fc = first_call_ms(experiment)
+    if source.startswith("service profile") and fc is not None and isinstance(dist, Constant):
+        return Constant(value=max(0.0, dist.value - fc / 1000.0)), source.replace(
+            "process ready + setup + first call", "process ready + setup; the first call is the first batch")
+    return dist, source

@@ -68,6 +68,10 @@ class DaySummary:
     cold_start_mean_s: float | None
     elapsed_s: float
     method: str = "quasi-static"
+    slo_minutes_share: float | None = None
+    """Share of 1-minute windows meeting the SLO (the exact engine; None: quasi-static)."""
+    served_requests: int | None = None
+    """Requests simulated through the day (the exact engine; None: quasi-static)."""
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -204,7 +208,8 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
             sim_n = int(min(cfg.requests_per_window, max(MIN_REQUESTS, round(offered))))
             row = _simulate_window(_window_experiment(experiment, rate, ready, sim_n, seeds[i]))
         prev_util = row["utilization"]
-        rows.append(dict(window=i, start_s=t, end_s=t + length, offered_rps=rate, offered_requests=offered,
+        rows.append(dict(window=i, t_s=t, start_s=t, end_s=t + length, requests=round(offered),
+                         drops=round(offered * row["drop_rate"]), offered_rps=rate, offered_requests=offered,
                          simulated_requests=sim_n, ready=ready, starting=spec - ready, draining=draining,
                          billed=spec + draining, **row, seed=seeds[i]))
         if progress is not None:
@@ -214,7 +219,8 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
 
 
 def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
-                cold, cold_source: str, t0: float) -> DayResult:
+                cold, cold_source: str, t0: float, *, method: str = "quasi-static",
+                extra_warnings: list[str] | None = None) -> DayResult:
     """The per-window table and the day's totals: SLO shares, replica-hours, cost, recovery."""
     import pandas as pd
 
@@ -226,7 +232,7 @@ def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges:
     total = float(df["offered_requests"].sum())
     within = float((df["offered_requests"] * df["within_slo_share"]).sum())
     step_at, step_rps, recovery = _recovery(rates, df["meets_slo"].to_numpy(), edges[:-1])
-    warnings = []
+    warnings = list(extra_warnings or [])
     if price is None:
         warnings.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
     if (df["simulated_requests"] < df["offered_requests"].round()).any():
@@ -240,6 +246,7 @@ def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges:
         ready_min=int(df["ready"].min()), ready_max=int(df["ready"].max()), ready_mean=float((df["ready"] * dur).sum() / dur.sum()),
         largest_step_at_s=step_at, largest_step_rps=step_rps, recovery_s=recovery, cold_start=cold_source,
         cold_start_mean_s=None if cold is None else _mean(cold), elapsed_s=time.perf_counter() - t0, warnings=warnings,
+        method=method,
     )
     return DayResult(summary=summary, windows=df)
 
