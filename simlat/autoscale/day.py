@@ -209,7 +209,7 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
             row = _simulate_window(_window_experiment(experiment, rate, ready, sim_n, seeds[i]))
         prev_util = row["utilization"]
         rows.append(dict(window=i, t_s=t, start_s=t, end_s=t + length, requests=round(offered),
-                         drops=round(offered * row["drop_rate"]), offered_rps=rate, offered_requests=offered,
+                         drops=round(offered * float(row["drop_rate"] or 0.0)), offered_rps=rate, offered_requests=offered,
                          simulated_requests=sim_n, ready=ready, starting=spec - ready, draining=draining,
                          billed=spec + draining, **row, seed=seeds[i]))
         if progress is not None:

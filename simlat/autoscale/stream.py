@@ -56,6 +56,7 @@ from simlat.config.autoscaling import NoAutoscaling
 from simlat.engine.batching import BatchPolicy
 from simlat.engine.service import Sampler, build_service
 from simlat.engine.spec import EngineSpec
+from simlat.engine.static_queue import _typed
 from simlat.engine.streams import Streams
 from simlat.errors import SimlatError
 
@@ -70,12 +71,6 @@ DEFAULT_STEP_S = 60.0
 """Decision step (and segment) of the ``none`` and ``schedule`` policies (s)."""
 MAX_OVERRUN_STEPS = 100_000
 """Segments run after the day's end to serve the requests still waiting, at most."""
-
-
-def _typed(values: np.ndarray) -> array:
-    out = array("d")
-    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float64)).cast("B"))
-    return out
 
 
 # -- the fleet ---------------------------------------------------------------------------------------
@@ -474,7 +469,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     run = run_stream(
         source, horizon_ms=day_s * 1000.0, step_ms=step_s * 1000.0, policy=policy,
         batch=BatchPolicy.from_config(experiment.batching), sampler=sampler,
-        items_per_request=int(experiment.workload.items_per_request),
+        items_per_request=ipr if isinstance(ipr := experiment.workload.items_per_request, int) else 1,
         overhead=lambda k: spec.overheads.sample(k, ov_rng),
         delay_s=None if delay is None else (lambda k: dists.sample(delay, k, cold_rng)),
         first_call=first_call_ms(experiment) if cfg.kind != "none" else None,

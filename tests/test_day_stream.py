@@ -1,0 +1,279 @@
+"""The exact day engine (simlat.autoscale.stream): a fleet whose size changes at known times matches a
+naive per-batch reference request by request; a fixed fleet gives the engine's batches bit for bit;
+a removed replica finishes its batch; an overload's queue carries into the next windows; the
+windowed percentiles and their intervals come from the histogram faithfully."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from simlat.autoscale.arrivals import ArraySource, arrival_source
+from simlat.autoscale.policy import Fixed, Scheduled
+from simlat.autoscale.stream import BIN_RATIO, hist_quantile, latency_bins, run_stream, simulate_day_exact
+from simlat.cli import app
+from simlat.config import parse_experiment
+from simlat.config.autoscaling import NoAutoscaling, Schedule
+from simlat.engine.batching import BatchPolicy
+from simlat.engine.service import build_service
+from simlat.engine.simulation import simulate
+from simlat.engine.streams import Streams
+from simlat.workload import Requests
+
+
+def _exp(batching: dict, replicas: int = 3, arrivals: dict | None = None, autoscaling: dict | None = None,
+         service: dict | None = None, overheads: dict | None = None):
+    fleet = {"replicas": replicas, "queue": "shared"}
+    if autoscaling is not None:
+        fleet["autoscaling"] = autoscaling
+    return parse_experiment({
+        "name": "stream_test",
+        "workload": {"arrivals": arrivals or {"kind": "poisson", "rate_rps": 100}},
+        "fleet": fleet,
+        "batching": batching,
+        "service": service or {"kind": "exponential", "mean_ms": 20},
+        "overheads": overheads or {},
+        "slo": {"percentile": 99, "latency_ms": 100},
+        "run": {"seed": 5},
+    })
+
+
+def _poisson(rate_per_s: float, horizon_s: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.exponential(1000.0 / rate_per_s, int(rate_per_s * horizon_s * 1.2)))
+    return t[t < horizon_s * 1000.0]
+
+
+BATCHINGS = [
+    {"kind": "none"},
+    {"kind": "dynamic", "max_batch_size": 4, "max_wait_ms": 5, "dispatch": "on_free"},
+    {"kind": "dynamic", "max_batch_size": 4, "max_wait_ms": 5, "dispatch": "on_close"},
+]
+
+
+# -- (2) a fixed fleet: the engine's batches, bit for bit -----------------------------------------
+
+
+@pytest.mark.parametrize("batching", BATCHINGS, ids=["none", "on_free", "on_close"])
+def test_fixed_fleet_is_the_engine_bit_for_bit(batching):
+    """Same arrivals, same service stream: the same dispatch, service and done times and latencies
+    (overheads constant: the engine draws each overhead part for all requests at once, the stream
+    engine segment by segment, so random overheads have the same law but not the same draws)."""
+    exp = _exp(batching, replicas=3, overheads={"network_rtt_ms": {"kind": "constant", "value": 0.5}})
+    arrival = _poisson(120, 60, seed=1)  # utilisation about 0.8 (3 replicas at 20 ms)
+    seed = np.random.SeedSequence(11)
+    ref = simulate(exp, Requests(arrival_ms=arrival, items=np.ones(len(arrival), dtype=np.int64)), seed=seed).records
+    service = build_service(exp.service)
+    sampler = service.batch_sampler(Streams.spawn(seed).service_rngs(1)[0])
+    run = run_stream(ArraySource(arrival), horizon_ms=60_000, step_ms=1_000, policy=Fixed(NoAutoscaling(), exp),
+                     batch=BatchPolicy.from_config(exp.batching), sampler=sampler,
+                     overhead=lambda k: np.full(k, 0.5), keep_records=True)
+    got = run.records.columns()
+    assert run.unserved == 0 and len(got["arrival_ms"]) == len(arrival)
+    assert np.array_equal(got["dispatch_ms"], ref.dispatch_ms)
+    assert np.array_equal(got["service_ms"], ref.service_ms)
+    assert np.array_equal(got["replica"], ref.replica)
+    assert np.array_equal(got["latency_ms"], ref.latency_ms)
+    assert len(run.decisions) >= 59  # the segments really cut the run (1 s each)
+
+
+# -- (1) a fleet changing at known times: a naive reference ---------------------------------------
+
+
+def _lifetimes(schedule: Schedule, step_ms: float, horizon_ms: float, cold_ms: float):
+    """Each replica's (ready, removed) times under the schedule, by the rules of the module doc:
+    decisions every step; new replicas ready after the cold start; removed: latest ready first."""
+    ready, removed = [], []
+    n0 = schedule.at_hour(0.0)
+    ready += [0.0] * n0
+    removed += [math.inf] * n0
+    T = step_ms
+    while T < horizon_ms * 3:  # the run goes on after the horizon until the queue is empty
+        live = [r for r in range(len(ready)) if removed[r] == math.inf]
+        want = schedule.at_hour(T / 3.6e6)
+        if want > len(live):
+            for _ in range(want - len(live)):
+                ready.append(T + cold_ms)
+                removed.append(math.inf)
+        elif want < len(live):
+            for r in sorted(live, key=lambda r: (ready[r], r))[want:]:
+                removed[r] = T
+        T += step_ms
+    return ready, removed
+
+
+def _naive(arrival, ready, removed, B, W, on_close, services, first_call):
+    """Batch after batch: scan the replicas in (free-or-ready time, index) order and take the first
+    that can dispatch the batch before its removal; a new replica's first batch takes >= first_call."""
+    n = len(arrival)
+    free = list(ready)
+    used = [x == 0.0 for x in ready]  # the replicas of the start are warm
+    out_d = np.zeros(n)
+    out_s = np.zeros(n)
+    out_r = np.zeros(n, dtype=np.int64)
+    last = 0.0
+    j = 0
+    k = 0
+    while j < n:
+        members = [i for i in range(j, min(n, j + B))]
+        close = min(arrival[j] + W, arrival[members[-1]] if len(members) == B else math.inf)
+        for r in sorted(range(len(free)), key=lambda r: (free[r], r)):
+            t = free[r] if on_close else max(free[r], last)
+            d = max(t, close)
+            if d < removed[r]:
+                break
+        cut = close if on_close else d
+        size = sum(1 for i in members if arrival[i] <= cut)
+        s = services[k]
+        k += 1
+        if not used[r]:
+            used[r] = True
+            s = max(s, first_call)
+        out_d[j:j + size], out_s[j:j + size], out_r[j:j + size] = d, s, r
+        free[r] = d + s
+        last = d
+        j += size
+    return out_d, out_s, out_r
+
+
+@pytest.mark.parametrize("batching", BATCHINGS, ids=["none", "on_free", "on_close"])
+def test_scheduled_fleet_matches_a_naive_reference_request_by_request(batching):
+    step_ms, horizon_ms, cold_ms, first_call = 6_000.0, 90_000.0, 4_000.0, 80.0
+    # 2 replicas, 4 from 18 s, 1 from 36 s (overloaded: the queue grows), 3 from 60 s
+    sched = Schedule(max_replicas=6, replicas=[(0, 2), (0.005, 4), (0.01, 1), (60 / 3600, 3)])
+    exp = _exp(batching)
+    arrival = _poisson(70, horizon_ms / 1000, seed=2)
+    services = np.random.default_rng(3).exponential(25.0, len(arrival))
+    it = iter(services.tolist())
+    run = run_stream(ArraySource(arrival), horizon_ms=horizon_ms, step_ms=step_ms, policy=Scheduled(sched, exp),
+                     batch=BatchPolicy.from_config(exp.batching), sampler=lambda items: next(it),
+                     delay_s=lambda k: np.full(k, cold_ms / 1000), first_call=first_call, keep_records=True)
+    got = run.records.columns()
+    ready, removed = _lifetimes(sched, step_ms, horizon_ms, cold_ms)
+    p = BatchPolicy.from_config(exp.batching)
+    d, s, r = _naive(arrival, ready, removed, p.max_batch, p.max_wait_ms, p.on_close, services, first_call)
+    assert len(got["arrival_ms"]) == len(arrival) > 5000
+    assert np.array_equal(got["replica"], r)
+    assert np.array_equal(got["dispatch_ms"], d)
+    assert np.array_equal(got["service_ms"], s)
+    assert np.array_equal(got["latency_ms"], d + s - arrival)
+    assert np.array_equal(np.asarray(run.fleet.ready), np.asarray(ready[: len(run.fleet.ready)]))
+    # nothing routed to a replica before it is ready, or at or after its removal
+    fr, fx = np.asarray(run.fleet.ready), np.asarray(run.fleet.removed)
+    assert np.all(got["dispatch_ms"] >= fr[got["replica"]]) and np.all(got["dispatch_ms"] < fx[got["replica"]])
+    assert (s == first_call).sum() >= 1  # some new replica's first batch took the first call
+
+
+# -- (3) drain -------------------------------------------------------------------------------------
+
+
+def test_a_removed_replica_finishes_its_batch_and_is_billed_until_then():
+    """Two replicas with 3 s batches, one removed at 10 s while serving: its batch ends after 10 s
+    on it, it takes nothing after 10 s, and it is billed (draining) until the batch ends."""
+    sched = Schedule(max_replicas=2, replicas=[(0, 2), (10 / 3600, 1)])
+    exp = _exp({"kind": "none"}, service={"kind": "deterministic", "ms": 3000})
+    arrival = np.arange(0.0, 30_000.0, 900.0)  # overloaded: both replicas always busy
+    run = run_stream(ArraySource(arrival), horizon_ms=30_000, step_ms=1_000, policy=Scheduled(sched, exp),
+                     batch=BatchPolicy.from_config(exp.batching), sampler=lambda items: 3000.0,
+                     delay_s=lambda k: np.zeros(k), keep_records=True)
+    got = run.records.columns()
+    gone = int(np.argmax(np.asarray(run.fleet.removed) < math.inf))
+    assert run.fleet.removed[gone] == 10_000.0
+    mine = got["replica"] == gone
+    last_start = got["dispatch_ms"][mine].max()
+    assert last_start < 10_000.0 < last_start + 3000.0  # mid-batch at the removal, and it finished it
+    assert run.fleet.done[gone] == last_start + 3000.0
+    counts = run.fleet.counts_at(np.array([10_500.0, run.fleet.done[gone] + 1]))
+    assert list(counts["draining"]) == [1, 0] and list(counts["ready"]) == [1, 1]
+    billed = run.fleet.overlap(np.array([0.0, 30_000.0]), "billed")[0]
+    assert billed == pytest.approx(30_000.0 + run.fleet.done[gone])
+
+
+# -- (4) an overload's queue carries over ------------------------------------------------------------
+
+
+def test_an_overloaded_minute_leaves_a_queue_the_next_minute_sees():
+    """One replica, 10 ms per request: a minute at 125 req/s leaves about 25 x 60 = 1,500 requests
+    (15 s of work) that drain at 100 - 50 = 50 req/s over the next minute at 50 req/s: its p99 is
+    seconds (the quasi-static day, starting each window empty, would show milliseconds), and the
+    third minute, drained, is back to milliseconds."""
+    curve = {"kind": "rate_curve", "points": [[0, 125], [60, 125], [60, 50], [180, 50]]}
+    exp = _exp({"kind": "none"}, replicas=1, arrivals=curve, service={"kind": "deterministic", "ms": 10},
+               autoscaling={"kind": "none", "day_s": 180, "window_s": 60})
+    res, run = simulate_day_exact(exp)
+    w = res.windows
+    assert 7000 < w["requests"][0] < 8000 and run.unserved == 0
+    assert w["p99_ms"][0] > 5_000  # the queue builds within the overloaded minute
+    assert 8_000 < w["p99_ms"][1] < 25_000  # ~15 s of backlog at the minute's start
+    assert w["p99_ms"][2] < 100 and bool(w["meets_slo"][2]) and not bool(w["meets_slo"][1])
+    # busy while the backlog drains (about 30 s), then at 50%: about (30 + 30 x 0.5) / 60 = 0.75
+    assert w["utilization"][1] == pytest.approx(0.75, abs=0.05)
+    assert res.summary.method == "exact" and res.summary.served_requests == int(w["requests"].sum())
+
+
+# -- the histogram ---------------------------------------------------------------------------------
+
+
+def test_windowed_quantiles_from_the_histogram_are_within_a_bin_and_the_interval_covers():
+    rng = np.random.default_rng(4)
+    lat = rng.lognormal(1.0, 0.8, 20_000)
+    counts = np.bincount(latency_bins(lat), minlength=latency_bins(np.array([1e9]))[0] + 1)
+    est, lo, hi = hist_quantile(counts, 0.99)
+    exact = float(np.quantile(lat, 0.99))
+    assert abs(est / exact - 1) <= BIN_RATIO - 1
+    assert lo <= exact <= hi
+    # the interval is the order statistics' binomial interval: about +-2 sd of the rank
+    sd = math.sqrt(20_000 * 0.99 * 0.01)
+    srt = np.sort(lat)
+    assert lo <= srt[int(19_800 - 1.5 * sd)] and hi >= srt[int(19_800 + 1.5 * sd)]
+    assert hist_quantile(np.zeros(10, dtype=np.int64), 0.99) is None
+
+
+# -- arrivals ----------------------------------------------------------------------------------------
+
+
+def test_arrivals_slice_by_slice_follow_the_rate_curve():
+    """Counts per slice of a repeating rate curve are Poisson with the curve's integral as mean."""
+    cfg = _exp({"kind": "none"}, arrivals={"kind": "rate_curve", "points": [[0, 1000], [10, 3000], [20, 1000]],
+                                           "repeat": True}).workload.arrivals
+    src = arrival_source(cfg, np.random.default_rng(8))
+    parts = [src.take(t, t + 2_500.0) for t in np.arange(0.0, 40_000.0, 2_500.0)]
+    t = np.concatenate(parts)
+    assert np.all(np.diff(t) >= 0) and t[0] >= 0 and t[-1] < 40_000
+    counts = np.array([np.count_nonzero((t >= a) & (t < a + 5000)) for a in np.arange(0, 40_000, 5000)])
+    from simlat.workload.rate_curve import curve_of
+
+    cum = curve_of(cfg).cumulative(np.arange(0, 45, 5.0))
+    mean = np.diff(cum)
+    assert np.all(np.abs(counts - mean) <= 4 * np.sqrt(mean))
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def test_cli_exact_day_writes_the_window_table(tmp_path):
+    exp = tmp_path / "day.yaml"
+    exp.write_text(
+        "name: d\nworkload: {arrivals: {kind: poisson, rate_rps: 200}}\n"
+        "fleet: {replicas: 2, queue: shared, autoscaling: {kind: target_utilization, target: 0.5, max_replicas: 6,"
+        " cold_start_s: {kind: constant, value: 10}, window_s: 120, scrape_interval_s: 30}}\n"
+        "service: {kind: exponential, mean_ms: 10}\nslo: {percentile: 99, latency_ms: 200}\n"
+    )
+    out = tmp_path / "w.csv"
+    res = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--hours", "0.1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "exact: one event-level run" in res.output
+    import pandas as pd
+
+    w = pd.read_csv(out)
+    for col in ("t_s", "offered_rps", "requests", "drops", "ready", "starting", "draining", "billed", "utilization",
+                "p50_ms", "p99_ms", "p99_lo_ms", "p99_hi_ms", "meets_slo"):
+        assert col in w.columns
+    assert len(w) == 3 and w["requests"].sum() > 0.9 * 200 * 360
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "fast"])
+    assert bad.exit_code == 2 and "--engine" in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--hours", "1"])
+    assert bad.exit_code == 2 and "--hours" in bad.output
