@@ -57,7 +57,12 @@ class DiurnalSource:
 
         span = (t1_ms - t0_ms) / 1000.0
         n = int(self.rng.poisson(self.peak * span))
-        cand = np.sort(self.rng.random(n)) * span + t0_ms / 1000.0
+        if n == 0:
+            return np.zeros(0)
+        cand = self.rng.standard_exponential(n + 1)  # sorted uniforms: normalised exponential sums
+        np.cumsum(cand, out=cand)
+        cand = cand[:-1] * (span / cand[-1])
+        cand += t0_ms / 1000.0
         keep = self.rng.random(n) * self.peak < rate_at(self.cfg, cand)
         return cand[keep] * 1000.0
 

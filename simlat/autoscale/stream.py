@@ -286,7 +286,6 @@ def run_stream(
             replace = heapq.heapreplace
             sa, da, va, ra = starts.append, disp.append, serv.append, repl.append
             Bm1 = B - 1
-            busy = 0.0
             if not on_close:
                 while j < n:
                     tf, r = free[0]
@@ -311,7 +310,6 @@ def run_stream(
                     va(s)
                     ra(r)
                     replace(free, (d + s, r))
-                    busy += s
                     last = d
                     j = e
             else:
@@ -337,14 +335,13 @@ def run_stream(
                     va(s)
                     ra(r)
                     replace(free, (d + s, r))
-                    busy += s
                     j = e
-            busy_acc += busy
         # -- the segment's requests, with numpy -------------------------------------------------
         if j:
             st = np.frombuffer(starts, dtype=np.int64)
             dn = np.frombuffer(disp, dtype=np.float64)
             sv = np.frombuffer(serv, dtype=np.float64)
+            busy_acc += float(sv.sum())
             sizes = np.diff(np.append(st, j))
             a = pending[:j]
             lat = np.repeat(dn + sv, sizes)

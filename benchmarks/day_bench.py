@@ -1,0 +1,121 @@
+"""The exact day's speed: a 24-hour diurnal day at 5,000 req/s mean (432 M requests) on one core,
+against a 5-minute target, with references measured in the same run.
+
+The day: a diurnal rate (mean 5,000 req/s, amplitude 0.6: 2,000 to 8,000 req/s), one shared queue,
+dynamic batching (on_free, B=32, W=2 ms), an affine service (1 ms + 0.05 ms per item, lognormal
+noise), constant overheads, an HPA-like autoscaler at 60% utilisation (2 to 40 replicas, 30 s cold
+start, 60 s scrape). ``--hours`` runs the first hours only (the rate follows the same curve).
+
+Measured, in CPU time (user + system, ``time.process_time``; the process uses one core):
+
+- exact: :func:`simlat.autoscale.stream.simulate_day_exact` over the day (or ``--hours``), once
+  (``--day-repeat`` times: median);
+- on ``--slice-hours`` of the same day, ``--repeat`` times after one warm-up, every case once per
+  repetition so a busy machine slows all alike: the exact day on the slice; the quasi-static day
+  (:func:`simlat.autoscale.simulate_day`, 60 s windows, at most 20,000 requests each) on the same
+  slice, in requests it simulated per CPU-second; and the engine's fast static path (``simlat.run``,
+  the same fleet fixed at 8 replicas, Poisson at the mean rate) on as many requests as the exact
+  slice served.
+
+Rates are medians; the ratios put the exact day against each reference.
+
+Usage: ``python benchmarks/day_bench.py [--hours 24] [--slice-hours 0.5] [--repeat 3] [--day-repeat 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import simlat
+from simlat.autoscale import simulate_day
+from simlat.autoscale.stream import simulate_day_exact
+from simlat.config import parse_experiment
+
+TARGET_S = 300.0
+MEAN_RPS = 5000.0
+
+
+def experiment(day_s: float = 86400.0, window_s: float = 60.0):
+    return parse_experiment({
+        "name": "day_bench",
+        "workload": {"arrivals": {"kind": "diurnal", "mean_rate_rps": MEAN_RPS, "amplitude": 0.6,
+                                  "period_s": 86400, "phase_s": 21600}},
+        "fleet": {"replicas": 8, "queue": "shared", "autoscaling": {
+            "kind": "target_utilization", "target": 0.6, "min_replicas": 2, "max_replicas": 40,
+            "cold_start_s": {"kind": "constant", "value": 30}, "scrape_interval_s": 60, "window_s": window_s,
+            "day_s": day_s, "requests_per_window": 20000, "cost_per_replica_hour": 3.5}},
+        "batching": {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2, "dispatch": "on_free"},
+        "service": {"kind": "affine", "base_ms": 1.0, "per_item_ms": 0.05,
+                    "noise": {"kind": "lognormal", "median": 1.0, "sigma": 0.1}, "noise_mode": "multiplicative"},
+        "overheads": {"network_rtt_ms": {"kind": "constant", "value": 0.5}},
+        "slo": {"percentile": 99, "latency_ms": 20},
+        "run": {"seed": 1},
+    })
+
+
+def cpu(fn):
+    t = time.process_time()
+    out = fn()
+    return time.process_time() - t, out
+
+
+def exact(hours: float) -> tuple[float, int]:
+    dt, (res, _) = cpu(lambda: simulate_day_exact(experiment(), hours=hours))
+    return dt, int(res.summary.served_requests or 0)
+
+
+def quasi_static(hours: float) -> tuple[float, int]:
+    exp = experiment(day_s=hours * 3600.0)
+    dt, res = cpu(lambda: simulate_day(exp))
+    return dt, int(res.windows["simulated_requests"].sum())
+
+
+def engine(requests: int) -> tuple[float, int]:
+    exp = simlat.override(experiment(), {"fleet.autoscaling": None,
+                                         "workload.arrivals": {"kind": "poisson", "rate_rps": MEAN_RPS}})
+    dt, _ = cpu(lambda: simlat.run(exp, requests=requests))
+    return dt, requests
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=24.0, help="hours of the day run by the exact engine (24: the target)")
+    ap.add_argument("--slice-hours", type=float, default=0.5, help="hours of the slice the references are compared on")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the slice comparison (median)")
+    ap.add_argument("--day-repeat", type=int, default=1, help="runs of the whole --hours day (median)")
+    args = ap.parse_args()
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus visible; CPU seconds")
+
+    # the slice comparison: one warm-up, then every case once per repetition
+    exact(0.05), quasi_static(0.05), engine(50_000)
+    rates: dict[str, list[float]] = {"exact": [], "quasi-static": [], "engine": []}
+    for _ in range(args.repeat):
+        dt, n = exact(args.slice_hours)
+        rates["exact"].append(n / dt)
+        dt_q, n_q = quasi_static(args.slice_hours)
+        rates["quasi-static"].append(n_q / dt_q)
+        dt_e, n_e = engine(n)
+        rates["engine"].append(n_e / dt_e)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"slice of {args.slice_hours:g} h, {args.repeat} repetitions (median, min-max), requests per CPU-second:")
+    for k, v in rates.items():
+        print(f"  {k:<13} {med[k] / 1e6:7.2f} M/s  ({min(v) / 1e6:.2f}-{max(v) / 1e6:.2f})")
+    print(f"  exact / engine static path: {med['exact'] / med['engine']:.2f}x; "
+          f"exact / quasi-static (per simulated request): {med['exact'] / med['quasi-static']:.1f}x")
+
+    runs = [exact(args.hours) for _ in range(args.day_repeat)]
+    dt = statistics.median(r[0] for r in runs)
+    n = runs[0][1]
+    print(f"exact day, {args.hours:g} h: {n:,} requests in {dt:.1f} CPU-s ({n / dt / 1e6:.2f} M requests per CPU-second)")
+    full = 86400.0 * MEAN_RPS
+    projected = full / (n / dt)
+    print(f"  the 24-hour day ({full / 1e6:.0f} M requests) at this rate: {projected:.0f} CPU-s; target {TARGET_S:.0f} s: "
+          + ("met" if projected <= TARGET_S else f"NOT met ({projected / TARGET_S:.2f}x over)"))
+
+
+if __name__ == "__main__":
+    main()
