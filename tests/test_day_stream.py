@@ -6,6 +6,7 @@ windowed percentiles and their intervals come from the histogram faithfully."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,3 +278,20 @@ def test_cli_exact_day_writes_the_window_table(tmp_path):
     assert bad.exit_code == 2 and "--engine" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--hours", "1"])
     assert bad.exit_code == 2 and "--hours" in bad.output
+
+
+AZURE = Path(__file__).resolve().parents[1].parent / "shared" / "traces" / "azure_llm2023_conv.csv"
+
+
+@pytest.mark.skipif(not AZURE.exists(), reason=f"shared trace folder absent ({AZURE.parent}); it lives beside the repo")
+def test_the_azure_trace_replays_as_a_day_scaled_slice_by_slice():
+    """Slices of the scaled, tiled trace are the trace replay's arrivals (simlat.workload.trace), cut."""
+    from simlat.config.workload import Trace
+    from simlat.workload.trace import replay
+
+    cfg = Trace(path=AZURE, column="TIMESTAMP", unit="datetime", target_rate_rps=5000)
+    src = arrival_source(cfg, np.random.default_rng(0))
+    got = np.concatenate([src.take(t, t + 1000.0) for t in np.arange(0.0, 20_000.0, 1000.0)])
+    ref = replay(cfg, None, 20_000.0, np.random.default_rng(0)).arrival_ms
+    assert np.array_equal(got, ref)
+    assert abs(len(got) / 20 - 5000) < 0.1 * 5000  # 5,000 req/s over 20 s (about 5 tiles of the trace)
