@@ -17,6 +17,8 @@ Measured, in CPU time (user + system, ``time.process_time``; the process uses on
   the same fleet fixed at 8 replicas, Poisson at the mean rate) on as many requests as the exact
   slice served.
 
+Then the day's numbers by both engines (SLO shares, replicas, replica-hours, window p99s).
+
 Rates are medians; the ratios put the exact day against each reference.
 
 Usage: ``python benchmarks/day_bench.py [--hours 24] [--slice-hours 0.5] [--repeat 3] [--day-repeat 1]``
@@ -63,15 +65,27 @@ def cpu(fn):
     return time.process_time() - t, out
 
 
-def exact(hours: float) -> tuple[float, int]:
+def exact(hours: float, keep: list | None = None) -> tuple[float, int]:
     dt, (res, _) = cpu(lambda: simulate_day_exact(experiment(), hours=hours))
+    if keep is not None:
+        keep.append(res)
     return dt, int(res.summary.served_requests or 0)
 
 
-def quasi_static(hours: float) -> tuple[float, int]:
+def quasi_static(hours: float, keep: list | None = None) -> tuple[float, int]:
     exp = experiment(day_s=hours * 3600.0)
     dt, res = cpu(lambda: simulate_day(exp))
+    if keep is not None:
+        keep.append(res)
     return dt, int(res.windows["simulated_requests"].sum())
+
+
+def describe(name: str, res) -> str:
+    s = res.summary
+    w = res.windows
+    return (f"  {name:<13} SLO met in {s.slo_windows_share:.2%} of windows, by {s.slo_requests_share:.3%} of requests; "
+            f"ready {s.ready_min}-{s.ready_max}; {s.replica_hours:.1f} replica-hours; worst window p99 "
+            f"{w['p99_ms'].max():.2f} ms, median window p99 {w['p99_ms'].median():.2f} ms")
 
 
 def engine(requests: int) -> tuple[float, int]:
@@ -107,7 +121,8 @@ def main() -> None:
     print(f"  exact / engine static path: {med['exact'] / med['engine']:.2f}x; "
           f"exact / quasi-static (per simulated request): {med['exact'] / med['quasi-static']:.1f}x")
 
-    runs = [exact(args.hours) for _ in range(args.day_repeat)]
+    days: list = []
+    runs = [exact(args.hours, days) for _ in range(args.day_repeat)]
     dt = statistics.median(r[0] for r in runs)
     n = runs[0][1]
     print(f"exact day, {args.hours:g} h: {n:,} requests in {dt:.1f} CPU-s ({n / dt / 1e6:.2f} M requests per CPU-second)")
@@ -115,6 +130,12 @@ def main() -> None:
     projected = full / (n / dt)
     print(f"  the 24-hour day ({full / 1e6:.0f} M requests) at this rate: {projected:.0f} CPU-s; target {TARGET_S:.0f} s: "
           + ("met" if projected <= TARGET_S else f"NOT met ({projected / TARGET_S:.2f}x over)"))
+    qs: list = []
+    dt_q, n_q = quasi_static(args.hours, qs)
+    print(f"the same {args.hours:g} h by both engines (60 s windows; quasi-static: {n_q:,} requests simulated in "
+          f"{dt_q:.1f} CPU-s):")
+    print(describe("exact", days[0]))
+    print(describe("quasi-static", qs[0]))
 
 
 if __name__ == "__main__":

@@ -213,6 +213,10 @@ def test_an_overloaded_minute_leaves_a_queue_the_next_minute_sees():
     # busy while the backlog drains (about 30 s), then at 50%: about (30 + 30 x 0.5) / 60 = 0.75
     assert w["utilization"][1] == pytest.approx(0.75, abs=0.05)
     assert res.summary.method == "exact" and res.summary.served_requests == int(w["requests"].sum())
+    from simlat.autoscale import simulate_day
+
+    quasi = simulate_day(exp).windows  # each window starts empty: the backlog is lost
+    assert quasi["p99_ms"][1] < 100 and bool(quasi["meets_slo"][1])
 
 
 # -- the histogram ---------------------------------------------------------------------------------
