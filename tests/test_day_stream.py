@@ -299,3 +299,22 @@ def test_the_azure_trace_replays_as_a_day_scaled_slice_by_slice():
     ref = replay(cfg, None, 20_000.0, np.random.default_rng(0)).arrival_ms
     assert np.array_equal(got, ref)
     assert abs(len(got) / 20 - 5000) < 0.1 * 5000  # 5,000 req/s over 20 s (about 5 tiles of the trace)
+
+
+def test_a_batch_after_an_idle_gap_draws_from_the_profiles_after_idle_curve():
+    """mlp_ranker bf16 on H100: about 0.1 ms back to back, about 0.55 ms after 250 ms idle."""
+    exp = parse_experiment({
+        "name": "idle", "workload": {"arrivals": {"kind": "poisson", "rate_rps": 5}},
+        "fleet": {"replicas": 1, "queue": "shared", "autoscaling": {"kind": "none", "day_s": 240, "window_s": 60}},
+        "service": {"kind": "profile", "path": str(Path(__file__).resolve().parents[1] / "calibration" / "h100-cuda.json"),
+                    "model": "mlp_ranker", "variant": "bf16"},
+        "slo": {"percentile": 99, "latency_ms": 10},
+    })
+    _, run = simulate_day_exact(exp, keep_records=True)
+    rec = run.records.columns()
+    d, s = rec["dispatch_ms"], rec["service_ms"]
+    gap = d[1:] - (d[:-1] + s[:-1])
+    after_idle = s[1:][gap >= 250.0]
+    back_to_back = s[1:][gap < 250.0]
+    assert len(after_idle) > 100 and len(back_to_back) > 300
+    assert np.median(after_idle) > 0.5 and np.median(back_to_back) < 0.2

@@ -17,7 +17,9 @@ The day is cut into segments of one decision step (the policy's ``scrape_interva
    busy fraction over the segment and asks for a replica count. A new replica is routed nothing
    until it is ready (its entry in the free-replica heap is its ready time, after the delay to ready
    of :func:`simlat.autoscale.coldstart.ready_delay`), and its first batch takes at least the
-   profile's measured first call (``first_call_ms``). Removed replicas are the starting ones first
+   profile's measured first call (``first_call_ms``); a batch starting on a replica idle for at least
+   the profile's ``idle_gap_ms`` draws from the profile's after-idle curve (the model's part; the
+   engine's other paths do not model it). Removed replicas are the starting ones first
    (latest ready first), then the ready ones (latest ready first, then highest index): a removed
    replica takes no more batches, finishes the one in service (it drains) and is billed until then.
 
@@ -31,8 +33,8 @@ Exact where theory allows: with ``kind: none`` the batches, dispatch and done ti
 :func:`simlat.engine.simulation.simulate` on the same arrivals, bit for bit (same service stream,
 same heap order); a fleet whose size changes at known times matches a naive per-request reference
 (``tests/test_day_stream.py``). Not modelled: the serving stack (``frontend``: left out, with a
-warning), caches, admission control, per-replica queues and adaptive batching (refused), the
-after-idle service curve (a replica idle for a while serves at the steady curve).
+warning), caches, admission control, per-replica queues and adaptive batching (refused), renewal and modulated arrivals
+(refused), per-request item counts (refused).
 """
 
 from __future__ import annotations
@@ -232,6 +234,7 @@ def run_stream(
     overhead=None,
     delay_s=None,
     first_call: float | None = None,
+    idle: tuple[Sampler, float] | None = None,
     windows: list[Windows] = (),  # type: ignore[assignment]
     keep_records: bool = False,
 ) -> StreamRun:
@@ -241,7 +244,8 @@ def run_stream(
     ``decide(t_s, spec, ready, utilisation)``; ``sampler``: the engine's batch sampler (items -> ms),
     called once per batch in dispatch order; ``overhead(n)``: the next ``n`` requests' overheads (ms,
     in arrival order) or None; ``delay_s(k)``: ``k`` delays to ready (s) for new replicas;
-    ``first_call``: a new replica's first batch takes at least this (ms).
+    ``first_call``: a new replica's first batch takes at least this (ms); ``idle``: (sampler, gap ms):
+    a batch starting after its replica was idle for at least the gap draws from this sampler instead.
     """
     B, W = batch.max_batch, batch.max_wait_ms
     if batch.adaptive:
@@ -250,6 +254,7 @@ def run_stream(
     pad = batch.padder()
     k0 = int(items_per_request)
     fc = -INF if first_call is None else float(first_call)
+    idle_sampler, gap = (sampler, INF) if idle is None else idle
     fleet = FleetLog()
     spec = int(policy.initial())
     free: list[tuple[float, int]] = [(0.0, fleet.add(0.0, 0.0)) for _ in range(spec)]  # warm at the start
@@ -300,7 +305,7 @@ def run_stream(
                         break
                     e = bisect_right(arr, d, j, j + B)
                     items = (e - j) * k0
-                    s = sampler(items if pad is None else pad(items))
+                    s = (sampler if d - tf < gap else idle_sampler)(items if pad is None else pad(items))
                     if fresh and r in fresh:
                         fresh.discard(r)
                         if s < fc:
@@ -325,7 +330,7 @@ def run_stream(
                         break
                     e = bisect_right(arr, close, j, j + B)
                     items = (e - j) * k0
-                    s = sampler(items if pad is None else pad(items))
+                    s = (sampler if d - tf < gap else idle_sampler)(items if pad is None else pad(items))
                     if fresh and r in fresh:
                         fresh.discard(r)
                         if s < fc:
@@ -454,6 +459,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     streams = Streams.spawn(engine_seq)
     service = build_service(experiment.service)
     sampler = service.batch_sampler(streams.service_rngs(1)[0])
+    idle = idle_service(experiment, streams)
     spec = EngineSpec.from_experiment(experiment)
     ov_rng = np.random.default_rng(streams.overheads)
     cold_rng = np.random.default_rng(cold_seq)
@@ -469,7 +475,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
         items_per_request=ipr if isinstance(ipr := experiment.workload.items_per_request, int) else 1,
         overhead=lambda k: spec.overheads.sample(k, ov_rng),
         delay_s=None if delay is None else (lambda k: dists.sample(delay, k, cold_rng)),
-        first_call=first_call_ms(experiment) if cfg.kind != "none" else None,
+        first_call=first_call_ms(experiment) if cfg.kind != "none" else None, idle=idle,
         windows=[win] if minute is None else [win, minute], keep_records=keep_records,
     )
     if run.unserved:
@@ -498,6 +504,27 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     if progress is not None:
         progress(1, 1)
     return result, run
+
+
+def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, float] | None:
+    """The profile's after-idle service (its ``idle`` curve, the model's part only) and the idle gap
+    it was measured after (ms), when the variant has both; its draws come from their own stream."""
+    from simlat.config.service import ProfileService
+    from simlat.engine.service import build_profile_service
+    from simlat.profiles.schema import load_profile
+
+    svc = experiment.service
+    if not isinstance(svc, ProfileService) or svc.condition != "steady":
+        return None
+    try:
+        variant = {v.name: v for v in load_profile(svc.path).model(svc.model).variants}[svc.variant]
+    except (SimlatError, KeyError):
+        return None
+    if not variant.idle or variant.idle_gap_ms is None:
+        return None
+    model = build_profile_service(svc.model_copy(update={"condition": "idle"}))
+    rng = np.random.default_rng(streams.service.spawn(1)[0])  # after the queue's: that one is the engine's
+    return model.batch_sampler(rng), float(variant.idle_gap_ms)
 
 
 def window_rows(experiment: Experiment, run: StreamRun, win: Windows, day_s: float) -> list[dict]:
