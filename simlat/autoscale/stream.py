@@ -458,7 +458,13 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     cold_seq, wl_seq, engine_seq = seq.spawn(3)
     streams = Streams.spawn(engine_seq)
     service = build_service(experiment.service)
-    sampler = service.batch_sampler(streams.service_rngs(1)[0])
+    from simlat.config.service import ProfileService
+
+    rng = streams.service_rngs(1)[0]
+    if isinstance(experiment.service, ProfileService):
+        sampler = _profile_sampler(experiment.service, rng)
+    else:
+        sampler = service.batch_sampler(rng)
     idle = idle_service(experiment, streams)
     spec = EngineSpec.from_experiment(experiment)
     ov_rng = np.random.default_rng(streams.overheads)
@@ -506,11 +512,61 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     return result, run
 
 
+VECTOR_DRAWS = 4096
+"""Service times drawn at once per batch size by :func:`vector_profile_sampler`."""
+
+
+def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
+    """``items -> ms`` for a profile service: the sum of one draw from each measured curve, as the
+    engine's sampler (:func:`simlat.profiles.sampling.make_sampler`) draws it (a uniform read off the
+    curve's quantile table at ``items``, linearly interpolated), but made :data:`VECTOR_DRAWS` at a
+    time per batch size with numpy. Same distribution, other draws: the engine's sampler costs about
+    0.5 us per curve per batch in Python, which dominates a day of small batches."""
+    from simlat.profiles.sampling import DENSE_GRID
+
+    nexts: dict[int, object] = {}
+    tables: dict[int, list[np.ndarray]] = {}
+
+    def refill(items: int):
+        ts = tables.get(items)
+        if ts is None:
+            ts = [np.append(c.table(items), c.table(items)[-1]) for c in curves]  # guard for x == n
+            tables[items] = ts
+        v = np.zeros(VECTOR_DRAWS)
+        for t in ts:
+            x = rng.random(VECTOR_DRAWS) * DENSE_GRID
+            k = x.astype(np.int64)
+            a = t[k]
+            v += a + (x - k) * (t[k + 1] - a)
+        f = iter(v.tolist()).__next__
+        nexts[items] = f
+        return f
+
+    def sample(items: int) -> float:
+        f = nexts.get(items)
+        if f is not None:
+            try:
+                return f()  # type: ignore[operator]
+            except StopIteration:
+                pass
+        return refill(items)()
+
+    return sample
+
+
+def _profile_sampler(svc, rng: np.random.Generator) -> Sampler:
+    from simlat.profiles.sampling import profile_curves
+
+    curves = profile_curves(svc)
+    for c in curves:
+        c.table(1)  # a bad curve fails here, as in the engine
+    return vector_profile_sampler(curves, rng)
+
+
 def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, float] | None:
     """The profile's after-idle service (its ``idle`` curve, the model's part only) and the idle gap
     it was measured after (ms), when the variant has both; its draws come from their own stream."""
     from simlat.config.service import ProfileService
-    from simlat.engine.service import build_profile_service
     from simlat.profiles.schema import load_profile
 
     svc = experiment.service
@@ -522,9 +578,8 @@ def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, flo
         return None
     if not variant.idle or variant.idle_gap_ms is None:
         return None
-    model = build_profile_service(svc.model_copy(update={"condition": "idle"}))
     rng = np.random.default_rng(streams.service.spawn(1)[0])  # after the queue's: that one is the engine's
-    return model.batch_sampler(rng), float(variant.idle_gap_ms)
+    return _profile_sampler(svc.model_copy(update={"condition": "idle"}), rng), float(variant.idle_gap_ms)
 
 
 def window_rows(experiment: Experiment, run: StreamRun, win: Windows, day_s: float) -> list[dict]:
