@@ -338,3 +338,26 @@ def test_the_vectorised_profile_draws_have_the_engines_distribution():
         a = np.array([fast(items) for _ in range(20_000)])
         b = np.array([engine(items) for _ in range(20_000)])
         assert ks_2samp(a, b).pvalue > 1e-3, items
+
+
+def test_the_hpa_like_policy_closes_the_loop_on_the_simulated_utilisation():
+    """100 -> 300 req/s at 120 s, 10 ms per request (100 req/s a replica), target 50%: the scrape at
+    180 s sees the 2 replicas saturated and asks for 2 x 1.0 / 0.5 = 4; the minute's backlog (about
+    6,000 requests) keeps those 4 saturated until the next scrape, which asks for 8; the fleet then
+    runs below target (300 / 800) but the 300 s scale-down stabilisation keeps 8 to the end."""
+    curve = {"kind": "rate_curve", "points": [[0, 100], [120, 100], [120, 300], [600, 300]]}
+    exp = _exp({"kind": "none"}, replicas=2, arrivals=curve, service={"kind": "exponential", "mean_ms": 10},
+               autoscaling={"kind": "target_utilization", "target": 0.5, "min_replicas": 1, "max_replicas": 10,
+                            "cold_start_s": {"kind": "constant", "value": 10}, "scrape_interval_s": 60,
+                            "scale_down_stabilization_s": 300, "day_s": 600, "window_s": 60})
+    res, run = simulate_day_exact(exp)
+    want = {t / 1000: n for t, n, _, _ in run.decisions}
+    util = {t / 1000: u for t, _, _, u in run.decisions}
+    assert want[60.0] == 2 and want[120.0] == 2 and util[120.0] == pytest.approx(0.5, abs=0.1)
+    assert util[180.0] == pytest.approx(1.0, abs=0.02) and want[180.0] == 4
+    assert util[240.0] == pytest.approx(1.0, abs=0.02) and want[240.0] == 8
+    assert util[360.0] == pytest.approx(0.375, abs=0.05) and want[600.0] == 8
+    w = res.windows
+    assert list(w["ready"][:3]) == [2, 2, 2] and w["ready"].iloc[-1] == 8
+    assert list(w["starting"][3:6]) == [2, 4, 0] and w["p99_ms"][2] > 1000  # the overloaded minute queues for seconds
+    assert bool(w["meets_slo"].iloc[-1])
