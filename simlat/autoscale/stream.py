@@ -235,7 +235,7 @@ def run_stream(
     delay_s=None,
     first_call: float | None = None,
     idle: tuple[Sampler, float] | None = None,
-    windows: list[Windows] = (),  # type: ignore[assignment]
+    windows: list[Windows] | None = None,
     keep_records: bool = False,
 ) -> StreamRun:
     """The event-level day (see the module doc).
@@ -255,6 +255,7 @@ def run_stream(
     k0 = int(items_per_request)
     fc = -INF if first_call is None else float(first_call)
     idle_sampler, gap = (sampler, INF) if idle is None else idle
+    windows = windows or []
     fleet = FleetLog()
     spec = int(policy.initial())
     free: list[tuple[float, int]] = [(0.0, fleet.add(0.0, 0.0)) for _ in range(spec)]  # warm at the start
@@ -375,9 +376,6 @@ def run_stream(
         ready_ms = 0.0
         for r in live:
             ready_ms += max(0.0, T - max(T - step_ms, fleet.ready[r]))
-        for r in range(len(fleet.removed)):  # removed during this segment: ready until removed
-            if T - step_ms < fleet.removed[r] < T:
-                ready_ms += max(0.0, fleet.removed[r] - max(T - step_ms, fleet.ready[r]))
         util = None if ready_ms <= 0 else min(1.0, (busy_acc + carry_in - carry_out) / ready_ms)
         busy_acc, carry_in = 0.0, carry_out
         ready_now = sum(1 for r in live if fleet.ready[r] <= T)
@@ -397,6 +395,8 @@ def run_stream(
                 if r in gone:
                     fleet.removed[r] = T
                     fleet.done[r] = max(T, tf) if fleet.ready[r] <= T else T
+                    if tf > T and fleet.ready[r] <= T:
+                        carry_in -= tf - T  # its batch's end is drain time, not a ready replica's busy time
             free = [x for x in free if x[1] not in gone]
             heapq.heapify(free)
             live -= gone
@@ -404,7 +404,7 @@ def run_stream(
         spec = want
     for tf, r in free:  # the run's end: replicas still serving finish their batch
         fleet.done[r] = min(fleet.done[r], max(tf, T))
-    return StreamRun(fleet=fleet, windows=list(windows), served=served, unserved=len(pending), end_ms=T,
+    return StreamRun(fleet=fleet, windows=windows, served=served, unserved=len(pending), end_ms=T,
                      decisions=decisions, records=recs)
 
 
