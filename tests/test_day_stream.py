@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from simlat.autoscale.arrivals import ArraySource, arrival_source
 from simlat.autoscale.policy import Fixed, Scheduled
-from simlat.autoscale.stream import BIN_RATIO, hist_quantile, latency_bins, run_stream, simulate_day_exact
+from simlat.autoscale.stream import run_stream, simulate_day_exact
+from simlat.autoscale.windows import BIN_RATIO, hist_quantile, latency_bins
 from simlat.cli import app
 from simlat.config import parse_experiment
 from simlat.config.autoscaling import NoAutoscaling, Schedule
