@@ -2,11 +2,11 @@
 against a 5-minute target, with references measured in the same run.
 
 The day: a diurnal rate (mean 5,000 req/s, amplitude 0.6: 2,000 to 8,000 req/s), one shared queue,
-constant overheads, an HPA-like autoscaler at 60% utilisation (2 to 40 replicas, 30 s cold start,
+constant overheads, an HPA-like autoscaler at 60% utilisation (1 to 40 replicas, 30 s cold start,
 60 s scrape). Two services (``--cases``):
 
-a. an affine service (1 ms + 0.05 ms per item, lognormal noise), dynamic batching on_free, B=32,
-   W=2 ms: batches of about 5 to 16 requests;
+a. an affine service (2 ms + 0.4 ms per item, lognormal noise), dynamic batching on_free, B=32,
+   W=2 ms: batches of about 5 to 16 requests, the fleet following the day (about 3 to 9 replicas);
 b. the feed model of ``experiments/feed.yaml``: the measured profile of mlp_ranker bf16 on H100 with
    three measured components (four curves per draw), 500 items per request, B=8, W=0.5 ms: batches
    of a few requests, after-idle draws.
@@ -54,7 +54,7 @@ PROFILE = Path(__file__).resolve().parents[1] / "calibration" / "h100-cuda.json"
 SERVICES = {
     # a: a synthetic affine service with large batches
     "a": {"batching": {"kind": "dynamic", "max_batch_size": 32, "max_wait_ms": 2, "dispatch": "on_free"},
-          "service": {"kind": "affine", "base_ms": 1.0, "per_item_ms": 0.05,
+          "service": {"kind": "affine", "base_ms": 2.0, "per_item_ms": 0.4,
                       "noise": {"kind": "lognormal", "median": 1.0, "sigma": 0.1}, "noise_mode": "multiplicative"}},
     # b: the feed model of feed.yaml (mlp_ranker bf16 on H100 + 3 measured components, 500 items per
     # request, B=8, W=0.5 ms): small batches, four measured curves per draw, after-idle draws
@@ -72,7 +72,7 @@ def experiment(case: str = "a", day_s: float = 86400.0, window_s: float = 60.0):
         "workload": {"arrivals": {"kind": "diurnal", "mean_rate_rps": MEAN_RPS, "amplitude": 0.6,
                                   "period_s": 86400, "phase_s": 21600}, "items_per_request": svc.get("items", 1)},
         "fleet": {"replicas": 8, "queue": "shared", "autoscaling": {
-            "kind": "target_utilization", "target": 0.6, "min_replicas": 2, "max_replicas": 40,
+            "kind": "target_utilization", "target": 0.6, "min_replicas": 1, "max_replicas": 40,
             "cold_start_s": {"kind": "constant", "value": 30}, "scrape_interval_s": 60, "window_s": window_s,
             "day_s": day_s, "requests_per_window": 20000, "cost_per_replica_hour": 3.5}},
         "batching": svc["batching"],
