@@ -283,6 +283,13 @@ def test_cli_exact_day_writes_the_window_table(tmp_path):
     assert bad.exit_code == 2 and "--engine" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--hours", "1"])
     assert bad.exit_code == 2 and "--hours" in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--window-s", "1"])
+    assert bad.exit_code == 2 and "--window-s: 1 s gives 86400 windows" in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--set", "fleet.queue=per_replica"])
+    assert bad.exit_code == 2 and "fleet.queue: 'per_replica'" in bad.output and "Traceback" not in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact",
+                                   "--set", "workload.arrivals={kind: gamma, rate_rps: 100, cv: 2}"])
+    assert bad.exit_code == 2 and "workload.arrivals.kind: 'gamma'" in bad.output
 
 
 AZURE = Path(__file__).resolve().parents[1].parent / "shared" / "traces" / "azure_llm2023_conv.csv"

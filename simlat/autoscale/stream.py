@@ -52,7 +52,7 @@ from simlat.autoscale.arrivals import arrival_source
 from simlat.autoscale.coldstart import first_call_ms, ready_delay
 from simlat.autoscale.day import DayResult, _day_result
 from simlat.autoscale.policy import POLICIES
-from simlat.autoscale.windows import Windows, hist_quantile, latency_bins
+from simlat.autoscale.windows import N_BINS, Windows, hist_quantile, latency_bins
 from simlat.config import Experiment
 from simlat.config.autoscaling import NoAutoscaling
 from simlat.engine.batching import BatchPolicy
@@ -65,6 +65,8 @@ from simlat.errors import SimlatError
 INF = float("inf")
 DEFAULT_STEP_S = 60.0
 """Decision step (and segment) of the ``none`` and ``schedule`` policies (s)."""
+MAX_HIST_BYTES = 2 * 2**30
+"""Most memory the exact day's window histograms may take (bytes)."""
 MAX_OVERRUN_STEPS = 100_000
 """Segments run after the day's end to serve the requests still waiting, at most."""
 
@@ -396,6 +398,12 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     from simlat import dists
 
     n_win = math.ceil(day_s / W - 1e-9)
+    hist_bytes = (n_win + (0 if W == 60.0 else math.ceil(day_s / 60.0))) * N_BINS * 8
+    if hist_bytes > MAX_HIST_BYTES:
+        least = day_s * N_BINS * 8 / (MAX_HIST_BYTES - math.ceil(day_s / 60.0) * N_BINS * 8)
+        raise SimlatError(f"--window-s: {W:g} s gives {n_win} windows; the exact day keeps one latency histogram "
+                          f"per window ({N_BINS * 8 // 1024} KiB each, {hist_bytes / 2**30:.1f} GiB in all, more than "
+                          f"{MAX_HIST_BYTES / 2**30:g} GiB): use windows of at least {math.ceil(least):g} s")
     win = Windows(n_win, W * 1000.0, experiment.slo.latency_ms)
     minute = Windows(math.ceil(day_s / 60.0 - 1e-9), 60_000.0, experiment.slo.latency_ms) if W != 60.0 else None
     source = arrival_source(experiment.workload.arrivals, np.random.default_rng(wl_seq))
