@@ -28,12 +28,14 @@ Per request, only numpy per segment: the batch log is expanded to done times, th
 window's fixed log-spaced latency histogram (:mod:`simlat.autoscale.windows`, 0.5% bins); windowed
 percentiles come from the histograms (within 0.25%) with an order-statistic binomial interval. The Python loop costs one iteration per batch.
 
-Exact where theory allows: with ``kind: none`` the batches, dispatch and done times are those of
-:func:`simlat.engine.simulation.simulate` on the same arrivals, bit for bit (same service stream,
-same heap order); a fleet whose size changes at known times matches a naive per-request reference
-(``tests/test_day_stream.py``). Not modelled: the serving stack (``frontend``: left out, with a
-warning), caches, admission control, per-replica queues and adaptive batching (refused), renewal and modulated arrivals
-(refused), per-request item counts (refused).
+Exact where theory allows: with ``kind: none`` and the engine's sampler, the batches, dispatch and
+done times are those of :func:`simlat.engine.simulation.simulate` on the same arrivals, bit for bit
+(same service stream, same heap order); a fleet whose size changes at known times matches a naive
+per-batch reference (``tests/test_day_stream.py``). A profile service is drawn by
+:func:`vector_profile_sampler` (the same law, other draws) and with its after-idle curve, which the
+engine does not model. Not modelled: the serving stack (``frontend``: left out, with a warning);
+caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
+per-request item counts are refused.
 """
 
 from __future__ import annotations
