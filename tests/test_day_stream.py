@@ -369,3 +369,24 @@ def test_the_hpa_like_policy_closes_the_loop_on_the_simulated_utilisation():
     assert list(w["ready"][:3]) == [2, 2, 2] and w["ready"].iloc[-1] == 8
     assert list(w["starting"][3:6]) == [2, 4, 0] and w["p99_ms"][2] > 1000  # the overloaded minute queues for seconds
     assert bool(w["meets_slo"].iloc[-1])
+
+
+def test_the_window_table_is_the_per_request_records_windowed():
+    """Each window's requests, p50 and p99 (within a bin) and within-SLO share are those of the
+    requests that arrived in it, read off the run's per-request records."""
+    curve = {"kind": "rate_curve", "points": [[0, 150], [90, 250], [180, 150]]}
+    exp = _exp({"kind": "dynamic", "max_batch_size": 4, "max_wait_ms": 5}, replicas=2, arrivals=curve,
+               overheads={"serialization_ms": {"kind": "gamma", "mean": 0.3, "cv": 0.5}},
+               autoscaling={"kind": "none", "day_s": 180, "window_s": 30})
+    res, run = simulate_day_exact(exp, keep_records=True)
+    rec = run.records.columns()
+    win = (rec["arrival_ms"] // 30_000).astype(int)
+    for i, row in res.windows.iterrows():
+        lat = rec["latency_ms"][win == i]
+        assert row["requests"] == len(lat)
+        for col, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+            exact = float(np.quantile(lat, q, method="inverted_cdf"))
+            assert abs(row[col] / exact - 1) <= BIN_RATIO - 1, (i, col)
+        assert row["p99_lo_ms"] <= row["p99_ms"] <= row["p99_hi_ms"]
+        assert row["within_slo_share"] == pytest.approx(np.mean(lat <= 100))
+        assert row["utilization"] > 0.3
