@@ -128,7 +128,7 @@ def day(
     hours: Annotated[float | None, typer.Option("--hours", help="Simulate the first HOURS of the day only (--engine exact).")] = None,
 ) -> None:
     """Simulate a day under the fleet's autoscaling policy: SLO compliance, replica-hours, cost and
-    recovery after the largest rate step (``--engine exact`` for the event-level day)."""
+    recovery after the largest rate step (--engine exact: one event-level run through the day)."""
     from simlat.autoscale import simulate_day
     from simlat.autoscale.stream import simulate_day_exact
     from simlat.autoscale.view import summary_json as day_json
