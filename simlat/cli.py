@@ -120,17 +120,22 @@ def simulate(
 def day(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (fleet.autoscaling gives the policy; without it, fleet.replicas all day).")],
     window_s: Annotated[float | None, typer.Option("--window-s", min=0.001, help="Window length in seconds (overrides fleet.autoscaling.window_s, default 60).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write one row per window (of the chosen policy with --sweep) to this .parquet or .csv file.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write one row per window (of the chosen policy with --sweep) to this .parquet, .csv or .json file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the day summary (with --sweep: and the policy table) as one JSON object.")] = False,
     sweep_: Annotated[bool, typer.Option("--sweep", help="Run every policy of fleet.autoscaling.sweep and choose the cheapest meeting its compliance target.")] = False,
     table: Annotated[Path | None, typer.Option(help="With --sweep: write one row per policy to a .parquet, .csv or .json file.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="With --sweep: local worker processes (default: all cores).")] = None,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Write the HTML day report <experiment>_day.html to this folder.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    engine: Annotated[str, typer.Option("--engine", help="quasi-static (each window alone at its mean rate) or exact "
+                                        "(one event-level run through the day; queues carry over).")] = "quasi-static",
+    hours: Annotated[float | None, typer.Option("--hours", help="Simulate the first HOURS of the day only (--engine exact).")] = None,
 ) -> None:
-    """Simulate a day under the fleet's autoscaling policy (quasi-static windows): SLO compliance,
-    replica-hours, cost and recovery; with --sweep, choose the policy parameters."""
+    """Simulate a day under the fleet's autoscaling policy: SLO compliance, replica-hours, cost and
+    recovery (--engine exact: one event-level run through the day, queues carried over; default: each
+    window alone at its mean rate); with --sweep, choose the policy parameters."""
     from simlat.autoscale import simulate_day
+    from simlat.autoscale.stream import simulate_day_exact, simulate_day_exact_result
     from simlat.autoscale.view import summary_json as day_json
     from simlat.autoscale.view import summary_lines, sweep_lines, table_lines
     from simlat.config import load_experiment
@@ -140,8 +145,12 @@ def day(
     try:
         if out is not None:
             check_output_file(out, "--out")
-            if out.suffix.lower() not in (".parquet", ".csv"):
-                raise SimlatError(f"--out: {str(out)!r} must end in .parquet or .csv (the suffix picks the format)")
+            if out.suffix.lower() not in (".parquet", ".csv", ".json"):
+                raise SimlatError(f"--out: {str(out)!r} must end in .parquet, .csv or .json (the suffix picks the format)")
+        if engine not in ("quasi-static", "exact"):
+            raise SimlatError(f"--engine: {engine!r} is invalid: use quasi-static or exact")
+        if hours is not None and (engine != "exact" or sweep_):
+            raise SimlatError("--hours: only with --engine exact and without --sweep (the quasi-static day is bounded per window instead)")
         if table is not None:
             if not sweep_:
                 raise SimlatError("--table: writes the policy table of a sweep; add --sweep")
@@ -160,9 +169,12 @@ def day(
                 if not json_out:
                     typer.echo(f"policies simulated: {done}/{total}", err=True)
 
-            swept = run_day_sweep(exp, window_s=window_s, workers=workers, progress=said)
+            swept = run_day_sweep(exp, window_s=window_s, workers=workers, progress=said,
+                                  simulate=simulate_day_exact_result if engine == "exact" else simulate_day)
             best = swept.chosen if swept.chosen is not None else int(swept.table["compliance"].idxmax())
             result = swept.days[best]
+        elif engine == "exact":
+            result, _ = simulate_day_exact(exp, window_s=window_s, hours=hours)
         else:
             result = simulate_day(exp, window_s=window_s)
     except SimlatError as err:
@@ -171,6 +183,8 @@ def day(
         if out is not None:
             if out.suffix.lower() == ".csv":
                 result.windows.to_csv(out, index=False)
+            elif out.suffix.lower() == ".json":
+                result.windows.to_json(out, orient="records")
             else:
                 result.windows.to_parquet(out, index=False)
         if table is not None and swept is not None:

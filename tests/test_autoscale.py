@@ -223,6 +223,13 @@ def test_cold_start_defaults_to_the_profile_then_to_a_stated_default():
     # the measured Triton replica start is preferred to the calibration worker's process costs
     assert dist.value == pytest.approx(sum(cs.replica.ready_s) / len(cs.replica.ready_s))
     assert "h100-cuda.json" in source and "mlp_ranker/bf16" in source and "triton replica start" in source
+    from simlat.autoscale.coldstart import first_call_ms, ready_delay
+
+    # the exact day: ready when the replica answered (its first answer included), then the first
+    # request's measured excess over the steady median as the first batch's floor
+    rep = cs.replica
+    assert ready_delay(exp)[0].value == dist.value
+    assert first_call_ms(exp) == pytest.approx(sum(rep.first_request_ms) / len(rep.first_request_ms) - rep.steady_p50_ms)
     fp32 = simlat.override(exp, {"service.variant": "ao_int8_weight_only"})
     cs8 = next(v.cold_start for v in load_profile(exp.service.path).model("mlp_ranker").variants
                if v.name == "ao_int8_weight_only")

@@ -1,4 +1,11 @@
-"""A day under an autoscaling policy (``simlat day``), in a first, QUASI-STATIC approximation.
+"""A day under an autoscaling policy (``simlat day``): two engines.
+
+``simlat day --engine exact`` (:func:`simlat.autoscale.stream.simulate_day_exact`) runs the day as ONE
+event-level simulation, streamed segment by segment: one shared queue carried through the day,
+replicas joining when ready and draining when removed, the policy closed-loop on the simulated
+utilisation, per-window statistics from latency histograms (see :mod:`simlat.autoscale.stream`).
+
+The default, ``--engine quasi-static`` (:func:`simulate_day`), is the first approximation below.
 
 The day is cut into windows (default 60 s). Each window is simulated alone with the existing engine
 (:func:`simlat.api.run`) at that window's mean offered rate, as a stationary Poisson stream, with the
@@ -24,10 +31,18 @@ already follows a rate curve; ``tests/test_autoscale.py``): windowed p99s within
 ramp from 25% to 75% utilisation; after one overloaded minute the exact next minute's p99 is seconds
 where the quasi-static day reports milliseconds.
 
-An exact, event-level day (one engine run through the whole day, with replicas joining and leaving)
-is not built yet.
+The exact engine removes these three approximations; it does not model the serving stack
+(``frontend``), caches, admission control or per-replica queues (refused or, for ``frontend``, left
+out with a warning).
 """
 
 from simlat.autoscale.day import DayResult, DaySummary, simulate_day
 
-__all__ = ["DayResult", "DaySummary", "simulate_day"]
+__all__ = ["DayResult", "DaySummary", "simulate_day", "simulate_day_exact"]
+
+
+def simulate_day_exact(experiment, **kwargs):
+    """:func:`simlat.autoscale.stream.simulate_day_exact` (imported when called)."""
+    from simlat.autoscale.stream import simulate_day_exact as run
+
+    return run(experiment, **kwargs)

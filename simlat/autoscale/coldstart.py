@@ -66,3 +66,47 @@ def cold_start(experiment: Experiment) -> tuple[Dist, str]:
         return Constant(value=measured[0]), (f"service profile {svc.path.name}, {svc.model}/{svc.variant} "
                                              f"({measured[1]}; no node provisioning)")
     return Constant(value=DEFAULT_COLD_START_S), f"default {DEFAULT_COLD_START_S:g} s (no measured cold start)"
+
+
+def _variant_cold_start(experiment: Experiment):
+    """The service profile variant's ``cold_start`` record, or None."""
+    svc = experiment.service
+    if not isinstance(svc, ProfileService):
+        return None
+    from simlat.profiles.schema import load_profile
+
+    try:
+        model = load_profile(svc.path).model(svc.model)
+    except SimlatError:
+        return None
+    for v in model.variants:
+        if v.name == svc.variant:
+            return v.cold_start
+    return None
+
+
+def first_call_ms(experiment: Experiment) -> float | None:
+    """How long a new replica's first batch takes at least (ms; the exact day engine,
+    :mod:`simlat.autoscale.stream`); None when not measured. From a measured replica start: its first
+    request's latency beyond the steady median (the server warmed itself before its first answer);
+    else the calibration worker's first call of the variant (which compiles, when the variant does)."""
+    cs = _variant_cold_start(experiment)
+    if cs is None:
+        return None
+    rep = cs.replica
+    if rep is not None and rep.first_request_ms:
+        return max(0.0, sum(rep.first_request_ms) / len(rep.first_request_ms) - rep.steady_p50_ms)
+    return None if cs.first_call_ms is None else float(cs.first_call_ms)
+
+
+def ready_delay(experiment: Experiment) -> tuple[Dist, str]:
+    """The delay to ready (s) for the exact day engine, which times the first call as the new
+    replica's first batch: a profile-derived cold start then leaves the first call out (it would be
+    counted twice); a configured ``cold_start_s`` is used as given."""
+    dist, source = cold_start(experiment)
+    fc = first_call_ms(experiment)
+    measured_replica = "replica start measured" in source  # its first answer is already in its ready time
+    if source.startswith("service profile") and fc is not None and isinstance(dist, Constant) and not measured_replica:
+        return Constant(value=max(0.0, dist.value - fc / 1000.0)), source.replace(
+            "process ready + setup + first call", "process ready + setup; the first call is the first batch")
+    return dist, source

@@ -82,6 +82,8 @@ class DaySummary:
     cold_start_mean_s: float | None
     elapsed_s: float
     method: str = "quasi-static"
+    served_requests: int | None = None
+    """Requests simulated through the day (the exact engine; None: quasi-static)."""
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -231,19 +233,20 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
 
 def day_result(experiment: Experiment, windows: pd.DataFrame, *, window_s: float, cold_start: str,
                cold_start_mean_s: float | None, elapsed_s: float, method: str = "quasi-static",
-               warnings: list[str] | None = None) -> DayResult:
+               warnings: list[str] | None = None, day_s: float | None = None) -> DayResult:
     """The day from its per-window table (at least :data:`simlat.autoscale.metrics.WINDOW_COLUMNS`, one
     row per window in time order), whichever engine wrote it: SLO shares, replica-hours, cost, recovery."""
     cfg = experiment.fleet.autoscaling or NoAutoscaling()
+    day_s = cfg.day_s if day_s is None else day_s
     price = _price(experiment)
-    m = day_metrics(windows, day_s=cfg.day_s, price=price, recovery_windows=cfg.recovery_windows)
+    m = day_metrics(windows, day_s=day_s, price=price, recovery_windows=cfg.recovery_windows)
     step_at, step_rps, step_recovery = largest_step(windows)
     notes = []
     if price is None:
         notes.append("no price: set fleet.autoscaling.prices or cost_per_replica_hour for the day's cost")
     unstable = int((~windows["stable"].astype(bool)).sum()) if "stable" in windows else 0
     summary = DaySummary(
-        experiment=experiment.name, policy=cfg.kind, windows=len(windows), window_s=window_s, day_s=cfg.day_s,
+        experiment=experiment.name, policy=cfg.kind, windows=len(windows), window_s=window_s, day_s=day_s,
         offered_requests=m.requests, slo_minutes_share=m.minutes_share, slo_windows_share=m.windows_share,
         slo_requests_share=m.requests_share, unstable_windows=unstable, dropped_requests=m.drops,
         replica_hours=m.replica_hours, price_per_replica_hour=price, cost_usd=m.cost_usd, ready_min=m.ready_min,
@@ -253,6 +256,17 @@ def day_result(experiment: Experiment, windows: pd.DataFrame, *, window_s: float
         method=method, warnings=notes + list(warnings or []),
     )
     return DayResult(summary=summary, windows=windows)
+
+
+def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
+                cold, cold_source: str, t0: float, *, method: str = "quasi-static",
+                extra_warnings: list[str] | None = None) -> DayResult:
+    """:func:`day_result` from an engine's window rows (``cfg.day_s``: the day simulated, maybe cut short)."""
+    import pandas as pd
+
+    return day_result(experiment, pd.DataFrame(rows), window_s=W, cold_start=cold_source,
+                      cold_start_mean_s=None if cold is None else _mean(cold), elapsed_s=time.perf_counter() - t0,
+                      method=method, warnings=extra_warnings, day_s=cfg.day_s)
 
 
 def _mean(dist) -> float:

@@ -29,12 +29,14 @@ def summary_lines(result: DayResult, slo_text: str) -> list[str]:
     s = result.summary
     lines = [
         f"{s.experiment}: {s.windows} windows of {s.window_s:g} s, policy {s.policy} ({s.method}: each window "
-        "simulated alone at its mean rate; queues are not carried across windows)",
+        "simulated alone at its mean rate; queues are not carried across windows)" if s.method == "quasi-static" else
+        f"{s.experiment}: {s.windows} windows of {s.window_s:g} s, policy {s.policy} ({s.method}: one event-level run "
+        f"through the day, {s.served_requests or 0:,} requests; queues carry over)",
         f"offered: {s.offered_requests:,.0f} requests; ready replicas {s.ready_min}-{s.ready_max} (mean {s.ready_mean:.2f})",
         f"SLO {slo_text}: met in {s.slo_minutes_share:.2%} of 1-minute windows ({s.slo_windows_share:.2%} of "
         f"{s.window_s:g}-s windows) and by {s.slo_requests_share:.3%} of requests "
         f"({s.unstable_windows} unstable window(s), counted as missing it)"
-        + ("; a minute takes the verdict of the window(s) overlapping it" if s.window_s != 60 else ""),
+        + ("; a minute takes the verdict of the window(s) overlapping it" if s.window_s != 60 and s.method == "quasi-static" else ""),
         f"replica-hours {s.replica_hours:.2f}; cost "
         + (f"${s.cost_usd:,.2f} at ${s.price_per_replica_hour:g}/replica-hour" if s.cost_usd is not None else "unknown (no price)"),
         f"cold start: {s.cold_start}" if s.cold_start_mean_s is None

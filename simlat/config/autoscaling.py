@@ -1,6 +1,6 @@
 """Autoscaling: how the fleet's replica count follows the load over a day (``fleet.autoscaling``).
 
-Used by ``simlat day`` (:mod:`simlat.autoscale`) only; ``simlat simulate`` and sweeps run the
+Used by ``simlat day`` (:mod:`simlat.autoscale`; quasi-static or ``--engine exact``) only; ``simlat simulate`` and sweeps run the
 fixed ``fleet.replicas``. Every policy kind shares the day's settings (length, window, requests
 simulated per window, prices); ``schedule`` and ``target_utilization`` also bound the replica
 count and say how long a new replica takes to become ready (its cold start).
@@ -64,10 +64,12 @@ class _Day(StrictModel):
 
     day_s: PositiveFloat = Field(default=86400.0, description="Length of the simulated day (s).")
     window_s: PositiveFloat = Field(
-        default=60.0, description="Each window is simulated alone at its mean rate (quasi-static; simlat day --window-s overrides)."
+        default=60.0, description="One row of the day's table per window; the quasi-static engine simulates each window alone "
+        "at its mean rate (simlat day --window-s overrides)."
     )
     requests_per_window: PositiveInt = Field(
-        default=20_000, ge=100, description="Most requests simulated per window (fewer when the window offers fewer)."
+        default=20_000, ge=100, description="Most requests simulated per window by the quasi-static engine (fewer when the window offers "
+        "fewer); the exact engine simulates every request."
     )
     prices: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="USD per replica-hour by device or profile name, looked up as in sweeps."
