@@ -140,7 +140,7 @@ def run(
 
 def _tenant_summaries(results: list[SimResult], experiment: Experiment) -> dict[str, Summary]:
     """Each colocated model's own summary (its SLO, its warm-up), from its results in every replication."""
-    from simlat.config.colocation import tenant_experiment
+    from simlat.config.experiment import tenant_experiment
     from simlat.metrics import summarize
 
     assert experiment.colocated is not None

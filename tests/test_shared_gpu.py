@@ -281,7 +281,7 @@ def _colocated(placement="shared", *, gpus=2, ipg=1, ads_ipg=1, ads_gpus=None, f
 def test_separate_gpus_give_each_model_its_results_alone():
     """Placed separately, the feed model's records are those of the feed experiment run alone, and
     the ads model's are those of its own experiment with the same draws: nothing is shared."""
-    from simlat.config.colocation import tenant_experiment
+    from simlat.config.experiment import tenant_experiment
     from simlat.engine.colocated import _child
 
     exp = _colocated("separate", gpus=2, ads_gpus=2)

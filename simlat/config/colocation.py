@@ -10,7 +10,7 @@ of its own. Cost counts the GPUs: the experiment's, plus each tenant's own when 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
@@ -18,9 +18,6 @@ from simlat.config.base import StrictModel
 from simlat.config.service import ServiceTime
 from simlat.config.serving import SLO, Batching, NoBatching, Overheads
 from simlat.config.workload import Workload
-
-if TYPE_CHECKING:
-    from simlat.config.experiment import Experiment
 
 
 class Tenant(StrictModel):
@@ -81,23 +78,3 @@ class Colocation(StrictModel):
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
-
-
-def tenant_experiment(experiment: Experiment, name: str) -> Experiment:
-    """The tenant ``name`` of ``experiment.colocated`` as an experiment of its own: its workload,
-    service, batching and SLO, on the GPUs its placement gives it, with the experiment's run and
-    contention profile (under the tenant's model name)."""
-    from simlat.config.experiment import Experiment
-    from simlat.config.serving import Fleet
-
-    col = experiment.colocated
-    assert col is not None, "only a colocated experiment has tenants"
-    t = col.tenants[name]
-    c = experiment.fleet.contention
-    assert c is not None, "a colocated experiment has a contention profile"
-    contention = c.model_copy(update={"model": t.contention_model, "variant": t.contention_variant})
-    gpus = experiment.fleet.n_gpus if col.placement == "shared" else t.gpus
-    fleet = Fleet(gpus=gpus, instances_per_gpu=t.instances_per_gpu, queue=t.queue, balancer=t.balancer,
-                  contention=contention)
-    return Experiment(name=f"{experiment.name}.{name}", device=experiment.device, workload=t.workload, fleet=fleet,
-                      batching=t.batching, service=t.service, overheads=t.overheads, slo=t.slo, run=experiment.run)

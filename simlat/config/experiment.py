@@ -66,3 +66,20 @@ class Experiment(StrictModel):
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_. -]{0,99}$")
+
+
+def tenant_experiment(experiment: Experiment, name: str) -> Experiment:
+    """The tenant ``name`` of ``experiment.colocated`` as an experiment of its own: its workload,
+    service, batching and SLO, on the GPUs its placement gives it, with the experiment's run and
+    contention profile (under the tenant's model name)."""
+    col = experiment.colocated
+    assert col is not None, "only a colocated experiment has tenants"
+    t = col.tenants[name]
+    c = experiment.fleet.contention
+    assert c is not None, "a colocated experiment has a contention profile"
+    contention = c.model_copy(update={"model": t.contention_model, "variant": t.contention_variant})
+    gpus = experiment.fleet.n_gpus if col.placement == "shared" else t.gpus
+    fleet = Fleet(gpus=gpus, instances_per_gpu=t.instances_per_gpu, queue=t.queue, balancer=t.balancer,
+                  contention=contention)
+    return Experiment(name=f"{experiment.name}.{name}", device=experiment.device, workload=t.workload, fleet=fleet,
+                      batching=t.batching, service=t.service, overheads=t.overheads, slo=t.slo, run=experiment.run)

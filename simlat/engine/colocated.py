@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from simlat.config.colocation import tenant_experiment
+from simlat.config.experiment import tenant_experiment
 from simlat.engine.contention import Key, SlowdownModel
 from simlat.engine.progress import RunProgress
 from simlat.engine.records import SimResult
