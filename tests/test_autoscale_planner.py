@@ -73,6 +73,24 @@ def test_kpa_respects_the_bounds_and_the_scale_up_rate():
     assert {r[1] for r in rows} == {3}
 
 
+def test_kpa_panics_on_the_estimate_before_the_rate_clamp():
+    # Knative: isOverPanicThreshold = dppc / ready, dppc before the max_scale_up_rate clamp; clamped, a rate
+    # of 1.5 < the threshold of 2 would make panic impossible
+    exp = _exp({"kind": "target_concurrency", "target": 1, "min_replicas": 3, "max_replicas": 8, "max_scale_up_rate": 1.5})
+    rows = _drive(ConcurrencyTracking(exp.fleet.autoscaling, exp), [100.0] * 3)
+    assert [r[1] for r in rows] == [5, 8, 8] and all(r[2] for r in rows)
+
+
+def test_kpa_in_panic_takes_the_stable_estimate_when_it_is_larger():
+    # Knative, in panic: desired = max(stable, panic), never below the highest of this panic
+    exp = _exp({"kind": "target_concurrency", "target": 1, "max_replicas": 1000, "max_scale_up_rate": 1.5})
+    p = ConcurrencyTracking(exp.fleet.autoscaling, exp)
+    assert p.decide(2.0, 2, 2, Observation(concurrency=1000.0)) == 3 and p.in_panic
+    # 8 s later the panic window (6 s) saw nothing, the stable one (60 s) mostly the burst: (52 x 1000) / 60
+    # -> 867, clamped to 1.5 x 40 ready = 60; the panic estimate 0 -> 40 / 2 = 20
+    assert p.decide(10.0, 40, 40, Observation(concurrency=0.0)) == 60 and p.in_panic
+
+
 def test_hpa_on_queue_length_per_replica():
     exp = _exp({"kind": "target_utilization", "metric": "queue_length", "target": 5, "max_replicas": 20, "tolerance": 0})
     p = TargetTracking(exp.fleet.autoscaling, exp)
