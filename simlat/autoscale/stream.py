@@ -281,8 +281,11 @@ def run_stream(
             a = pending[:j]
             lat = np.repeat(dn + sv, sizes)
             lat -= a
-            insys_acc += float(lat.sum())
-            wait_acc += float((np.repeat(dn, sizes) - a).sum())
+            # Little's law: the time before this segment of requests that waited across its start was
+            # counted at the earlier boundaries (``left``), so only the time from the segment's start here
+            before = np.maximum(T - a, 0.0)
+            insys_acc += float(lat.sum() - before.sum())
+            wait_acc += float((np.repeat(dn, sizes) - a).sum() - before.sum())
             if overhead is not None:
                 lat += overhead(j)
             bins = latency_bins(lat)
@@ -308,8 +311,9 @@ def run_stream(
         for r in live:
             ready_ms += max(0.0, T - max(T - step_ms, fleet.ready[r]))
         util = None if ready_ms <= 0 else min(1.0, (busy_acc + carry_in - carry_out) / ready_ms)
-        # Little's law over the step: the dispatched requests' time in the system and in the queue, plus
-        # the waiting so far of those still queued at its end
+        # Little's law over the step: the dispatched requests' time in the system and in the queue since
+        # the step's start (their service past its end included), plus the waiting within the step of
+        # those still queued at its end: each request-ms is counted once over the run
         left = float(np.sum(T - np.maximum(pending, T - step_ms))) if len(pending) else 0.0
         obs = None if util is None else Observation(utilization=util, concurrency=(insys_acc + left) / step_ms,
                                                     queue_length=(wait_acc + left) / step_ms)
