@@ -283,6 +283,8 @@ def test_cli_exact_day_writes_the_window_table(tmp_path):
     assert bad.exit_code == 2 and "--engine" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--hours", "1"])
     assert bad.exit_code == 2 and "--hours" in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--hours", "0.01"])  # 36 s < a window
+    assert bad.exit_code == 2 and "--hours: 0.01 (36 s) is invalid: it must cover at least one window (120 s" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--window-s", "1"])
     assert bad.exit_code == 2 and "--window-s: 1 s gives 86400 windows" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--set", "fleet.queue=per_replica"])

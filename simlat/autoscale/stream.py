@@ -390,6 +390,9 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     day_s = cfg.day_s if hours is None else min(cfg.day_s, hours * 3600.0)
     if hours is not None and not hours > 0:
         raise SimlatError(f"--hours: {hours:g} is invalid: it must be > 0")
+    if hours is not None and W > day_s and W <= cfg.day_s:
+        raise SimlatError(f"--hours: {hours:g} ({day_s:g} s) is invalid: it must cover at least one window "
+                          f"({W:g} s; --window-s sets the window)")
     if not W > 0 or W > day_s:
         raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({day_s:g} s)")
     step_s = float(getattr(cfg, "scrape_interval_s", DEFAULT_STEP_S))
