@@ -421,3 +421,16 @@ def test_the_observed_concurrency_counts_each_request_second_once():
     waiting = float((got["dispatch_ms"] - got["arrival_ms"]).sum())
     assert sum(o.concurrency for o in policy.seen) * 1_000 == pytest.approx(in_system, rel=1e-9)
     assert sum(o.queue_length for o in policy.seen) * 1_000 == pytest.approx(waiting, rel=1e-9)
+
+
+def test_a_window_too_small_for_the_interval_has_open_bounds():
+    """100 requests cannot bound a p99 from above at 95% (P(all 100 below it) = 0.99^100 = 0.37 > 2.5%):
+    the upper bound is +inf, as the engine's intervals say it, not the largest latency seen; one request
+    cannot bound a median from below: 0."""
+    lat = np.linspace(1.0, 10.0, 100)
+    counts = np.bincount(latency_bins(lat), minlength=latency_bins(np.array([1e9]))[0] + 1)
+    est, lo, hi = hist_quantile(counts, 0.99)
+    assert math.isinf(hi) and lo <= est <= 10.0 * BIN_RATIO
+    one = np.bincount(latency_bins(np.array([5.0])), minlength=len(counts))
+    est, lo, hi = hist_quantile(one, 0.5)
+    assert lo == 0.0 and math.isinf(hi) and abs(est / 5.0 - 1) <= BIN_RATIO - 1
