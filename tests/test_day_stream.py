@@ -408,16 +408,20 @@ class _Recording(Fixed):
 
 def test_the_observed_concurrency_counts_each_request_second_once():
     """Little's law over the steps: the concurrency the policy sees, integrated over the run, is the
-    requests' total time in the system, even when requests wait across step boundaries."""
+    requests' total time in the system (end to end, overheads included, as the quasi-static day's
+    rate x mean latency), even when requests wait across step boundaries."""
     exp = _exp({"kind": "none"}, replicas=1)
     arrival = _poisson(80, 10, seed=3)  # 1.6x what one replica at 20 ms serves: a queue across many steps
     sampler = build_service(exp.service).batch_sampler(Streams.spawn(np.random.SeedSequence(2)).service_rngs(1)[0])
     policy = _Recording(NoAutoscaling(), exp)
     run = run_stream(ArraySource(arrival), horizon_ms=10_000, step_ms=1_000, policy=policy,
-                     batch=BatchPolicy.from_config(exp.batching), sampler=sampler, keep_records=True)
+                     batch=BatchPolicy.from_config(exp.batching), sampler=sampler, keep_records=True,
+                     overhead=lambda k: np.full(k, 0.5))
     got = run.records.columns()
     assert run.unserved == 0
-    in_system = float((got["dispatch_ms"] + got["service_ms"] - got["arrival_ms"]).sum())
+    in_system = float(got["latency_ms"].sum())
+    assert in_system == pytest.approx(float((got["dispatch_ms"] + got["service_ms"] - got["arrival_ms"]).sum())
+                                      + 0.5 * len(arrival))
     waiting = float((got["dispatch_ms"] - got["arrival_ms"]).sum())
     assert sum(o.concurrency for o in policy.seen) * 1_000 == pytest.approx(in_system, rel=1e-9)
     assert sum(o.queue_length for o in policy.seen) * 1_000 == pytest.approx(waiting, rel=1e-9)

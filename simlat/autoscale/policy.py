@@ -49,7 +49,7 @@ class Observation:
     """What a scrape at the end of a stretch of time sees, over that stretch (all ready replicas).
 
     ``utilization``: mean busy fraction of the ready replicas; ``concurrency``: mean requests in the
-    system (queued or in service), all replicas together; ``queue_length``: mean requests waiting, not
+    system (queued or in service, end to end: the overheads' time included), all replicas together; ``queue_length``: mean requests waiting, not
     yet in service, all replicas together."""
 
     utilization: float = 0.0

@@ -287,7 +287,9 @@ def run_stream(
             insys_acc += float(lat.sum() - before.sum())
             wait_acc += float((np.repeat(dn, sizes) - a).sum() - before.sum())
             if overhead is not None:
-                lat += overhead(j)
+                ov = overhead(j)
+                lat += ov
+                insys_acc += float(ov.sum())  # end to end, as the quasi-static day's rate x mean latency
             bins = latency_bins(lat)
             for w in windows:
                 w.served(a, lat, bins)
