@@ -303,3 +303,14 @@ def test_the_hpa_on_queue_length_scales_up_into_the_step():
     assert (w["ready"][:4] == 1).all() and w["queue_length"][4] > 10  # the overloaded window's backlog
     assert w["starting"][5] > 0 and w["ready"][6] > 1 and w["meets_slo"][6]
     assert w["ready"].iloc[-1] < w["ready"][6]
+
+
+def test_the_replicas_chart_keeps_a_fractional_billed_count():
+    """The exact day bills replica-time within a window (a replica removed halfway counts 0.5): the
+    chart shows that average, not its integer part."""
+    from simlat.report.day import replicas_chart
+    from simlat.report.writer import chart_spec
+
+    w = pd.DataFrame({"t_s": [0.0, 60.0], "ready": [4, 3], "starting": [0, 0], "billed": [3.5, 3.0]})
+    rows = [r for ds in chart_spec(replicas_chart(w)).get("datasets", {}).values() for r in ds]
+    assert [r["count"] for r in rows if r.get("replicas") == "billed"] == [3.5, 3.0]
