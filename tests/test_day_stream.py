@@ -438,3 +438,18 @@ def test_a_window_too_small_for_the_interval_has_open_bounds():
     one = np.bincount(latency_bins(np.array([5.0])), minlength=len(counts))
     est, lo, hi = hist_quantile(one, 0.5)
     assert lo == 0.0 and math.isinf(hi) and abs(est / 5.0 - 1) <= BIN_RATIO - 1
+
+
+def test_the_kpa_decides_every_2_s_in_the_exact_day_and_panics_on_a_burst():
+    """Knative's autoscaler ticks every 2 s; its 6-s panic window means nothing at one decision a minute.
+    100 -> 1,000 req/s at 60 s, 10 ms per request: the panic estimate sees the burst within a tick or
+    two, long before a minute has passed."""
+    curve = {"kind": "rate_curve", "points": [[0, 100], [60, 100], [60, 1000], [120, 1000]]}
+    exp = _exp({"kind": "none"}, replicas=2, arrivals=curve, service={"kind": "exponential", "mean_ms": 10},
+               autoscaling={"kind": "target_concurrency", "target": 1, "min_replicas": 2, "max_replicas": 40,
+                            "cold_start_s": {"kind": "constant", "value": 1}, "day_s": 120, "window_s": 60})
+    _, run = simulate_day_exact(exp)
+    t = np.array([d[0] for d in run.decisions[:60]])
+    assert np.allclose(np.diff(t), 2000.0)
+    asked = {d[0] / 1000: d[1] for d in run.decisions}
+    assert max(n for s, n in asked.items() if 60 < s <= 66) >= 8  # scaled up within 6 s of the burst

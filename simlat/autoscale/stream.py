@@ -1,8 +1,8 @@
 """The exact day (``simlat day --engine exact``): one event-level run through the whole day, with
 replicas joining and leaving, streamed segment by segment.
 
-The day is cut into segments of one decision step (the policy's ``scrape_interval_s``; 60 s for
-``none`` and ``schedule``). For each segment ``[T, T + step)``:
+The day is cut into segments of one decision step (the policy's ``scrape_interval_s``; 2 s for
+``target_concurrency``, Knative's tick; 60 s for ``none`` and ``schedule``). For each segment ``[T, T + step)``:
 
 1. the arrivals of the segment are generated (:mod:`simlat.autoscale.arrivals`: exact non-homogeneous
    Poisson for the rate kinds, the trace replayed and scaled) and appended to the requests still
@@ -67,6 +67,9 @@ from simlat.errors import SimlatError
 INF = float("inf")
 DEFAULT_STEP_S = 60.0
 """Decision step (and segment) of the ``none`` and ``schedule`` policies (s)."""
+KPA_TICK_S = 2.0
+"""Decision step of ``target_concurrency`` (s): Knative's autoscaler decides every 2 s, which its 6-s
+panic window needs."""
 MAX_HIST_BYTES = 2 * 2**30
 """Most memory the exact day's window histograms may take (bytes)."""
 MAX_OVERRUN_STEPS = 100_000
@@ -397,7 +400,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
                           f"({W:g} s; --window-s sets the window)")
     if not W > 0 or W > day_s:
         raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({day_s:g} s)")
-    step_s = float(getattr(cfg, "scrape_interval_s", DEFAULT_STEP_S))
+    step_s = float(getattr(cfg, "scrape_interval_s", KPA_TICK_S if cfg.kind == "target_concurrency" else DEFAULT_STEP_S))
     policy = POLICIES[type(cfg)](cfg, experiment)
     delay, cold_source = ready_delay(experiment) if cfg.kind != "none" else (None, "none (fixed replicas)")
     seq = np.random.SeedSequence(experiment.run.seed)
