@@ -453,3 +453,14 @@ def test_the_kpa_decides_every_2_s_in_the_exact_day_and_panics_on_a_burst():
     assert np.allclose(np.diff(t), 2000.0)
     asked = {d[0] / 1000: d[1] for d in run.decisions}
     assert max(n for s, n in asked.items() if 60 < s <= 66) >= 8  # scaled up within 6 s of the burst
+
+
+@pytest.mark.parametrize("engine", ["exact", "quasi-static"])
+def test_a_day_refuses_shared_gpus_and_colocated_models(engine):
+    """The exact engine would run two instances on one GPU as two GPUs and drop the colocated model;
+    both engines would bill instances as GPUs. Refused, naming the field, before anything runs."""
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for name, field in (("triton_shared_h100.yaml", "fleet.instances_per_gpu: 2"), ("feed_ads_shared.yaml", "colocated:")):
+        short = ["--hours", "0.02"] if engine == "exact" else []
+        bad = CliRunner().invoke(app, ["day", str(root / name), "--engine", engine, "--window-s", "60", *short])
+        assert bad.exit_code == 2 and field in bad.output and "Traceback" not in bad.output, bad.output

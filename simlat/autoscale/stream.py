@@ -52,7 +52,7 @@ import numpy as np
 
 from simlat.autoscale.arrivals import arrival_source
 from simlat.autoscale.coldstart import first_call_ms, ready_delay
-from simlat.autoscale.day import DayResult, _day_result
+from simlat.autoscale.day import DayResult, _day_result, check_one_model_per_gpu
 from simlat.autoscale.policy import POLICIES, Observation
 from simlat.autoscale.windows import N_BINS, Windows, hist_quantile, latency_bins
 from simlat.config import Experiment
@@ -362,6 +362,7 @@ def check_supported(experiment: Experiment) -> list[str]:
     warnings = []
     if experiment.workload.arrivals.kind == "closed_loop":
         raise SimlatError("workload.arrivals.kind: 'closed_loop' has no offered rate over the day; simlat day needs an open workload")
+    check_one_model_per_gpu(experiment)  # the exact engine would also leave out the contention and the tenants
     if experiment.fleet.queue != "shared":
         raise SimlatError(f"fleet.queue: {experiment.fleet.queue!r} is not supported by the exact day engine, which "
                           "models one shared queue; use queue: shared or --engine quasi-static")
