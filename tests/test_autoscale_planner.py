@@ -73,6 +73,24 @@ def test_kpa_respects_the_bounds_and_the_scale_up_rate():
     assert {r[1] for r in rows} == {3}
 
 
+def test_kpa_panics_on_the_estimate_before_the_rate_clamp():
+    # Knative: isOverPanicThreshold = dppc / ready, dppc before the max_scale_up_rate clamp; clamped, a rate
+    # of 1.5 < the threshold of 2 would make panic impossible
+    exp = _exp({"kind": "target_concurrency", "target": 1, "min_replicas": 3, "max_replicas": 8, "max_scale_up_rate": 1.5})
+    rows = _drive(ConcurrencyTracking(exp.fleet.autoscaling, exp), [100.0] * 3)
+    assert [r[1] for r in rows] == [5, 8, 8] and all(r[2] for r in rows)
+
+
+def test_kpa_in_panic_takes_the_stable_estimate_when_it_is_larger():
+    # Knative, in panic: desired = max(stable, panic), never below the highest of this panic
+    exp = _exp({"kind": "target_concurrency", "target": 1, "max_replicas": 1000, "max_scale_up_rate": 1.5})
+    p = ConcurrencyTracking(exp.fleet.autoscaling, exp)
+    assert p.decide(2.0, 2, 2, Observation(concurrency=1000.0)) == 3 and p.in_panic
+    # 8 s later the panic window (6 s) saw nothing, the stable one (60 s) mostly the burst: (52 x 1000) / 60
+    # -> 867, clamped to 1.5 x 40 ready = 60; the panic estimate 0 -> 40 / 2 = 20
+    assert p.decide(10.0, 40, 40, Observation(concurrency=0.0)) == 60 and p.in_panic
+
+
 def test_hpa_on_queue_length_per_replica():
     exp = _exp({"kind": "target_utilization", "metric": "queue_length", "target": 5, "max_replicas": 20, "tolerance": 0})
     p = TargetTracking(exp.fleet.autoscaling, exp)
@@ -285,3 +303,14 @@ def test_the_hpa_on_queue_length_scales_up_into_the_step():
     assert (w["ready"][:4] == 1).all() and w["queue_length"][4] > 10  # the overloaded window's backlog
     assert w["starting"][5] > 0 and w["ready"][6] > 1 and w["meets_slo"][6]
     assert w["ready"].iloc[-1] < w["ready"][6]
+
+
+def test_the_replicas_chart_keeps_a_fractional_billed_count():
+    """The exact day bills replica-time within a window (a replica removed halfway counts 0.5): the
+    chart shows that average, not its integer part."""
+    from simlat.report.day import replicas_chart
+    from simlat.report.writer import chart_spec
+
+    w = pd.DataFrame({"t_s": [0.0, 60.0], "ready": [4, 3], "starting": [0, 0], "billed": [3.5, 3.0]})
+    rows = [r for ds in chart_spec(replicas_chart(w)).get("datasets", {}).values() for r in ds]
+    assert [r["count"] for r in rows if r.get("replicas") == "billed"] == [3.5, 3.0]

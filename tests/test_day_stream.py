@@ -283,6 +283,8 @@ def test_cli_exact_day_writes_the_window_table(tmp_path):
     assert bad.exit_code == 2 and "--engine" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--hours", "1"])
     assert bad.exit_code == 2 and "--hours" in bad.output
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--hours", "0.01"])  # 36 s < a window
+    assert bad.exit_code == 2 and "--hours: 0.01 (36 s) is invalid: it must cover at least one window (120 s" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--window-s", "1"])
     assert bad.exit_code == 2 and "--window-s: 1 s gives 86400 windows" in bad.output
     bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--set", "fleet.queue=per_replica"])
@@ -390,3 +392,75 @@ def test_the_window_table_is_the_per_request_records_windowed():
         assert row["p99_lo_ms"] <= row["p99_ms"] <= row["p99_hi_ms"]
         assert row["within_slo_share"] == pytest.approx(np.mean(lat <= 100))
         assert row["utilization"] > 0.3
+
+
+class _Recording(Fixed):
+    """The fixed fleet, keeping every observation it is shown."""
+
+    def __init__(self, cfg, experiment):
+        super().__init__(cfg, experiment)
+        self.seen: list = []
+
+    def decide(self, t_s, spec, ready, obs):
+        self.seen.append(obs)
+        return super().decide(t_s, spec, ready, obs)
+
+
+def test_the_observed_concurrency_counts_each_request_second_once():
+    """Little's law over the steps: the concurrency the policy sees, integrated over the run, is the
+    requests' total time in the system (end to end, overheads included, as the quasi-static day's
+    rate x mean latency), even when requests wait across step boundaries."""
+    exp = _exp({"kind": "none"}, replicas=1)
+    arrival = _poisson(80, 10, seed=3)  # 1.6x what one replica at 20 ms serves: a queue across many steps
+    sampler = build_service(exp.service).batch_sampler(Streams.spawn(np.random.SeedSequence(2)).service_rngs(1)[0])
+    policy = _Recording(NoAutoscaling(), exp)
+    run = run_stream(ArraySource(arrival), horizon_ms=10_000, step_ms=1_000, policy=policy,
+                     batch=BatchPolicy.from_config(exp.batching), sampler=sampler, keep_records=True,
+                     overhead=lambda k: np.full(k, 0.5))
+    got = run.records.columns()
+    assert run.unserved == 0
+    in_system = float(got["latency_ms"].sum())
+    assert in_system == pytest.approx(float((got["dispatch_ms"] + got["service_ms"] - got["arrival_ms"]).sum())
+                                      + 0.5 * len(arrival))
+    waiting = float((got["dispatch_ms"] - got["arrival_ms"]).sum())
+    assert sum(o.concurrency for o in policy.seen) * 1_000 == pytest.approx(in_system, rel=1e-9)
+    assert sum(o.queue_length for o in policy.seen) * 1_000 == pytest.approx(waiting, rel=1e-9)
+
+
+def test_a_window_too_small_for_the_interval_has_open_bounds():
+    """100 requests cannot bound a p99 from above at 95% (P(all 100 below it) = 0.99^100 = 0.37 > 2.5%):
+    the upper bound is +inf, as the engine's intervals say it, not the largest latency seen; one request
+    cannot bound a median from below: 0."""
+    lat = np.linspace(1.0, 10.0, 100)
+    counts = np.bincount(latency_bins(lat), minlength=latency_bins(np.array([1e9]))[0] + 1)
+    est, lo, hi = hist_quantile(counts, 0.99)
+    assert math.isinf(hi) and lo <= est <= 10.0 * BIN_RATIO
+    one = np.bincount(latency_bins(np.array([5.0])), minlength=len(counts))
+    est, lo, hi = hist_quantile(one, 0.5)
+    assert lo == 0.0 and math.isinf(hi) and abs(est / 5.0 - 1) <= BIN_RATIO - 1
+
+
+def test_the_kpa_decides_every_2_s_in_the_exact_day_and_panics_on_a_burst():
+    """Knative's autoscaler ticks every 2 s; its 6-s panic window means nothing at one decision a minute.
+    100 -> 1,000 req/s at 60 s, 10 ms per request: the panic estimate sees the burst within a tick or
+    two, long before a minute has passed."""
+    curve = {"kind": "rate_curve", "points": [[0, 100], [60, 100], [60, 1000], [120, 1000]]}
+    exp = _exp({"kind": "none"}, replicas=2, arrivals=curve, service={"kind": "exponential", "mean_ms": 10},
+               autoscaling={"kind": "target_concurrency", "target": 1, "min_replicas": 2, "max_replicas": 40,
+                            "cold_start_s": {"kind": "constant", "value": 1}, "day_s": 120, "window_s": 60})
+    _, run = simulate_day_exact(exp)
+    t = np.array([d[0] for d in run.decisions[:60]])
+    assert np.allclose(np.diff(t), 2000.0)
+    asked = {d[0] / 1000: d[1] for d in run.decisions}
+    assert max(n for s, n in asked.items() if 60 < s <= 66) >= 8  # scaled up within 6 s of the burst
+
+
+@pytest.mark.parametrize("engine", ["exact", "quasi-static"])
+def test_a_day_refuses_shared_gpus_and_colocated_models(engine):
+    """The exact engine would run two instances on one GPU as two GPUs and drop the colocated model;
+    both engines would bill instances as GPUs. Refused, naming the field, before anything runs."""
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for name, field in (("triton_shared_h100.yaml", "fleet.instances_per_gpu: 2"), ("feed_ads_shared.yaml", "colocated:")):
+        short = ["--hours", "0.02"] if engine == "exact" else []
+        bad = CliRunner().invoke(app, ["day", str(root / name), "--engine", engine, "--window-s", "60", *short])
+        assert bad.exit_code == 2 and field in bad.output and "Traceback" not in bad.output, bad.output

@@ -449,3 +449,31 @@ def test_time_slicing_with_many_instances_is_mg1_ps_insensitive_to_the_service_s
     one = _experiment(None, gpus=1, ipg=1, rate=rate, service=svc, batch=1)
     alone = simulate(one, _requests(one, n=200, seed=5), seed=np.random.SeedSequence(6))
     assert res.capacity_rps == pytest.approx(alone.capacity_rps)
+
+
+def test_an_unmeasured_instance_count_below_the_largest_is_interpolated_from_k_1(tmp_path):
+    """Measured at k = 3 and 4 only: k = 2 lies between k = 1 (s = 1) and k = 3, not on the line
+    through 3 and 4 (which would give 2.0 - 1.5 = 0.5, clamped to 1: no contention at all)."""
+    m = SlowdownModel(read(str(_profile(tmp_path, {3: 2.0, 4: 3.5}))), "processes")
+    toy = ("toy", "v")
+    assert m.slowdown((toy, 8), ((toy, 8),)) == pytest.approx(1.5)
+    assert any("interpolated" in w for w in m.warnings)
+    assert m.slowdown((toy, 8), ((toy, 8),) * 4) == pytest.approx(5.0)  # k = 5: beyond, through 3 and 4
+
+
+def test_a_model_beside_itself_in_a_mix_needs_no_measured_pair_when_other_counts_exist(tmp_path):
+    """The additive model's (a, a) pair comes from a's own instance curve when k = 2 was not measured,
+    as check() promises, instead of failing in the middle of the run."""
+    t = {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "n": 10}
+
+    def meas(members, slow):
+        return {"mode": "processes", "members": [{"model": a, "variant": "v", "batch_size": 8} for a in members],
+                "alone_ms": [t] * len(members), "together_ms": [t] * len(members), "slowdown": slow}
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"schema": "simlat.contention", "schema_version": 1, "measurements": [
+        meas(["a"] * 3, [2.0] * 3), meas(["a", "b"], [1.4, 1.2]), meas(["b", "b"], [1.3, 1.3])]}))
+    m = SlowdownModel(read(str(p)), "processes")
+    a, b = ("a", "v"), ("b", "v")
+    m.check([[a, a, b]])
+    assert m.slowdown((a, 8), tuple(sorted(((a, 8), (b, 8))))) == pytest.approx(1 + 0.5 + 0.4)

@@ -159,6 +159,18 @@ IDLE_ROW: dict[str, Any] = dict(utilization=0.0, concurrency=0.0, queue_length=0
                 p99_hi_ms=None, slo_estimate_ms=None, drop_rate=0.0, stable=True, meets_slo=True, within_slo_share=1.0)
 
 
+def check_one_model_per_gpu(experiment: Experiment) -> None:
+    """Refuse what a day cannot count: instances sharing a GPU (the replicas billed would not be the
+    GPUs) and colocated models (the day's verdict and cost are one model's)."""
+    ipg = experiment.fleet.instances_per_gpu
+    if ipg > 1:
+        raise SimlatError(f"fleet.instances_per_gpu: {ipg} is not supported by simlat day, which scales and bills "
+                          "replicas one per GPU; use simlat simulate or sweep for shared GPUs")
+    if experiment.colocated is not None:
+        raise SimlatError("colocated: other models on the GPUs are not supported by simlat day (its verdict and cost "
+                          "are one model's); use simlat simulate or sweep")
+
+
 def simulate_day(experiment: Experiment, *, window_s: float | None = None, progress=None) -> DayResult:
     """Simulate the day of ``experiment`` under its ``fleet.autoscaling`` (none: ``fleet.replicas``).
 
@@ -172,6 +184,7 @@ def simulate_day(experiment: Experiment, *, window_s: float | None = None, progr
         raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({cfg.day_s:g} s)")
     if experiment.workload.arrivals.kind == "closed_loop":
         raise SimlatError("workload.arrivals.kind: 'closed_loop' has no offered rate over the day; simlat day needs an open workload")
+    check_one_model_per_gpu(experiment)
     n = math.ceil(cfg.day_s / W - 1e-9)
     edges = np.minimum(np.arange(n + 1) * W, cfg.day_s)
     rates = window_rates(experiment.workload.arrivals, edges)

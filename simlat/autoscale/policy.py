@@ -26,8 +26,9 @@ The KPA-like rule (``target_concurrency``), as Knative Serving's autoscaler docu
 - ``stable desired = ceil(stable concurrency / target)`` and ``panic desired = ceil(panic
   concurrency / target)``, each clamped to ``[ready / max_scale_down_rate, ready x max_scale_up_rate]``
   (defaults 2 and 1000);
-- panic starts when ``panic desired >= panic_threshold x ready`` (default 200%); in panic the fleet
-  scales to ``max(panic desired, the highest count asked for in this panic)``: up only, never down;
+- panic starts when ``ceil(panic concurrency / target) >= panic_threshold x ready`` (default 200%;
+  the estimate before the rate clamp, as Knative compares it); in panic the fleet scales to
+  ``max(stable desired, panic desired, the highest count asked for in this panic)``: up only, never down;
   panic ends once a whole stable window has passed since the trigger last fired;
 - the result is clamped to ``[min_replicas, max_replicas]``. Scale to zero is not modelled
   (``min_replicas >= 1``).
@@ -48,7 +49,7 @@ class Observation:
     """What a scrape at the end of a stretch of time sees, over that stretch (all ready replicas).
 
     ``utilization``: mean busy fraction of the ready replicas; ``concurrency``: mean requests in the
-    system (queued or in service), all replicas together; ``queue_length``: mean requests waiting, not
+    system (queued or in service, end to end: the overheads' time included), all replicas together; ``queue_length``: mean requests waiting, not
     yet in service, all replicas together."""
 
     utilization: float = 0.0
@@ -181,11 +182,14 @@ class ConcurrencyTracking:
         base = max(ready, 1)
         up, down = math.ceil(c.max_scale_up_rate * base), math.floor(base / c.max_scale_down_rate)
 
-        def desired(window_s: float) -> int:
-            return min(max(math.ceil(self._mean(t_s, window_s) / c.target - 1e-9), down), up)
+        def raw(window_s: float) -> int:
+            return math.ceil(self._mean(t_s, window_s) / c.target - 1e-9)
 
-        stable, panic = desired(c.stable_window_s), desired(c.panic_s)
-        trigger = panic / base >= c.panic_threshold
+        stable_raw, panic_raw = raw(c.stable_window_s), raw(c.panic_s)
+        stable, panic = min(max(stable_raw, down), up), min(max(panic_raw, down), up)
+        # Knative compares the panic estimate before the rate clamp: with max_scale_up_rate below the
+        # threshold the clamped count could never reach it
+        trigger = panic_raw / base >= c.panic_threshold
         if trigger:
             if self.panic_since is None:
                 self.panic_max = spec
@@ -193,7 +197,7 @@ class ConcurrencyTracking:
         elif self.panic_since is not None and self.panic_since + c.stable_window_s <= t_s + 1e-9:
             self.panic_since = None
         if self.in_panic:
-            new = max(panic, self.panic_max, spec)  # up only while in panic
+            new = max(stable, panic, self.panic_max, spec)  # the larger estimate, up only while in panic
             self.panic_max = new
         else:
             new = stable

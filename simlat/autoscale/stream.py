@@ -1,8 +1,8 @@
 """The exact day (``simlat day --engine exact``): one event-level run through the whole day, with
 replicas joining and leaving, streamed segment by segment.
 
-The day is cut into segments of one decision step (the policy's ``scrape_interval_s``; 60 s for
-``none`` and ``schedule``). For each segment ``[T, T + step)``:
+The day is cut into segments of one decision step (the policy's ``scrape_interval_s``; 2 s for
+``target_concurrency``, Knative's tick; 60 s for ``none`` and ``schedule``). For each segment ``[T, T + step)``:
 
 1. the arrivals of the segment are generated (:mod:`simlat.autoscale.arrivals`: exact non-homogeneous
    Poisson for the rate kinds, the trace replayed and scaled) and appended to the requests still
@@ -52,7 +52,7 @@ import numpy as np
 
 from simlat.autoscale.arrivals import arrival_source
 from simlat.autoscale.coldstart import first_call_ms, ready_delay
-from simlat.autoscale.day import DayResult, _day_result
+from simlat.autoscale.day import DayResult, _day_result, check_one_model_per_gpu
 from simlat.autoscale.policy import POLICIES, Observation
 from simlat.autoscale.windows import N_BINS, Windows, hist_quantile, latency_bins
 from simlat.config import Experiment
@@ -67,6 +67,9 @@ from simlat.errors import SimlatError
 INF = float("inf")
 DEFAULT_STEP_S = 60.0
 """Decision step (and segment) of the ``none`` and ``schedule`` policies (s)."""
+KPA_TICK_S = 2.0
+"""Decision step of ``target_concurrency`` (s): Knative's autoscaler decides every 2 s, which its 6-s
+panic window needs."""
 MAX_HIST_BYTES = 2 * 2**30
 """Most memory the exact day's window histograms may take (bytes)."""
 MAX_OVERRUN_STEPS = 100_000
@@ -281,10 +284,15 @@ def run_stream(
             a = pending[:j]
             lat = np.repeat(dn + sv, sizes)
             lat -= a
-            insys_acc += float(lat.sum())
-            wait_acc += float((np.repeat(dn, sizes) - a).sum())
+            # Little's law: the time before this segment of requests that waited across its start was
+            # counted at the earlier boundaries (``left``), so only the time from the segment's start here
+            before = np.maximum(T - a, 0.0)
+            insys_acc += float(lat.sum() - before.sum())
+            wait_acc += float((np.repeat(dn, sizes) - a).sum() - before.sum())
             if overhead is not None:
-                lat += overhead(j)
+                ov = overhead(j)
+                lat += ov
+                insys_acc += float(ov.sum())  # end to end, as the quasi-static day's rate x mean latency
             bins = latency_bins(lat)
             for w in windows:
                 w.served(a, lat, bins)
@@ -308,8 +316,9 @@ def run_stream(
         for r in live:
             ready_ms += max(0.0, T - max(T - step_ms, fleet.ready[r]))
         util = None if ready_ms <= 0 else min(1.0, (busy_acc + carry_in - carry_out) / ready_ms)
-        # Little's law over the step: the dispatched requests' time in the system and in the queue, plus
-        # the waiting so far of those still queued at its end
+        # Little's law over the step: the dispatched requests' time in the system and in the queue since
+        # the step's start (their service past its end included), plus the waiting within the step of
+        # those still queued at its end: each request-ms is counted once over the run
         left = float(np.sum(T - np.maximum(pending, T - step_ms))) if len(pending) else 0.0
         obs = None if util is None else Observation(utilization=util, concurrency=(insys_acc + left) / step_ms,
                                                     queue_length=(wait_acc + left) / step_ms)
@@ -353,6 +362,7 @@ def check_supported(experiment: Experiment) -> list[str]:
     warnings = []
     if experiment.workload.arrivals.kind == "closed_loop":
         raise SimlatError("workload.arrivals.kind: 'closed_loop' has no offered rate over the day; simlat day needs an open workload")
+    check_one_model_per_gpu(experiment)  # the exact engine would also leave out the contention and the tenants
     if experiment.fleet.queue != "shared":
         raise SimlatError(f"fleet.queue: {experiment.fleet.queue!r} is not supported by the exact day engine, which "
                           "models one shared queue; use queue: shared or --engine quasi-static")
@@ -386,9 +396,12 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     day_s = cfg.day_s if hours is None else min(cfg.day_s, hours * 3600.0)
     if hours is not None and not hours > 0:
         raise SimlatError(f"--hours: {hours:g} is invalid: it must be > 0")
+    if hours is not None and W > day_s and W <= cfg.day_s:
+        raise SimlatError(f"--hours: {hours:g} ({day_s:g} s) is invalid: it must cover at least one window "
+                          f"({W:g} s; --window-s sets the window)")
     if not W > 0 or W > day_s:
         raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({day_s:g} s)")
-    step_s = float(getattr(cfg, "scrape_interval_s", DEFAULT_STEP_S))
+    step_s = float(getattr(cfg, "scrape_interval_s", KPA_TICK_S if cfg.kind == "target_concurrency" else DEFAULT_STEP_S))
     policy = POLICIES[type(cfg)](cfg, experiment)
     delay, cold_source = ready_delay(experiment) if cfg.kind != "none" else (None, "none (fixed replicas)")
     seq = np.random.SeedSequence(experiment.run.seed)

@@ -4,7 +4,8 @@ fixed log-spaced latency histogram per window, and percentiles with intervals re
 Bins are :data:`BIN_RATIO` wide (relative): a percentile is reported at its bin's geometric middle,
 within 0.25% of the exact order statistic. The interval of a ``q``-quantile is distribution-free:
 the order statistics at the binomial ``(1 - ci) / 2`` and ``(1 + ci) / 2`` quantiles of ``Bin(n, q)``
-(the lower edge of the first's bin, the upper edge of the second's).
+(the lower edge of the first's bin, the upper edge of the second's); a rank outside ``1..n`` (too
+few requests) gives 0 below and +inf above, as the engine's intervals do.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def hist_quantile(counts: np.ndarray, q: float, ci: float = 0.95) -> tuple[float
     est = bin_value(at(math.ceil(q * n)))
     lo_rank = int(binom.ppf((1 - ci) / 2, n, q))
     hi_rank = int(binom.ppf((1 + ci) / 2, n, q)) + 1
-    lo = BIN_LO_MS * BIN_RATIO ** at(lo_rank)
-    hi = BIN_LO_MS * BIN_RATIO ** (at(hi_rank) + 1)
+    # ranks outside 1..n: too few requests to bound the quantile on that side (0 below, +inf above)
+    lo = BIN_LO_MS * BIN_RATIO ** at(lo_rank) if lo_rank >= 1 else 0.0
+    hi = BIN_LO_MS * BIN_RATIO ** (at(hi_rank) + 1) if hi_rank <= n else math.inf
     return est, lo, hi
 
 

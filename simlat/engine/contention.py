@@ -12,8 +12,9 @@ service model). While ``k`` batches run on its GPU, it progresses at rate ``1 / 
    multiset of model and variant): the member's measured slowdown (the mean over members of its
    model in that measurement), interpolated linearly in ``x`` = the mean of log batch sizes over
    the members, between the measurements nearest in ``x`` (held flat beyond the measured ends).
-3. **One model, more instances than measured**: linear in ``k`` through the two largest measured
-   ``k`` (``k = 1`` counts, with ``s = 1``), each interpolated in ``x`` as above. A warning says so.
+3. **One model, a number of instances not measured**: linear in ``k`` between the nearest measured
+   ``k`` below and above (``k = 1`` counts, with ``s = 1``), or beyond the largest through the two
+   largest, each interpolated in ``x`` as above. A warning says so.
 4. **Otherwise, additive pairs** (an approximation, warned): ``s = 1 + sum over the other running
    batches o of (s_pair(m, o) - 1)``, where ``s_pair`` is the slowdown of ``m`` measured beside one
    ``o`` (k = 2). A pair that the profile lacks is an error before the run starts
@@ -89,15 +90,24 @@ class SlowdownModel:
                     ks[len(combo)] = s
         if len(ks) < 2:
             return None
-        k1, k2 = sorted(ks)[-2:]
+        measured = sorted(ks)
+        if k < measured[-1]:  # between two measured counts (k = 1 among them): interpolate
+            k2 = next(m for m in measured if m > k)
+            k1 = max(m for m in measured if m < k)
+            how = "interpolated"
+        else:
+            k1, k2 = measured[-2:]
+            how = "extrapolated"
         s = ks[k2] + (k - k2) * (ks[k2] - ks[k1]) / (k2 - k1)
         self.warnings.add(
-            f"contention: {k} instances of {focal[0]}/{focal[1]} on one GPU, measured up to {k2}: "
-            f"slowdown extrapolated linearly in the number of instances")
+            f"contention: {k} instances of {focal[0]}/{focal[1]} on one GPU, measured at {measured}: "
+            f"slowdown {how} linearly in the number of instances")
         return max(s, 1.0)
 
     def _pair(self, focal: Key, other: Key, x: float) -> float:
         s = self._measured(tuple(sorted((focal, other))), focal, x)
+        if s is None and focal == other:  # a model beside itself measured at other counts only
+            s = self._homogeneous(focal, 2, x)
         if s is None:
             raise SimlatError(self._missing(focal, other))
         return s

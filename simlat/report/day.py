@@ -53,7 +53,8 @@ def rate_chart(windows: pd.DataFrame) -> alt.TopLevelMixin:
 
 def replicas_chart(windows: pd.DataFrame) -> alt.TopLevelMixin:
     """Replicas ready, starting and billed (ready + starting + draining) per window."""
-    wide = pd.DataFrame({"hour": _hours(windows), **{k: windows[k].astype(int) for k in REPLICA_SERIES}})
+    # billed is a replica-time average in the exact day's windows (a replica removed halfway counts 0.5)
+    wide = pd.DataFrame({"hour": _hours(windows), **{k: windows[k].astype(float) for k in REPLICA_SERIES}})
     df = wide.melt(id_vars="hour", var_name="replicas", value_name="count")
     color = alt.Color("replicas:N", title="Replicas", sort=list(REPLICA_SERIES),
                       scale=alt.Scale(domain=list(REPLICA_SERIES), range=list(REPLICA_SERIES.values())))
