@@ -122,8 +122,20 @@ def predict_campaign(data: dict, experiment, *, requests: int = 40_000, seed: in
 
 
 def predicted_capacity(experiment, near_rps: float, seed: int, requests: int = 20_000) -> float:
-    """The highest rate (bisection between 0.25x and 2x ``near_rps``, 8 steps) the experiment runs stable."""
+    """The highest rate the experiment runs stable: a bracket grown from 0.25x-2x ``near_rps`` until it
+    holds the limit (at most 8 doublings or halvings), then 8 bisection steps; nan when even
+    ``near_rps`` / 1024 is unstable."""
     lo, hi = 0.25 * near_rps, 2.0 * near_rps
+    for _ in range(8):
+        if not _at(experiment, hi, requests, seed).stable:
+            break
+        lo, hi = hi, 2.0 * hi
+    for _ in range(8):
+        if _at(experiment, lo, requests, seed).stable:
+            break
+        lo, hi = lo / 2.0, lo
+    else:
+        return float("nan")
     for _ in range(8):
         mid = (lo + hi) / 2
         if _at(experiment, mid, requests, seed).stable:
