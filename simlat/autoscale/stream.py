@@ -33,8 +33,11 @@ done times are those of :func:`simlat.engine.simulation.simulate` on the same ar
 (same service stream, same heap order); a fleet whose size changes at known times matches a naive
 per-batch reference (``tests/test_day_stream.py``). A profile service is drawn by
 :func:`vector_profile_sampler` (the same law, other draws) and with its after-idle curve, which the
-engine does not model. Not modelled: the serving stack (``frontend``: left out, with a warning);
-caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
+engine does not model. The serving stack (``frontend``) runs as :mod:`simlat.autoscale.stack` says:
+the loop in front of the batcher (its work per request over the replicas ready at the arrival, for
+a measured profile), the hand-off in each batch, the reply's wait for the loop and the network
+delay; with a fixed fleet the engine's frontend path bit for bit (``tests/test_day_stack.py``).
+Not modelled: caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
 per-request item counts are refused.
 """
 
@@ -54,6 +57,7 @@ from simlat.autoscale.arrivals import arrival_source
 from simlat.autoscale.coldstart import first_call_ms, ready_delay
 from simlat.autoscale.day import DayResult, _day_result
 from simlat.autoscale.policy import POLICIES, Observation
+from simlat.autoscale.stack import DayStack, Loop, day_stack
 from simlat.autoscale.windows import N_BINS, Windows, hist_quantile, latency_bins
 from simlat.config import Experiment
 from simlat.config.autoscaling import NoAutoscaling
@@ -165,6 +169,7 @@ def run_stream(
     idle: tuple[Sampler, float] | None = None,
     windows: list[Windows] | None = None,
     keep_records: bool = False,
+    stack: DayStack | None = None,
 ) -> StreamRun:
     """The event-level day (see the module doc).
 
@@ -173,7 +178,10 @@ def run_stream(
     called once per batch in dispatch order; ``overhead(n)``: the next ``n`` requests' overheads (ms,
     in arrival order) or None; ``delay_s(k)``: ``k`` delays to ready (s) for new replicas;
     ``first_call``: a new replica's first batch takes at least this (ms); ``idle``: (sampler, gap ms):
-    a batch starting after its replica was idle for at least the gap draws from this sampler instead.
+    a batch starting after its replica was idle for at least the gap draws from this sampler instead;
+    ``stack``: the serving stack (:mod:`simlat.autoscale.stack`): the loop in front of the batcher,
+    the hand-off and per-item costs in each batch's replica time, the reply's wait for the loop and
+    the network delay in the latency.
     """
     B, W = batch.max_batch, batch.max_wait_ms
     if batch.adaptive:
@@ -183,6 +191,11 @@ def run_stream(
     k0 = int(items_per_request)
     fc = -INF if first_call is None else float(first_call)
     idle_sampler, gap = (sampler, INF) if idle is None else idle
+    loop = None
+    if stack is not None:
+        loop = Loop()
+        sampler, idle_sampler = stack.service(sampler), stack.service(idle_sampler)
+    held: list[dict[str, np.ndarray]] = []  # served requests whose reply waits for a later segment's loop
     windows = windows or []
     fleet = FleetLog()
     spec = int(policy.initial())
@@ -190,7 +203,8 @@ def run_stream(
     heapq.heapify(free)
     live = set(range(spec))  # routable replicas (not removed)
     fresh: set[int] = set()  # replicas that have not served their first batch
-    pending = np.zeros(0)
+    pending = np.zeros(0)  # the batcher's arrivals still waiting (with a stack: the loop's departures)
+    pending_a = pending  # their arrival times
     last = 0.0
     served = 0
     busy_acc, carry_in = 0.0, 0.0
@@ -205,10 +219,18 @@ def run_stream(
             new = source.take(T, min(end, horizon_ms))
             for w in windows:
                 w.arrived(new)
+            if loop is not None:
+                pending_a = np.concatenate((pending_a, new)) if len(pending_a) else new
+                assert stack is not None
+                new = loop.run(new, _ingress(stack, fleet, live, new))
             pending = np.concatenate((pending, new)) if len(pending) else new
-        elif not len(pending):
-            break
-        elif steps > MAX_OVERRUN_STEPS:
+            if loop is None:
+                pending_a = pending
+        elif loop is not None:
+            loop.run(np.zeros(0), np.zeros(0))
+        if held and loop is not None:  # replies whose loop is now known (all of it once no request arrives any more)
+            held = _reply(held, loop, end if end < horizon_ms else INF, windows, recs)
+        if T >= horizon_ms and (not len(pending) or steps > MAX_OVERRUN_STEPS):
             break
         steps += 1
         n = len(pending)
@@ -278,18 +300,28 @@ def run_stream(
             sv = np.frombuffer(serv, dtype=np.float64)
             busy_acc += float(sv.sum())
             sizes = np.diff(np.append(st, j))
-            a = pending[:j]
+            a = pending_a[:j]
             lat = np.repeat(dn + sv, sizes)
             lat -= a
             insys_acc += float(lat.sum())
             wait_acc += float((np.repeat(dn, sizes) - a).sum())
-            if overhead is not None:
-                lat += overhead(j)
-            bins = latency_bins(lat)
-            for w in windows:
-                w.served(a, lat, bins)
-                w.batches(dn, sv)
-            if recs is not None:
+            if loop is not None and stack is not None:
+                for w in windows:
+                    w.batches(dn, sv)
+                part = {"a": a, "end": np.repeat(dn + sv, sizes),
+                        "net": stack.network(j), "ovh": overhead(j) if overhead is not None else np.zeros(j)}
+                if recs is not None:
+                    part.update(dispatch=np.repeat(dn, sizes), service=np.repeat(sv, sizes), size=np.repeat(sizes, sizes),
+                                replica=np.repeat(np.frombuffer(repl, dtype=np.int64), sizes))
+                held = _reply(held + [part], loop, end if end < horizon_ms else INF, windows, recs)
+            else:
+                if overhead is not None:
+                    lat += overhead(j)
+                bins = latency_bins(lat)
+                for w in windows:
+                    w.served(a, lat, bins)
+                    w.batches(dn, sv)
+            if recs is not None and loop is None:
                 recs.arrival_ms.append(a.copy())
                 recs.dispatch_ms.append(np.repeat(dn, sizes))
                 recs.service_ms.append(np.repeat(sv, sizes))
@@ -298,6 +330,7 @@ def run_stream(
                 recs.latency_ms.append(lat)
             served += j
         pending = pending[j:]
+        pending_a = pending_a[j:] if loop is not None else pending
         # -- the decision at the segment's end ---------------------------------------------------
         T = end
         carry_out = 0.0
@@ -310,7 +343,7 @@ def run_stream(
         util = None if ready_ms <= 0 else min(1.0, (busy_acc + carry_in - carry_out) / ready_ms)
         # Little's law over the step: the dispatched requests' time in the system and in the queue, plus
         # the waiting so far of those still queued at its end
-        left = float(np.sum(T - np.maximum(pending, T - step_ms))) if len(pending) else 0.0
+        left = float(np.sum(T - np.maximum(pending_a, T - step_ms))) if len(pending_a) else 0.0
         obs = None if util is None else Observation(utilization=util, concurrency=(insys_acc + left) / step_ms,
                                                     queue_length=(wait_acc + left) / step_ms)
         busy_acc, carry_in = 0.0, carry_out
@@ -339,10 +372,55 @@ def run_stream(
             live -= gone
             fresh -= gone
         spec = want
+    if held and loop is not None:
+        loop.run(np.zeros(0), np.zeros(0))
+        _reply(held, loop, INF, windows, recs)
     for tf, r in free:  # the run's end: replicas still serving finish their batch
         fleet.done[r] = min(fleet.done[r], max(tf, T))
     return StreamRun(fleet=fleet, windows=windows, served=served, unserved=len(pending), end_ms=T,
                      decisions=decisions, records=recs)
+
+
+def _ingress(stack: DayStack, fleet: FleetLog, live: set[int], a: np.ndarray) -> np.ndarray:
+    """Each arrival's ingress work on the loop: a per-replica loop's work over the replicas ready at
+    the arrival (at least one), or the one loop's work."""
+    if not stack.per_replica:
+        return np.full(len(a), stack.loop_ms)
+    ready = np.sort([fleet.ready[r] for r in live])
+    n = np.maximum(np.searchsorted(ready, a, side="right"), 1)
+    return stack.loop_ms / n
+
+
+def _reply(parts: list[dict[str, np.ndarray]], loop: Loop, known_ms: float, windows: list[Windows],
+           recs: StreamRecords | None) -> list[dict[str, np.ndarray]]:
+    """Finish the requests of ``parts`` whose model finished before ``known_ms`` (the loop's jobs are
+    known up to there): the reply starts when the loop is free of the ingress jobs released by then;
+    latency = reply - arrival + network + overheads. Return the rest (arrival order kept)."""
+    keep = []
+    for p in parts:
+        if known_ms < INF:
+            now = p["end"] < known_ms
+            if not now.all():
+                keep.append({key: v[~now] for key, v in p.items()})
+                p = {key: v[now] for key, v in p.items()}
+        if not len(p["a"]):
+            continue
+        end = p["end"]
+        reply = loop.reply_start(end)
+        lat = reply - p["a"]
+        lat += p["net"]
+        lat += p["ovh"]
+        bins = latency_bins(lat)
+        for w in windows:
+            w.served(p["a"], lat, bins)
+        if recs is not None:
+            recs.arrival_ms.append(p["a"].copy())
+            recs.dispatch_ms.append(p["dispatch"])
+            recs.service_ms.append(p["service"])
+            recs.replica.append(p["replica"])
+            recs.batch_size.append(p["size"])
+            recs.latency_ms.append(lat)
+    return keep
 
 
 # -- the day -----------------------------------------------------------------------------------------
@@ -350,7 +428,7 @@ def run_stream(
 
 def check_supported(experiment: Experiment) -> list[str]:
     """Refuse what the exact day engine does not model; return the warnings for what it leaves out."""
-    warnings = []
+    warnings: list[str] = []
     if experiment.workload.arrivals.kind == "closed_loop":
         raise SimlatError("workload.arrivals.kind: 'closed_loop' has no offered rate over the day; simlat day needs an open workload")
     if experiment.fleet.queue != "shared":
@@ -366,9 +444,9 @@ def check_supported(experiment: Experiment) -> list[str]:
         raise SimlatError("workload.items_per_request: a distribution is not supported by the exact day engine; give a number")
     if getattr(experiment.workload.arrivals, "items_column", None) is not None:
         raise SimlatError("workload.arrivals.items_column: per-request items are not supported by the exact day engine")
-    if experiment.frontend is not None:
-        warnings.append("frontend: the exact day engine leaves the serving stack out (latencies are the batcher, "
-                        "the model and the overheads); the quasi-static engine includes it")
+    from simlat.autoscale import stack
+
+    stack.check(experiment)
     return warnings
 
 
@@ -392,7 +470,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     policy = POLICIES[type(cfg)](cfg, experiment)
     delay, cold_source = ready_delay(experiment) if cfg.kind != "none" else (None, "none (fixed replicas)")
     seq = np.random.SeedSequence(experiment.run.seed)
-    cold_seq, wl_seq, engine_seq = seq.spawn(3)
+    cold_seq, wl_seq, engine_seq, stack_seq = seq.spawn(4)  # the first three as before the stack
     streams = Streams.spawn(engine_seq)
     service = build_service(experiment.service)
     from simlat.config.service import ProfileService
@@ -426,6 +504,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
         delay_s=None if delay is None else (lambda k: dists.sample(delay, k, cold_rng)),
         first_call=first_call_ms(experiment) if cfg.kind != "none" else None, idle=idle,
         windows=[win] if minute is None else [win, minute], keep_records=keep_records,
+        stack=day_stack(experiment, np.random.default_rng(stack_seq)),
     )
     if run.unserved:
         warnings.append(f"{run.unserved} requests were still waiting {MAX_OVERRUN_STEPS} steps after the day's end "
