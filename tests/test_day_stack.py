@@ -78,7 +78,7 @@ def test_fixed_fleet_is_the_engine_frontend_bit_for_bit(frontend, batching):
 
     stack = day_stack(exp, np.random.default_rng(0))
     stack = type(stack)(**{**stack.__dict__, "network": network})
-    sampler = build_service(exp.service).batch_sampler(Streams.spawn(eng_seed).service_rngs(1)[0])
+    sampler = stack.service(build_service(exp.service).batch_sampler(Streams.spawn(eng_seed).service_rngs(1)[0]))
     run = run_stream(ArraySource(arrival), horizon_ms=20_000, step_ms=250, policy=Fixed(NoAutoscaling(), exp),
                      batch=BatchPolicy.from_config(exp.batching), sampler=sampler,
                      overhead=lambda k: np.full(k, 0.5), keep_records=True, stack=stack)

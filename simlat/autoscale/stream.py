@@ -180,8 +180,8 @@ def run_stream(
     ``first_call``: a new replica's first batch takes at least this (ms); ``idle``: (sampler, gap ms):
     a batch starting after its replica was idle for at least the gap draws from this sampler instead;
     ``stack``: the serving stack (:mod:`simlat.autoscale.stack`): the loop in front of the batcher,
-    the hand-off and per-item costs in each batch's replica time, the reply's wait for the loop and
-    the network delay in the latency.
+    the reply's wait for the loop and the network delay in the latency (the samplers give the replica
+    time: with a stack, the hand-off and per-item costs in it, :meth:`DayStack.service`).
     """
     B, W = batch.max_batch, batch.max_wait_ms
     if batch.adaptive:
@@ -191,10 +191,7 @@ def run_stream(
     k0 = int(items_per_request)
     fc = -INF if first_call is None else float(first_call)
     idle_sampler, gap = (sampler, INF) if idle is None else idle
-    loop = None
-    if stack is not None:
-        loop = Loop()
-        sampler, idle_sampler = stack.service(sampler), stack.service(idle_sampler)
+    loop = None if stack is None else Loop()
     held: list[dict[str, np.ndarray]] = []  # served requests whose reply waits for a later segment's loop
     windows = windows or []
     fleet = FleetLog()
@@ -308,11 +305,10 @@ def run_stream(
             if loop is not None and stack is not None:
                 for w in windows:
                     w.batches(dn, sv)
-                part = {"a": a, "end": np.repeat(dn + sv, sizes),
-                        "net": stack.network(j), "ovh": overhead(j) if overhead is not None else np.zeros(j)}
+                part = {"a": a, "net": stack.network(j), "ovh": overhead(j) if overhead is not None else np.zeros(j),
+                        "end": dn + sv, "sizes": sizes}
                 if recs is not None:
-                    part.update(dispatch=np.repeat(dn, sizes), service=np.repeat(sv, sizes), size=np.repeat(sizes, sizes),
-                                replica=np.repeat(np.frombuffer(repl, dtype=np.int64), sizes))
+                    part.update(dispatch=dn.copy(), service=sv.copy(), replica=np.frombuffer(repl, dtype=np.int64).copy())
                 held = _reply(held + [part], loop, end if end < horizon_ms else INF, windows, recs)
             else:
                 if overhead is not None:
@@ -391,23 +387,30 @@ def _ingress(stack: DayStack, fleet: FleetLog, live: set[int], a: np.ndarray) ->
     return stack.loop_ms / n
 
 
+PER_REQUEST = ("a", "net", "ovh")
+"""The per-request arrays of a served part (the others are per batch)."""
+
+
 def _reply(parts: list[dict[str, np.ndarray]], loop: Loop, known_ms: float, windows: list[Windows],
            recs: StreamRecords | None) -> list[dict[str, np.ndarray]]:
-    """Finish the requests of ``parts`` whose model finished before ``known_ms`` (the loop's jobs are
-    known up to there): the reply starts when the loop is free of the ingress jobs released by then;
-    latency = reply - arrival + network + overheads. Return the rest (arrival order kept)."""
+    """Finish the requests of ``parts`` (per request: ``a``, ``net``, ``ovh``; per batch: ``end``,
+    ``sizes`` and, for the records, ``dispatch``, ``service``, ``replica``) whose batch's model finished
+    before ``known_ms`` (the loop's jobs are known up to there): the reply starts when the loop is free
+    of the ingress jobs released by then; latency = reply - arrival + network + overheads. Return the
+    rest (arrival order kept)."""
     keep = []
     for p in parts:
         if known_ms < INF:
             now = p["end"] < known_ms
             if not now.all():
-                keep.append({key: v[~now] for key, v in p.items()})
-                p = {key: v[now] for key, v in p.items()}
+                per_req = np.repeat(now, p["sizes"])
+                keep.append({k: v[~(per_req if k in PER_REQUEST else now)] for k, v in p.items()})
+                p = {k: v[per_req if k in PER_REQUEST else now] for k, v in p.items()}
         if not len(p["a"]):
             continue
-        end = p["end"]
-        reply = loop.reply_start(end)
-        lat = reply - p["a"]
+        sizes = p["sizes"]
+        lat = np.repeat(loop.reply_start(p["end"]), sizes)
+        lat -= p["a"]
         lat += p["net"]
         lat += p["ovh"]
         bins = latency_bins(lat)
@@ -415,10 +418,10 @@ def _reply(parts: list[dict[str, np.ndarray]], loop: Loop, known_ms: float, wind
             w.served(p["a"], lat, bins)
         if recs is not None:
             recs.arrival_ms.append(p["a"].copy())
-            recs.dispatch_ms.append(p["dispatch"])
-            recs.service_ms.append(p["service"])
-            recs.replica.append(p["replica"])
-            recs.batch_size.append(p["size"])
+            recs.dispatch_ms.append(np.repeat(p["dispatch"], sizes))
+            recs.service_ms.append(np.repeat(p["service"], sizes))
+            recs.replica.append(np.repeat(p["replica"], sizes))
+            recs.batch_size.append(np.repeat(sizes, sizes))
             recs.latency_ms.append(lat)
     return keep
 
@@ -476,11 +479,12 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     from simlat.config.service import ProfileService
 
     rng = streams.service_rngs(1)[0]
+    stack = day_stack(experiment, np.random.default_rng(stack_seq))
     if isinstance(experiment.service, ProfileService):
-        sampler = _profile_sampler(experiment.service, rng)
+        sampler = _profile_sampler(experiment.service, rng, stack)
     else:
-        sampler = service.batch_sampler(rng)
-    idle = idle_service(experiment, streams)
+        sampler = service.batch_sampler(rng) if stack is None else stack.service(service.batch_sampler(rng))
+    idle = idle_service(experiment, streams, stack)
     spec = EngineSpec.from_experiment(experiment)
     ov_rng = np.random.default_rng(streams.overheads)
     cold_rng = np.random.default_rng(cold_seq)
@@ -504,7 +508,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
         delay_s=None if delay is None else (lambda k: dists.sample(delay, k, cold_rng)),
         first_call=first_call_ms(experiment) if cfg.kind != "none" else None, idle=idle,
         windows=[win] if minute is None else [win, minute], keep_records=keep_records,
-        stack=day_stack(experiment, np.random.default_rng(stack_seq)),
+        stack=stack,
     )
     if run.unserved:
         warnings.append(f"{run.unserved} requests were still waiting {MAX_OVERRUN_STEPS} steps after the day's end "
@@ -543,12 +547,14 @@ VECTOR_DRAWS = 4096
 """Service times drawn at once per batch size by :func:`vector_profile_sampler`."""
 
 
-def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
+def vector_profile_sampler(curves, rng: np.random.Generator, stack: DayStack | None = None) -> Sampler:
     """``items -> ms`` for a profile service: the sum of one draw from each measured curve, as the
     engine's sampler (:func:`simlat.profiles.sampling.make_sampler`) draws it (a uniform read off the
     curve's quantile table at ``items``, linearly interpolated), but made :data:`VECTOR_DRAWS` at a
     time per batch size with numpy. Same distribution, other draws: the engine's sampler costs about
-    0.5 us per curve per batch in Python, which dominates a day of small batches."""
+    0.5 us per curve per batch in Python, which dominates a day of small batches. With ``stack``, the
+    replica time of :meth:`DayStack.service` (hand-off + draw x slowdown + per-item cost), computed
+    on the vector."""
     from simlat.profiles.sampling import DENSE_GRID
 
     nexts: dict[int, object] = {}
@@ -565,6 +571,8 @@ def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
             k = x.astype(np.int64)
             a = t[k]
             v += a + (x - k) * (t[k + 1] - a)
+        if stack is not None:
+            v = stack.handoff_ms + v * stack.slowdown + stack.item_ms * items
         f = iter(v.tolist()).__next__
         nexts[items] = f
         return f
@@ -581,16 +589,16 @@ def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
     return sample
 
 
-def _profile_sampler(svc, rng: np.random.Generator) -> Sampler:
+def _profile_sampler(svc, rng: np.random.Generator, stack: DayStack | None = None) -> Sampler:
     from simlat.profiles.sampling import profile_curves
 
     curves = profile_curves(svc)
     for c in curves:
         c.table(1)  # a bad curve fails here, as in the engine
-    return vector_profile_sampler(curves, rng)
+    return vector_profile_sampler(curves, rng, stack)
 
 
-def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, float] | None:
+def idle_service(experiment: Experiment, streams: Streams, stack: DayStack | None = None) -> tuple[Sampler, float] | None:
     """The profile's after-idle service (its ``idle`` curve, the model's part only) and the idle gap
     it was measured after (ms), when the variant has both; its draws come from their own stream."""
     from simlat.config.service import ProfileService
@@ -606,7 +614,7 @@ def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, flo
     if not variant.idle or variant.idle_gap_ms is None:
         return None
     rng = np.random.default_rng(streams.service.spawn(1)[0])  # after the queue's: that one is the engine's
-    return _profile_sampler(svc.model_copy(update={"condition": "idle"}), rng), float(variant.idle_gap_ms)
+    return _profile_sampler(svc.model_copy(update={"condition": "idle"}), rng, stack), float(variant.idle_gap_ms)
 
 
 def window_rows(experiment: Experiment, run: StreamRun, win: Windows, day_s: float) -> list[dict]:
