@@ -171,3 +171,35 @@ def test_exact_day_with_stack_matches_the_engine_in_law(frontend, load):
     for q, tol in ((50, 0.03), (99, 0.10)):
         a, b = np.percentile(got["latency_ms"], q), np.percentile(ref, q)
         assert abs(a / b - 1) < tol, (q, a, b)
+
+
+def test_cli_exact_day_runs_the_stack_and_refuses_what_it_cannot(tmp_path):
+    """The command: a measured stack runs (no warning that it is left out; latencies include the
+    network delay); an event loop with reply work exits 2 naming the field, without a traceback."""
+    from typer.testing import CliRunner
+
+    from simlat.cli import app
+
+    exp = tmp_path / "day.yaml"
+    exp.write_text(
+        "name: d\nworkload: {arrivals: {kind: poisson, rate_rps: 300}}\n"
+        "fleet: {replicas: 2, queue: shared, autoscaling: {kind: target_utilization, target: 0.5, max_replicas: 6,"
+        " cold_start_s: {kind: constant, value: 10}, window_s: 60, scrape_interval_s: 30}}\n"
+        "service: {kind: exponential, mean_ms: 2}\nslo: {percentile: 99, latency_ms: 200}\n"
+        f"frontend: {{kind: profile, path: {SERVING}}}\n"
+    )
+    out = tmp_path / "w.csv"
+    res = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--hours", "0.05", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "frontend" not in res.output
+    import pandas as pd
+
+    bare = tmp_path / "bare.csv"
+    res = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--hours", "0.05", "--out", str(bare),
+                                   "--set", "frontend=null"])
+    assert res.exit_code == 0, res.output
+    with_stack, without = pd.read_csv(out)["p50_ms"], pd.read_csv(bare)["p50_ms"]
+    assert (with_stack - without).min() > 1.0  # the profile's network delay: median about 1.5 ms
+    bad = CliRunner().invoke(app, ["day", str(exp), "--engine", "exact", "--set",
+                                   "frontend={kind: event_loop, reply_ms: {kind: constant, value: 0.1}}"])
+    assert bad.exit_code == 2 and "frontend.reply_ms" in bad.output and "Traceback" not in bad.output
