@@ -36,7 +36,8 @@ per-batch reference (``tests/test_day_stream.py``). A profile service is drawn b
 engine does not model. The serving stack (``frontend``) runs as :mod:`simlat.autoscale.stack` says:
 the loop in front of the batcher (its work per request over the replicas ready at the arrival, for
 a measured profile), the hand-off in each batch, the reply's wait for the loop and the network
-delay; with a fixed fleet the engine's frontend path bit for bit (``tests/test_day_stack.py``).
+delay; with a fixed fleet and no reply work the engine's frontend path bit for bit
+(``tests/test_day_stack.py``); reply work is kept off the loop (an approximation, with a warning).
 Not modelled: caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
 per-request item counts are refused.
 """
@@ -307,6 +308,8 @@ def run_stream(
                     w.batches(dn, sv)
                 part = {"a": a, "net": stack.network(j), "ovh": overhead(j) if overhead is not None else np.zeros(j),
                         "end": dn + sv, "sizes": sizes}
+                if stack.reply is not None:
+                    part["rep"] = stack.reply(j)
                 if recs is not None:
                     part.update(dispatch=dn.copy(), service=sv.copy(), replica=np.frombuffer(repl, dtype=np.int64).copy())
                 held = _reply(held + [part], loop, end if end < horizon_ms else INF, windows, recs)
@@ -387,7 +390,7 @@ def _ingress(stack: DayStack, fleet: FleetLog, live: set[int], a: np.ndarray) ->
     return stack.loop_ms / n
 
 
-PER_REQUEST = ("a", "net", "ovh")
+PER_REQUEST = ("a", "net", "ovh", "rep")
 """The per-request arrays of a served part (the others are per batch)."""
 
 
@@ -410,6 +413,10 @@ def _reply(parts: list[dict[str, np.ndarray]], loop: Loop, known_ms: float, wind
             continue
         sizes = p["sizes"]
         lat = np.repeat(loop.reply_start(p["end"]), sizes)
+        if "rep" in p:  # the batch's replies leave one after another (no loop contention: an approximation)
+            cum = np.cumsum(p["rep"])
+            first = np.r_[0, np.cumsum(sizes)[:-1]]
+            lat += cum - np.repeat(cum[first] - p["rep"][first], sizes)
         lat -= p["a"]
         lat += p["net"]
         lat += p["ovh"]
@@ -449,7 +456,7 @@ def check_supported(experiment: Experiment) -> list[str]:
         raise SimlatError("workload.arrivals.items_column: per-request items are not supported by the exact day engine")
     from simlat.autoscale import stack
 
-    stack.check(experiment)
+    warnings += stack.check(experiment)
     return warnings
 
 
