@@ -9,7 +9,9 @@ a. an affine service (2 ms + 0.4 ms per item, lognormal noise), dynamic batching
    W=2 ms: batches of about 5 to 16 requests, the fleet following the day (about 3 to 9 replicas);
 b. the feed model of ``experiments/feed.yaml``: the measured profile of mlp_ranker bf16 on H100 with
    three measured components (four curves per draw), 500 items per request, B=8, W=0.5 ms: batches
-   of a few requests, after-idle draws.
+   of a few requests, after-idle draws;
+c. case b behind the measured serving stack (``calibration/serving-h100-triton-mlp-bf16-b32w0.json``:
+   the per-replica loop, the hand-off, the network delay), as ``experiments/feed_day.yaml`` runs it.
 
 ``--hours`` runs the first hours only (the rate follows the same curve).
 
@@ -46,7 +48,8 @@ from simlat.autoscale.stream import simulate_day_exact
 from simlat.config import parse_experiment
 
 TARGET_S = 300.0
-SERVICE_NAMES = {"a": "affine service, B=32, W=2 ms", "b": "feed model profile (mlp_ranker bf16 H100 + 3 components), B=8, W=0.5 ms"}
+SERVICE_NAMES = {"a": "affine service, B=32, W=2 ms", "b": "feed model profile (mlp_ranker bf16 H100 + 3 components), B=8, W=0.5 ms",
+                 "c": "case b behind the measured Triton serving stack"}
 MEAN_RPS = 5000.0
 
 
@@ -63,6 +66,8 @@ SERVICES = {
                       "add_components": ["deserialize_raw", "h2d_pinned", "d2h"]},
           "items": 500},
 }
+SERVICES["c"] = {**SERVICES["b"], "frontend": {
+    "kind": "profile", "path": str(PROFILE.parent / "serving-h100-triton-mlp-bf16-b32w0.json")}}
 
 
 def experiment(case: str = "a", day_s: float = 86400.0, window_s: float = 60.0):
@@ -78,6 +83,7 @@ def experiment(case: str = "a", day_s: float = 86400.0, window_s: float = 60.0):
         "batching": svc["batching"],
         "service": svc["service"],
         "overheads": {"network_rtt_ms": {"kind": "constant", "value": 0.5}},
+        **({"frontend": svc["frontend"]} if "frontend" in svc else {}),
         "slo": {"percentile": 99, "latency_ms": 20},
         "run": {"seed": 1},
     })
@@ -125,7 +131,7 @@ def main() -> None:
     ap.add_argument("--slice-hours", type=float, default=0.5, help="hours of the slice the references are compared on")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions of the slice comparison (median)")
     ap.add_argument("--day-repeat", type=int, default=1, help="runs of the whole --hours day (median)")
-    ap.add_argument("--cases", default="a,b", help="cases to run, comma-separated (a, b; see the module doc)")
+    ap.add_argument("--cases", default="a,b", help="cases to run, comma-separated (a, b, c; see the module doc)")
     args = ap.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus visible; CPU seconds")
 

@@ -33,8 +33,12 @@ done times are those of :func:`simlat.engine.simulation.simulate` on the same ar
 (same service stream, same heap order); a fleet whose size changes at known times matches a naive
 per-batch reference (``tests/test_day_stream.py``). A profile service is drawn by
 :func:`vector_profile_sampler` (the same law, other draws) and with its after-idle curve, which the
-engine does not model. Not modelled: the serving stack (``frontend``: left out, with a warning);
-caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
+engine does not model. The serving stack (``frontend``) runs as :mod:`simlat.autoscale.stack` says:
+the loop in front of the batcher (its work per request over the replicas ready at the arrival, for
+a measured profile), the hand-off in each batch, the reply's wait for the loop and the network
+delay; with a fixed fleet and no reply work the engine's frontend path bit for bit
+(``tests/test_day_stack.py``); reply work is kept off the loop (an approximation, with a warning).
+Not modelled: caches, admission control, per-replica queues, adaptive batching, renewal and modulated arrivals and
 per-request item counts are refused.
 """
 
@@ -54,6 +58,7 @@ from simlat.autoscale.arrivals import arrival_source
 from simlat.autoscale.coldstart import first_call_ms, ready_delay
 from simlat.autoscale.day import DayResult, _day_result, check_one_model_per_gpu
 from simlat.autoscale.policy import POLICIES, Observation
+from simlat.autoscale.stack import DayStack, Loop, day_stack
 from simlat.autoscale.windows import N_BINS, Windows, hist_quantile, latency_bins
 from simlat.config import Experiment
 from simlat.config.autoscaling import NoAutoscaling
@@ -168,6 +173,7 @@ def run_stream(
     idle: tuple[Sampler, float] | None = None,
     windows: list[Windows] | None = None,
     keep_records: bool = False,
+    stack: DayStack | None = None,
 ) -> StreamRun:
     """The event-level day (see the module doc).
 
@@ -176,7 +182,10 @@ def run_stream(
     called once per batch in dispatch order; ``overhead(n)``: the next ``n`` requests' overheads (ms,
     in arrival order) or None; ``delay_s(k)``: ``k`` delays to ready (s) for new replicas;
     ``first_call``: a new replica's first batch takes at least this (ms); ``idle``: (sampler, gap ms):
-    a batch starting after its replica was idle for at least the gap draws from this sampler instead.
+    a batch starting after its replica was idle for at least the gap draws from this sampler instead;
+    ``stack``: the serving stack (:mod:`simlat.autoscale.stack`): the loop in front of the batcher,
+    the reply's wait for the loop and the network delay in the latency (the samplers give the replica
+    time: with a stack, the hand-off and per-item costs in it, :meth:`DayStack.service`).
     """
     B, W = batch.max_batch, batch.max_wait_ms
     if batch.adaptive:
@@ -186,6 +195,8 @@ def run_stream(
     k0 = int(items_per_request)
     fc = -INF if first_call is None else float(first_call)
     idle_sampler, gap = (sampler, INF) if idle is None else idle
+    loop = None if stack is None else Loop()
+    held: list[dict[str, np.ndarray]] = []  # served requests whose reply waits for a later segment's loop
     windows = windows or []
     fleet = FleetLog()
     spec = int(policy.initial())
@@ -193,7 +204,8 @@ def run_stream(
     heapq.heapify(free)
     live = set(range(spec))  # routable replicas (not removed)
     fresh: set[int] = set()  # replicas that have not served their first batch
-    pending = np.zeros(0)
+    pending = np.zeros(0)  # the batcher's arrivals still waiting (with a stack: the loop's departures)
+    pending_a = pending  # their arrival times
     last = 0.0
     served = 0
     busy_acc, carry_in = 0.0, 0.0
@@ -208,10 +220,18 @@ def run_stream(
             new = source.take(T, min(end, horizon_ms))
             for w in windows:
                 w.arrived(new)
+            if loop is not None:
+                pending_a = np.concatenate((pending_a, new)) if len(pending_a) else new
+                assert stack is not None
+                new = loop.run(new, _ingress(stack, fleet, live, new))
             pending = np.concatenate((pending, new)) if len(pending) else new
-        elif not len(pending):
-            break
-        elif steps > MAX_OVERRUN_STEPS:
+            if loop is None:
+                pending_a = pending
+        elif loop is not None:
+            loop.run(np.zeros(0), np.zeros(0))
+        if held and loop is not None:  # replies whose loop is now known (all of it once no request arrives any more)
+            held = _reply(held, loop, end if end < horizon_ms else INF, windows, recs)
+        if T >= horizon_ms and (not len(pending) or steps > MAX_OVERRUN_STEPS):
             break
         steps += 1
         n = len(pending)
@@ -281,7 +301,7 @@ def run_stream(
             sv = np.frombuffer(serv, dtype=np.float64)
             busy_acc += float(sv.sum())
             sizes = np.diff(np.append(st, j))
-            a = pending[:j]
+            a = pending_a[:j]
             lat = np.repeat(dn + sv, sizes)
             lat -= a
             # Little's law: the time before this segment of requests that waited across its start was
@@ -289,15 +309,27 @@ def run_stream(
             before = np.maximum(T - a, 0.0)
             insys_acc += float(lat.sum() - before.sum())
             wait_acc += float((np.repeat(dn, sizes) - a).sum() - before.sum())
-            if overhead is not None:
-                ov = overhead(j)
-                lat += ov
-                insys_acc += float(ov.sum())  # end to end, as the quasi-static day's rate x mean latency
-            bins = latency_bins(lat)
-            for w in windows:
-                w.served(a, lat, bins)
-                w.batches(dn, sv)
-            if recs is not None:
+            if loop is not None and stack is not None:
+                for w in windows:
+                    w.batches(dn, sv)
+                ovh = overhead(j) if overhead is not None else np.zeros(j)
+                insys_acc += float(ovh.sum())  # end to end, as the quasi-static day's rate x mean latency
+                part = {"a": a, "net": stack.network(j), "ovh": ovh, "end": dn + sv, "sizes": sizes}
+                if stack.reply is not None:
+                    part["rep"] = stack.reply(j)
+                if recs is not None:
+                    part.update(dispatch=dn.copy(), service=sv.copy(), replica=np.frombuffer(repl, dtype=np.int64).copy())
+                held = _reply(held + [part], loop, end if end < horizon_ms else INF, windows, recs)
+            else:
+                if overhead is not None:
+                    ov = overhead(j)
+                    lat += ov
+                    insys_acc += float(ov.sum())  # end to end, as the quasi-static day's rate x mean latency
+                bins = latency_bins(lat)
+                for w in windows:
+                    w.served(a, lat, bins)
+                    w.batches(dn, sv)
+            if recs is not None and loop is None:
                 recs.arrival_ms.append(a.copy())
                 recs.dispatch_ms.append(np.repeat(dn, sizes))
                 recs.service_ms.append(np.repeat(sv, sizes))
@@ -306,6 +338,7 @@ def run_stream(
                 recs.latency_ms.append(lat)
             served += j
         pending = pending[j:]
+        pending_a = pending_a[j:] if loop is not None else pending
         # -- the decision at the segment's end ---------------------------------------------------
         T = end
         carry_out = 0.0
@@ -319,7 +352,7 @@ def run_stream(
         # Little's law over the step: the dispatched requests' time in the system and in the queue since
         # the step's start (their service past its end included), plus the waiting within the step of
         # those still queued at its end: each request-ms is counted once over the run
-        left = float(np.sum(T - np.maximum(pending, T - step_ms))) if len(pending) else 0.0
+        left = float(np.sum(T - np.maximum(pending_a, T - step_ms))) if len(pending_a) else 0.0
         obs = None if util is None else Observation(utilization=util, concurrency=(insys_acc + left) / step_ms,
                                                     queue_length=(wait_acc + left) / step_ms)
         busy_acc, carry_in = 0.0, carry_out
@@ -348,10 +381,66 @@ def run_stream(
             live -= gone
             fresh -= gone
         spec = want
+    if held and loop is not None:
+        loop.run(np.zeros(0), np.zeros(0))
+        _reply(held, loop, INF, windows, recs)
     for tf, r in free:  # the run's end: replicas still serving finish their batch
         fleet.done[r] = min(fleet.done[r], max(tf, T))
     return StreamRun(fleet=fleet, windows=windows, served=served, unserved=len(pending), end_ms=T,
                      decisions=decisions, records=recs)
+
+
+def _ingress(stack: DayStack, fleet: FleetLog, live: set[int], a: np.ndarray) -> np.ndarray:
+    """Each arrival's ingress work on the loop: a per-replica loop's work over the replicas ready at
+    the arrival (at least one), or the one loop's work."""
+    if not stack.per_replica:
+        return np.full(len(a), stack.loop_ms)
+    ready = np.sort([fleet.ready[r] for r in live])
+    n = np.maximum(np.searchsorted(ready, a, side="right"), 1)
+    return stack.loop_ms / n
+
+
+PER_REQUEST = ("a", "net", "ovh", "rep")
+"""The per-request arrays of a served part (the others are per batch)."""
+
+
+def _reply(parts: list[dict[str, np.ndarray]], loop: Loop, known_ms: float, windows: list[Windows],
+           recs: StreamRecords | None) -> list[dict[str, np.ndarray]]:
+    """Finish the requests of ``parts`` (per request: ``a``, ``net``, ``ovh``; per batch: ``end``,
+    ``sizes`` and, for the records, ``dispatch``, ``service``, ``replica``) whose batch's model finished
+    before ``known_ms`` (the loop's jobs are known up to there): the reply starts when the loop is free
+    of the ingress jobs released by then; latency = reply - arrival + network + overheads. Return the
+    rest (arrival order kept)."""
+    keep = []
+    for p in parts:
+        if known_ms < INF:
+            now = p["end"] < known_ms
+            if not now.all():
+                per_req = np.repeat(now, p["sizes"])
+                keep.append({k: v[~(per_req if k in PER_REQUEST else now)] for k, v in p.items()})
+                p = {k: v[per_req if k in PER_REQUEST else now] for k, v in p.items()}
+        if not len(p["a"]):
+            continue
+        sizes = p["sizes"]
+        lat = np.repeat(loop.reply_start(p["end"]), sizes)
+        if "rep" in p:  # the batch's replies leave one after another (no loop contention: an approximation)
+            cum = np.cumsum(p["rep"])
+            first = np.r_[0, np.cumsum(sizes)[:-1]]
+            lat += cum - np.repeat(cum[first] - p["rep"][first], sizes)
+        lat -= p["a"]
+        lat += p["net"]
+        lat += p["ovh"]
+        bins = latency_bins(lat)
+        for w in windows:
+            w.served(p["a"], lat, bins)
+        if recs is not None:
+            recs.arrival_ms.append(p["a"].copy())
+            recs.dispatch_ms.append(np.repeat(p["dispatch"], sizes))
+            recs.service_ms.append(np.repeat(p["service"], sizes))
+            recs.replica.append(np.repeat(p["replica"], sizes))
+            recs.batch_size.append(np.repeat(sizes, sizes))
+            recs.latency_ms.append(lat)
+    return keep
 
 
 # -- the day -----------------------------------------------------------------------------------------
@@ -359,7 +448,7 @@ def run_stream(
 
 def check_supported(experiment: Experiment) -> list[str]:
     """Refuse what the exact day engine does not model; return the warnings for what it leaves out."""
-    warnings = []
+    warnings: list[str] = []
     if experiment.workload.arrivals.kind == "closed_loop":
         raise SimlatError("workload.arrivals.kind: 'closed_loop' has no offered rate over the day; simlat day needs an open workload")
     check_one_model_per_gpu(experiment)  # the exact engine would also leave out the contention and the tenants
@@ -376,9 +465,9 @@ def check_supported(experiment: Experiment) -> list[str]:
         raise SimlatError("workload.items_per_request: a distribution is not supported by the exact day engine; give a number")
     if getattr(experiment.workload.arrivals, "items_column", None) is not None:
         raise SimlatError("workload.arrivals.items_column: per-request items are not supported by the exact day engine")
-    if experiment.frontend is not None:
-        warnings.append("frontend: the exact day engine leaves the serving stack out (latencies are the batcher, "
-                        "the model and the overheads); the quasi-static engine includes it")
+    from simlat.autoscale import stack
+
+    warnings += stack.check(experiment)
     return warnings
 
 
@@ -405,17 +494,18 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     policy = POLICIES[type(cfg)](cfg, experiment)
     delay, cold_source = ready_delay(experiment) if cfg.kind != "none" else (None, "none (fixed replicas)")
     seq = np.random.SeedSequence(experiment.run.seed)
-    cold_seq, wl_seq, engine_seq = seq.spawn(3)
+    cold_seq, wl_seq, engine_seq, stack_seq = seq.spawn(4)  # the first three as before the stack
     streams = Streams.spawn(engine_seq)
     service = build_service(experiment.service)
     from simlat.config.service import ProfileService
 
     rng = streams.service_rngs(1)[0]
+    stack = day_stack(experiment, np.random.default_rng(stack_seq))
     if isinstance(experiment.service, ProfileService):
-        sampler = _profile_sampler(experiment.service, rng)
+        sampler = _profile_sampler(experiment.service, rng, stack)
     else:
-        sampler = service.batch_sampler(rng)
-    idle = idle_service(experiment, streams)
+        sampler = service.batch_sampler(rng) if stack is None else stack.service(service.batch_sampler(rng))
+    idle = idle_service(experiment, streams, stack)
     spec = EngineSpec.from_experiment(experiment)
     ov_rng = np.random.default_rng(streams.overheads)
     cold_rng = np.random.default_rng(cold_seq)
@@ -439,6 +529,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
         delay_s=None if delay is None else (lambda k: dists.sample(delay, k, cold_rng)),
         first_call=first_call_ms(experiment) if cfg.kind != "none" else None, idle=idle,
         windows=[win] if minute is None else [win, minute], keep_records=keep_records,
+        stack=stack,
     )
     if run.unserved:
         warnings.append(f"{run.unserved} requests were still waiting {MAX_OVERRUN_STEPS} steps after the day's end "
@@ -477,12 +568,14 @@ VECTOR_DRAWS = 4096
 """Service times drawn at once per batch size by :func:`vector_profile_sampler`."""
 
 
-def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
+def vector_profile_sampler(curves, rng: np.random.Generator, stack: DayStack | None = None) -> Sampler:
     """``items -> ms`` for a profile service: the sum of one draw from each measured curve, as the
     engine's sampler (:func:`simlat.profiles.sampling.make_sampler`) draws it (a uniform read off the
     curve's quantile table at ``items``, linearly interpolated), but made :data:`VECTOR_DRAWS` at a
     time per batch size with numpy. Same distribution, other draws: the engine's sampler costs about
-    0.5 us per curve per batch in Python, which dominates a day of small batches."""
+    0.5 us per curve per batch in Python, which dominates a day of small batches. With ``stack``, the
+    replica time of :meth:`DayStack.service` (hand-off + draw x slowdown + per-item cost), computed
+    on the vector."""
     from simlat.profiles.sampling import DENSE_GRID
 
     nexts: dict[int, object] = {}
@@ -499,6 +592,8 @@ def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
             k = x.astype(np.int64)
             a = t[k]
             v += a + (x - k) * (t[k + 1] - a)
+        if stack is not None:
+            v = stack.handoff_ms + v * stack.slowdown + stack.item_ms * items
         f = iter(v.tolist()).__next__
         nexts[items] = f
         return f
@@ -515,16 +610,16 @@ def vector_profile_sampler(curves, rng: np.random.Generator) -> Sampler:
     return sample
 
 
-def _profile_sampler(svc, rng: np.random.Generator) -> Sampler:
+def _profile_sampler(svc, rng: np.random.Generator, stack: DayStack | None = None) -> Sampler:
     from simlat.profiles.sampling import profile_curves
 
     curves = profile_curves(svc)
     for c in curves:
         c.table(1)  # a bad curve fails here, as in the engine
-    return vector_profile_sampler(curves, rng)
+    return vector_profile_sampler(curves, rng, stack)
 
 
-def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, float] | None:
+def idle_service(experiment: Experiment, streams: Streams, stack: DayStack | None = None) -> tuple[Sampler, float] | None:
     """The profile's after-idle service (its ``idle`` curve, the model's part only) and the idle gap
     it was measured after (ms), when the variant has both; its draws come from their own stream."""
     from simlat.config.service import ProfileService
@@ -540,7 +635,7 @@ def idle_service(experiment: Experiment, streams: Streams) -> tuple[Sampler, flo
     if not variant.idle or variant.idle_gap_ms is None:
         return None
     rng = np.random.default_rng(streams.service.spawn(1)[0])  # after the queue's: that one is the engine's
-    return _profile_sampler(svc.model_copy(update={"condition": "idle"}), rng), float(variant.idle_gap_ms)
+    return _profile_sampler(svc.model_copy(update={"condition": "idle"}), rng, stack), float(variant.idle_gap_ms)
 
 
 def window_rows(experiment: Experiment, run: StreamRun, win: Windows, day_s: float) -> list[dict]:
