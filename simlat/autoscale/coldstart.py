@@ -25,26 +25,17 @@ from simlat.errors import SimlatError
 def profile_cold_start(experiment: Experiment) -> tuple[float, str] | None:
     """Seconds from process start to the first call served, from the service profile, and what they
     are; None when the service is not a profile or the variant recorded no cold start."""
-    svc = experiment.service
-    if not isinstance(svc, ProfileService):
+    cs = _variant_cold_start(experiment)  # None too for a bad profile: reported when the windows run
+    if cs is None:
         return None
-    from simlat.profiles.schema import load_profile
-
-    try:
-        model = load_profile(svc.path).model(svc.model)
-    except SimlatError:
-        return None  # a bad profile is reported when the windows run
-    for v in model.variants:
-        if v.name == svc.variant and v.cold_start is not None:
-            rep = v.cold_start.replica
-            if rep is not None:
-                starts = ", ".join(f"{s:.1f}" for s in rep.ready_s)
-                return (sum(rep.ready_s) / len(rep.ready_s),
-                        f"{rep.server} replica start measured from outside: mean of {len(rep.ready_s)} ({starts} s)")
-            parts = [v.cold_start.process_ready_ms, v.cold_start.setup_ms, v.cold_start.first_call_ms]
-            if any(p is not None for p in parts):
-                return (sum(p or 0.0 for p in parts) / 1000.0,
-                        "process ready + setup + first call; no serving stack")
+    rep = cs.replica
+    if rep is not None:
+        starts = ", ".join(f"{s:.1f}" for s in rep.ready_s)
+        return (sum(rep.ready_s) / len(rep.ready_s),
+                f"{rep.server} replica start measured from outside: mean of {len(rep.ready_s)} ({starts} s)")
+    parts = [cs.process_ready_ms, cs.setup_ms, cs.first_call_ms]
+    if any(p is not None for p in parts):
+        return sum(p or 0.0 for p in parts) / 1000.0, "process ready + setup + first call; no serving stack"
     return None
 
 
