@@ -143,7 +143,9 @@ def _tenant_columns(experiment, t, confidence: float) -> dict:
             f"{name}_p50_ms": num(d.get("p50_ms")),
             f"{name}_p99_ms": num(d.get("p99_ms")),
             f"{name}_p99_lo_ms": num(p99_ci[0]),
-            f"{name}_p99_hi_ms": num(p99_ci[1]),
+            # a stable run's null upper bound is infinite (no finite bound), as the main model's column says
+            f"{name}_p99_hi_ms": (math.inf if d["stable"] and p99_ci[1] is None and d.get("p99_ms") is not None
+                                  else num(p99_ci[1])),
             f"{name}_meets_slo": verdict_of(s, d["slo_latency_ms"], d["slo_percentile"], confidence) == MEETS,  # type: ignore[arg-type]
         })
     return out
