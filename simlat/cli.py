@@ -80,7 +80,7 @@ def simulate(
     from simlat.api import run
     from simlat.config import load_experiment
     from simlat.memory import ANNOUNCE_BYTES, describe, estimate_bytes
-    from simlat.outputs import check_output_file
+    from simlat.outputs import check_output_file, write_frame
 
     try:
         if records is not None:
@@ -99,10 +99,7 @@ def simulate(
     if records is not None:
         frame = result.records_frame()  # with replication and warmup columns
         try:
-            if records.suffix.lower() == ".csv":
-                frame.to_csv(records, index=False)
-            else:
-                frame.to_parquet(records, index=False)
+            write_frame(frame, records, "--records")
         except OSError as err:
             _fail(SimlatError(f"--records: cannot write {str(records)!r}: {err.strerror or err}"))
     if json_out:
@@ -139,14 +136,12 @@ def day(
     from simlat.autoscale.view import summary_json as day_json
     from simlat.autoscale.view import summary_lines, sweep_lines, table_lines
     from simlat.config import load_experiment
-    from simlat.outputs import check_output_dir, check_output_file
+    from simlat.outputs import check_output_dir, check_table_file, write_frame
 
     swept = None
     try:
         if out is not None:
-            check_output_file(out, "--out")
-            if out.suffix.lower() not in (".parquet", ".csv", ".json"):
-                raise SimlatError(f"--out: {str(out)!r} must end in .parquet, .csv or .json (the suffix picks the format)")
+            check_table_file(out, "--out")
         if engine not in ("quasi-static", "exact"):
             raise SimlatError(f"--engine: {engine!r} is invalid: use quasi-static or exact")
         if hours is not None and (engine != "exact" or sweep_):
@@ -154,11 +149,7 @@ def day(
         if table is not None:
             if not sweep_:
                 raise SimlatError("--table: writes the policy table of a sweep; add --sweep")
-            from simlat.autoscale.sweep import TABLE_FORMATS
-
-            check_output_file(table, "--table")
-            if table.suffix.lower() not in TABLE_FORMATS:
-                raise SimlatError(f"--table: {str(table)!r} must end in {', '.join(TABLE_FORMATS)} (the suffix picks the format)")
+            check_table_file(table, "--table")
         if report_dir is not None:
             check_output_dir(report_dir, "--report-dir")
         exp = _with_overrides(load_experiment(experiment), set_)
@@ -181,12 +172,7 @@ def day(
         _fail(err)
     try:
         if out is not None:
-            if out.suffix.lower() == ".csv":
-                result.windows.to_csv(out, index=False)
-            elif out.suffix.lower() == ".json":
-                result.windows.to_json(out, orient="records")
-            else:
-                result.windows.to_parquet(out, index=False)
+            write_frame(result.windows, out, "--out")
         if table is not None and swept is not None:
             from simlat.autoscale.sweep import write_day_table
 

@@ -42,3 +42,28 @@ def check_output_dir(path: Path, option: str) -> None:
         raise SimlatError(f"{option}: {str(path)!r} cannot be created: {str(base)!r} is a file")
     if not os.access(base, os.W_OK | os.X_OK):
         raise SimlatError(f"{option}: {str(path)!r}: {str(base)!r} is not writable")
+
+
+TABLE_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
+"""Table files by suffix: what ``--table`` and ``--out`` write (the suffix picks the format)."""
+
+
+def check_table_file(path: Path, option: str, formats: tuple[str, ...] = tuple(TABLE_FORMATS)) -> None:
+    """``path`` can be written and its suffix names one of ``formats``."""
+    check_output_file(path, option)
+    if path.suffix.lower() not in formats:
+        raise SimlatError(f"{option}: {str(path)!r} must end in {', '.join(formats)} (the suffix picks the format)")
+
+
+def write_frame(frame, path: Path, option: str) -> Path:
+    """Write a pandas DataFrame as Parquet, CSV or JSON records by ``path``'s suffix (checked)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise SimlatError(f"{option}: {str(path)!r} must end in {', '.join(TABLE_FORMATS)} (the suffix picks the format)")
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", indent=1)
+    return Path(path)

@@ -160,20 +160,10 @@ def choose(table: pd.DataFrame, target: float, on: str) -> tuple[int | None, lis
     return chosen, reasons, explanation
 
 
-TABLE_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
-
-
 def write_day_table(table: pd.DataFrame, path) -> None:
     """Write the policy table by the file's suffix (.parquet, .csv, .json)."""
     from pathlib import Path
 
-    p = Path(path)
-    fmt = TABLE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise SimlatError(f"--table: {str(p)!r} must end in {', '.join(TABLE_FORMATS)} (the suffix picks the format)")
-    if fmt == "Parquet":
-        table.to_parquet(p, index=False)
-    elif fmt == "CSV":
-        table.to_csv(p, index=False)
-    else:
-        table.to_json(p, orient="records", indent=1)
+    from simlat.outputs import write_frame
+
+    write_frame(table, Path(path), "--table")

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from simlat.errors import SimlatError
-
 COLUMNS: list[tuple[str, str]] = [
     ("label", "short name of the configuration"),
     ("device", "device it runs on"),
@@ -49,7 +47,6 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 TENANT_SUFFIXES = ("_p50_ms", "_p99_ms", "_p99_lo_ms", "_p99_hi_ms", "_meets_slo")
 """Columns of each colocated model (prefixed by its name), after :data:`COLUMNS`."""
-FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
 
 
 def sweep_table(result) -> pd.DataFrame:
@@ -76,18 +73,9 @@ def sweep_table(result) -> pd.DataFrame:
 
 def write_table(result, path: str | Path) -> Path:
     """Write :func:`sweep_table` by the file's suffix (.parquet, .csv, .json); any other is refused."""
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise SimlatError(f"--table: {str(path)!r} must end in {', '.join(FORMATS)} (the suffix picks the format)")
-    df = sweep_table(result)
-    if fmt == "Parquet":
-        df.to_parquet(path, index=False)
-    elif fmt == "CSV":
-        df.to_csv(path, index=False)
-    else:
-        df.to_json(path, orient="records", indent=1)
-    return path
+    from simlat.outputs import write_frame
+
+    return write_frame(sweep_table(result), Path(path), "--table")
 
 
 def top_rows(result, n: int = 10) -> pd.DataFrame:
