@@ -271,8 +271,8 @@ def day_result(experiment: Experiment, windows: pd.DataFrame, *, window_s: float
     return DayResult(summary=summary, windows=windows)
 
 
-def _day_result(experiment: Experiment, cfg, W: float, rates: np.ndarray, edges: np.ndarray, rows: list[dict],
-                cold, cold_source: str, t0: float, *, method: str = "quasi-static",
+def _day_result(experiment: Experiment, cfg, W: float, rows: list[dict], cold, cold_source: str, t0: float, *,
+                method: str = "quasi-static",
                 extra_warnings: list[str] | None = None) -> DayResult:
     """:func:`day_result` from an engine's window rows (``cfg.day_s``: the day simulated, maybe cut short)."""
     import pandas as pd

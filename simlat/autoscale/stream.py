@@ -471,6 +471,48 @@ def check_supported(experiment: Experiment) -> list[str]:
     return warnings
 
 
+def _day_span(cfg, window_s: float | None, hours: float | None) -> tuple[float, float]:
+    """The window length and the day simulated (s), checked: ``--hours`` cuts the day, and must cover a window."""
+    W = float(window_s if window_s is not None else cfg.window_s)
+    day_s = cfg.day_s if hours is None else min(cfg.day_s, hours * 3600.0)
+    if hours is not None and not hours > 0:
+        raise SimlatError(f"--hours: {hours:g} is invalid: it must be > 0")
+    if hours is not None and W > day_s and W <= cfg.day_s:
+        raise SimlatError(f"--hours: {hours:g} ({day_s:g} s) is invalid: it must cover at least one window "
+                          f"({W:g} s; --window-s sets the window)")
+    if not W > 0 or W > day_s:
+        raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({day_s:g} s)")
+    return W, day_s
+
+
+def _day_windows(W: float, day_s: float, slo_ms: float) -> tuple[Windows, Windows | None]:
+    """The windows' histograms, and the 1-minute ones when windows are not minutes; refused when the
+    histograms would take more than :data:`MAX_HIST_BYTES`."""
+    n_win = math.ceil(day_s / W - 1e-9)
+    hist_bytes = (n_win + (0 if W == 60.0 else math.ceil(day_s / 60.0))) * N_BINS * 8
+    if hist_bytes > MAX_HIST_BYTES:
+        least = day_s * N_BINS * 8 / (MAX_HIST_BYTES - math.ceil(day_s / 60.0) * N_BINS * 8)
+        raise SimlatError(f"--window-s: {W:g} s gives {n_win} windows; the exact day keeps one latency histogram "
+                          f"per window ({N_BINS * 8 // 1024} KiB each, {hist_bytes / 2**30:.1f} GiB in all, more than "
+                          f"{MAX_HIST_BYTES / 2**30:g} GiB): use windows of at least {math.ceil(least):g} s")
+    minute = Windows(math.ceil(day_s / 60.0 - 1e-9), 60_000.0, slo_ms) if W != 60.0 else None
+    return Windows(n_win, W * 1000.0, slo_ms), minute
+
+
+def _offered_rates(experiment: Experiment, rows: list[dict], W: float, day_s: float) -> None:
+    """Each window row's ``offered_rps``: the workload's mean rate over the window where it has one
+    (a rate curve, Poisson), else the requests that arrived in it."""
+    from simlat.autoscale.rates import window_rates
+
+    edges = np.minimum(np.arange(len(rows) + 1) * W, day_s)
+    try:
+        rates = window_rates(experiment.workload.arrivals, edges)
+    except SimlatError:
+        rates = np.array([r["requests"] / (r["end_s"] - r["start_s"]) for r in rows])
+    for r, rate in zip(rows, rates, strict=True):
+        r["offered_rps"] = float(rate)
+
+
 def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None, hours: float | None = None,
                        progress=None, keep_records: bool = False) -> tuple[DayResult, StreamRun]:
     """The day of ``experiment`` as one event-level run (see the module doc): the window table and
@@ -481,15 +523,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     t0 = time.perf_counter()
     warnings = check_supported(experiment)
     cfg = experiment.fleet.autoscaling or NoAutoscaling()
-    W = float(window_s if window_s is not None else cfg.window_s)
-    day_s = cfg.day_s if hours is None else min(cfg.day_s, hours * 3600.0)
-    if hours is not None and not hours > 0:
-        raise SimlatError(f"--hours: {hours:g} is invalid: it must be > 0")
-    if hours is not None and W > day_s and W <= cfg.day_s:
-        raise SimlatError(f"--hours: {hours:g} ({day_s:g} s) is invalid: it must cover at least one window "
-                          f"({W:g} s; --window-s sets the window)")
-    if not W > 0 or W > day_s:
-        raise SimlatError(f"--window-s: {W:g} is invalid: it must be > 0 and <= the day ({day_s:g} s)")
+    W, day_s = _day_span(cfg, window_s, hours)
     step_s = float(getattr(cfg, "scrape_interval_s", KPA_TICK_S if cfg.kind == "target_concurrency" else DEFAULT_STEP_S))
     policy = POLICIES[type(cfg)](cfg, experiment)
     delay, cold_source = ready_delay(experiment) if cfg.kind != "none" else (None, "none (fixed replicas)")
@@ -511,15 +545,7 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
     cold_rng = np.random.default_rng(cold_seq)
     from simlat import dists
 
-    n_win = math.ceil(day_s / W - 1e-9)
-    hist_bytes = (n_win + (0 if W == 60.0 else math.ceil(day_s / 60.0))) * N_BINS * 8
-    if hist_bytes > MAX_HIST_BYTES:
-        least = day_s * N_BINS * 8 / (MAX_HIST_BYTES - math.ceil(day_s / 60.0) * N_BINS * 8)
-        raise SimlatError(f"--window-s: {W:g} s gives {n_win} windows; the exact day keeps one latency histogram "
-                          f"per window ({N_BINS * 8 // 1024} KiB each, {hist_bytes / 2**30:.1f} GiB in all, more than "
-                          f"{MAX_HIST_BYTES / 2**30:g} GiB): use windows of at least {math.ceil(least):g} s")
-    win = Windows(n_win, W * 1000.0, experiment.slo.latency_ms)
-    minute = Windows(math.ceil(day_s / 60.0 - 1e-9), 60_000.0, experiment.slo.latency_ms) if W != 60.0 else None
+    win, minute = _day_windows(W, day_s, experiment.slo.latency_ms)
     source = arrival_source(experiment.workload.arrivals, np.random.default_rng(wl_seq))
     run = run_stream(
         source, horizon_ms=day_s * 1000.0, step_ms=step_s * 1000.0, policy=policy,
@@ -535,23 +561,15 @@ def simulate_day_exact(experiment: Experiment, *, window_s: float | None = None,
         warnings.append(f"{run.unserved} requests were still waiting {MAX_OVERRUN_STEPS} steps after the day's end "
                         "(their windows count them as missing the SLO)")
     rows = window_rows(experiment, run, win, day_s)
-    from simlat.autoscale.rates import window_rates
-
-    edges = np.minimum(np.arange(n_win + 1) * W, day_s)
-    try:
-        rates = window_rates(experiment.workload.arrivals, edges)
-    except SimlatError:
-        rates = np.array([r["requests"] / (r["end_s"] - r["start_s"]) for r in rows])
-    for r, rate in zip(rows, rates, strict=True):
-        r["offered_rps"] = float(rate)
+    _offered_rates(experiment, rows, W, day_s)
     if minute is not None:
         mrows = window_rows(experiment, run, minute, day_s)
         share = float(np.mean([r["meets_slo"] for r in mrows]))
     else:
         share = float(np.mean([r["meets_slo"] for r in rows]))
     cfg_day = cfg.model_copy(update={"day_s": day_s})
-    result = _day_result(experiment, cfg_day, W, rates, edges, rows, delay, cold_source, t0,
-                         method="exact", extra_warnings=warnings)
+    result = _day_result(experiment, cfg_day, W, rows, delay, cold_source, t0, method="exact",
+                         extra_warnings=warnings)
     result.summary.slo_minutes_share = share
     result.summary.served_requests = run.served
     if progress is not None:
