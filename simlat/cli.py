@@ -133,8 +133,8 @@ def day(
     window alone at its mean rate); with --sweep, choose the policy parameters."""
     from simlat.autoscale import simulate_day
     from simlat.autoscale.stream import simulate_day_exact, simulate_day_exact_result
+    from simlat.autoscale.view import day_lines, sweep_json
     from simlat.autoscale.view import summary_json as day_json
-    from simlat.autoscale.view import summary_lines, sweep_lines, table_lines
     from simlat.config import load_experiment
     from simlat.outputs import check_output_dir, check_table_file, write_frame
 
@@ -188,21 +188,12 @@ def day(
         except OSError as err:
             _fail(SimlatError(f"--report-dir: cannot write {str(report_dir)!r}: {err.strerror or err}"))
     if json_out:
-        import json
-
         import simlat
 
         meta = {"seed": exp.run.seed, "simlat_version": simlat.__version__}
-        if swept is None:
-            typer.echo(day_json(result, meta))
-        else:
-            data = {**meta, "explanation": swept.explanation, "chosen": result.summary.to_dict() if swept.chosen is not None else None,
-                    "policies": json.loads(swept.table.to_json(orient="records"))}
-            typer.echo(json.dumps(data, separators=(",", ":"), default=lambda v: None))
+        typer.echo(day_json(result, meta) if swept is None else sweep_json(swept, result, meta))
         return
-    slo = f"p{exp.slo.percentile:g} <= {exp.slo.latency_ms:g} ms"
-    lines = [] if swept is None else sweep_lines(swept) + [""]
-    for line in lines + summary_lines(result, slo) + [""] + table_lines(result):
+    for line in day_lines(result, swept, f"p{exp.slo.percentile:g} <= {exp.slo.latency_ms:g} ms"):
         typer.echo(line)
     if out is not None:
         typer.echo(f"windows written to {out}")

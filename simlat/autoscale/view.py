@@ -71,6 +71,20 @@ def summary_json(result: DayResult, meta: dict) -> str:
     return json.dumps(data, separators=(",", ":"), default=lambda v: None)
 
 
+def sweep_json(swept, result: DayResult, meta: dict) -> str:
+    """The policy sweep as one JSON object: the explanation, the chosen day's summary, every policy."""
+    data = {**meta, "explanation": swept.explanation,
+            "chosen": result.summary.to_dict() if swept.chosen is not None else None,
+            "policies": json.loads(swept.table.to_json(orient="records"))}
+    return json.dumps(data, separators=(",", ":"), default=lambda v: None)
+
+
+def day_lines(result: DayResult, swept, slo_text: str) -> list[str]:
+    """What ``simlat day`` prints: the sweep (if any), the day's numbers and the hourly table."""
+    lines = [] if swept is None else sweep_lines(swept) + [""]
+    return lines + summary_lines(result, slo_text) + [""] + table_lines(result)
+
+
 def sweep_lines(swept) -> list[str]:
     """The policy sweep: the choice explained, then one line per policy (cheapest first)."""
     t = swept.table
