@@ -546,18 +546,27 @@ def profile_probe(
     out: Annotated[Path, typer.Option(help="Probe result to write (JSON), for simlat profile project --probe.")],
     threads: Annotated[int | None, typer.Option(min=1, help="The threads the target will run with (default: torch's default here).")] = None,
     seconds: Annotated[float, typer.Option(min=1.0, max=120.0, help="About how long the probe runs.")] = 6.0,
+    device: Annotated[str, typer.Option(help="cpu, or cuda to probe the GPU too (peaks, launch and round-trip costs).")] = "cpu",
 ) -> None:
-    """Measure this machine's CPU as a projection target: matmul rates (all threads and one), copy
-    bandwidth, a tiny op's dispatch time and the serialization components (~5-10 s)."""
+    """Measure this machine as a projection target: CPU matmul rates (all threads and one), copy
+    bandwidth, a tiny op's dispatch time and the serialization components (~5-10 s); with --device
+    cuda also the GPU's peaks and its launch and round-trip costs (~10 s more)."""
     import json
 
     from simlat.outputs import check_output_file
 
     try:
+        if device not in ("cpu", "cuda"):
+            raise SimlatError(f"--device: {device!r} is not a device simlat probes: use cpu or cuda")
         check_output_file(out, "--out", create_folder=True)
         from simlat.calibrate.probe import run_probe
 
-        result = run_probe(threads, seconds=seconds)
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SimlatError("--device cuda: torch sees no CUDA device on this machine")
+        result = run_probe(threads, seconds=seconds, device=device)
         out.write_text(json.dumps(result, indent=1) + "\n")
     except SimlatError as err:
         _fail(err)
@@ -566,6 +575,11 @@ def profile_probe(
     mm = result["matmul_flops_per_s"]
     typer.echo(f"probe written to {out}: {result['device_name']}, {result['threads']} threads, fp32 {mm.get('fp32', 0) / 1e9:.0f} GFLOP/s,"
                f" copy {result['copy_bytes_per_s'] / 1e9:.1f} GB/s, tiny op {result['op_overhead_us']['threads']:.1f} us ({result['elapsed_s']} s)")
+    if "gpu" in result:
+        g = result["gpu"]
+        typer.echo(f"  GPU {g['device_name']}: bf16 {g['matmul_flops_per_s'].get('bf16', 0) / 1e12:.0f} TFLOP/s, copy"
+                   f" {g['copy_bytes_per_s'] / 1e9:.0f} GB/s, launch {g['launch_us']:.1f} us, op + sync {g['op_sync_us']:.1f} us,"
+                   f" Linear + sync {g['linear_sync_us']:.1f} us")
 
 
 @profile_app.command("compare")

@@ -1,4 +1,4 @@
-"""A short probe of a CPU host (``simlat profile probe``): what a projection needs to know about a target.
+"""A short probe of a host (``simlat profile probe``): what a projection needs to know about a target.
 
 About 5-10 s, torch and numpy only (no simulator dependencies), on the machine itself:
 
@@ -13,6 +13,13 @@ About 5-10 s, torch and numpy only (no simulator dependencies), on the machine i
   few batch sizes (10th percentile and median): the same code on both machines, so their ratio to a
   source profile's components is the target's single-thread host speed relative to the source's,
   measured.
+
+With ``device="cuda"`` it also measures the GPU (``gpu``, about 10 s more): its peaks as ``simlat
+calibrate`` measures them (:func:`simlat.calibrate.roofline.measure_peaks`: the same method, so a
+projection's ratios compare like with like), the host-side cost of one kernel launch (a tiny
+in-place add issued 2,000 times before one synchronize), the round trip of one tiny op and its
+synchronize, and one tiny ``Linear`` call with its synchronize (dispatch, launch, wait: what a
+launch-bound batch of these models pays).
 
 The result is a plain JSON object (``format: simlat.probe``, ``version: 1``).
 """
@@ -98,8 +105,56 @@ def _components(max_s_each: float) -> dict[str, dict[str, dict[str, dict[str, fl
     return out
 
 
-def run_probe(threads: int | None = None, *, seconds: float = 6.0) -> dict:
-    """Probe this machine's CPU (see the module docstring); ``threads``: the target's (default: torch's)."""
+def _gpu(max_s: float) -> dict:
+    """The GPU's peaks (as calibration measures them) and its launch and round-trip costs (microseconds)."""
+    import numpy as np
+    import torch
+
+    from simlat.calibrate.roofline import measure_peaks
+
+    sync = torch.cuda.synchronize
+    x = torch.zeros(1, device="cuda")
+    lin = torch.nn.Linear(64, 64).cuda()
+    inp = torch.randn(1, 64, device="cuda")
+
+    def median_us(fn, n: int) -> float:
+        per = []
+        t_end = time.perf_counter() + max_s / 3
+        with torch.inference_mode():
+            for _ in range(3):
+                fn()
+            sync()
+            while time.perf_counter() < t_end or len(per) < 5:
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                sync()
+                per.append((time.perf_counter() - t0) / n * 1e6)
+        return float(np.median(per))
+
+    def op_and_sync() -> None:
+        x.add_(1.0)
+        sync()
+
+    def linear_and_sync() -> None:
+        lin(inp)
+        sync()
+
+    peaks = measure_peaks("cuda")
+    return {
+        "device_name": torch.cuda.get_device_name(0),
+        "matmul_flops_per_s": peaks["matmul_flops_per_s"],
+        "copy_bytes_per_s": peaks["copy_bytes_per_s"],
+        "peaks_method": peaks["method"],
+        "launch_us": median_us(lambda: x.add_(1.0), 2000),
+        "op_sync_us": median_us(op_and_sync, 200),
+        "linear_sync_us": median_us(linear_and_sync, 200),
+    }
+
+
+def run_probe(threads: int | None = None, *, seconds: float = 6.0, device: str = "cpu") -> dict:
+    """Probe this machine's CPU (see the module docstring); ``threads``: the target's (default: torch's);
+    ``device="cuda"``: its GPU too."""
     import torch
 
     from simlat.calibrate import environment
@@ -140,6 +195,11 @@ def run_probe(threads: int | None = None, *, seconds: float = 6.0) -> dict:
                   "Linear(64, 64) calls on a 1x64 input; serialization components as simlat calibrate measures them",
         "notes": notes,
     }
+    if device == "cuda":
+        result["device"] = "cuda"
+        result["gpu"] = _gpu(seconds / 2)
+        result["device_name"] = result["gpu"]["device_name"]
+        result["host_name"] = environment.cpu_model() or "cpu"
     torch.set_num_threads(threads)
     result["elapsed_s"] = round(time.time() - t0, 2)
     return result
