@@ -491,7 +491,8 @@ def profile_project(
     source: Annotated[Path, typer.Argument(help="A measured service profile.")],
     out: Annotated[Path, typer.Option(help="Projected profile file to write.")],
     to: Annotated[str | None, typer.Option("--to", help="Target device from the device table (simlat/profiles/devices.py), e.g. h200, a100, l4, ci-cpu2.")] = None,
-    probe: Annotated[Path | None, typer.Option(help="Instead of --to: a CPU target measured by simlat profile probe (its JSON file).")] = None,
+    probe: Annotated[Path | None, typer.Option(help="Instead of --to: a target measured by simlat profile probe (its JSON file; a GPU with --device cuda).")] = None,
+    source_probe: Annotated[Path | None, typer.Option(help="A probe of the machine the source profile was measured on: the host ratio then compares probe with probe (a GPU's launch cost, a CPU's serialization components).")] = None,
     from_device: Annotated[str | None, typer.Option("--from", help="The source's device in the table, when its recorded device name does not say.")] = None,
     host_speed: Annotated[float | None, typer.Option(help="Target host CPU per-core speed relative to the source's (default: from the table).")] = None,
     uncertainty: Annotated[float | None, typer.Option(help="sd of log of the projection's error added to each point (default: 0.35 for a GPU, 2.0 for a CPU).")] = None,
@@ -512,9 +513,11 @@ def profile_project(
             assert to is not None
             target = device(to)
         src = device(from_device) if from_device else None
+        src_probe = from_probe(_read_json(source_probe, "--source-probe"), str(source_probe)) if source_probe is not None else None
         check_output_file(out, "--out", create_folder=True)
         command = "simlat profile project " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else f"simlat profile project --to {to or probe}"
-        projected = project_file(source, target, source=src, host_speed=host_speed, sd_log=uncertainty, command=command)
+        projected = project_file(source, target, source=src, host_speed=host_speed, sd_log=uncertainty, command=command,
+                                 source_probe=src_probe)
         measured = load_profile(check, field="--check") if check is not None else None
         save_profile(projected, out)
     except SimlatError as err:

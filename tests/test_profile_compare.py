@@ -193,3 +193,52 @@ def test_same_day_probe_and_measurement_projection_is_within_its_recorded_error(
     assert new.median_abs_error == pytest.approx(0.23, abs=0.02) and new.rms_log_error == pytest.approx(0.43, abs=0.02)
     assert unchanged.median_abs_error == pytest.approx(0.51, abs=0.02)
     assert new.covered_share == 1.0
+
+
+H100 = CAL / "h100-cuda.json"
+
+
+def _gpu_probe_of(profile, launch_us: float = 5.0, scale: float = 1.0) -> dict:
+    """A GPU probe describing the machine ``profile`` was measured on, its rates x ``scale``."""
+    probe = _probe_of(profile, 16)
+    pk = profile.peaks
+    probe.update(device="cuda", gpu={"device_name": "self", "launch_us": launch_us, "op_sync_us": 20.0, "linear_sync_us": 40.0,
+                                     "matmul_flops_per_s": {k: v * scale for k, v in pk.matmul_flops_per_s.items()},
+                                     "copy_bytes_per_s": pk.copy_bytes_per_s * scale})
+    return probe
+
+
+def test_a_gpu_probe_of_the_source_machine_leaves_the_curves_in_place():
+    src = load_profile(H100)
+    same = project(src, from_probe(_gpu_probe_of(src)), source_probe=from_probe(_gpu_probe_of(src)))
+    prj = same.provenance.projection
+    assert prj.host_ratio == pytest.approx(1.0) and "launch cost" in prj.method and prj.target["basis"] == "probe"
+    assert overall(compare_profiles(same, src)).median_abs_error < 1e-9
+
+
+def test_a_gpu_probe_with_half_the_launch_cost_and_twice_the_rates_halves_every_point():
+    """Host ratio from the two probes' launch costs, device rates from the target probe: both twice
+    as fast, so every steady median halves (the source's spikes aside)."""
+    src = load_profile(H100)
+    fast = project(src, from_probe(_gpu_probe_of(src, 2.5, 2.0)), source_probe=from_probe(_gpu_probe_of(src, 5.0)))
+    assert fast.provenance.projection.host_ratio == pytest.approx(2.0)
+    rows = compare_profiles(fast, src)
+    errs = [e for r in rows for e in r.errors]
+    assert np.median(errs) == pytest.approx(-0.5, abs=1e-9)
+    assert max(errs) < -0.4
+
+
+def test_a_gpu_probe_without_a_source_probe_uses_the_profiles_components():
+    src = load_profile(H100)
+    prj = project(src, from_probe(_gpu_probe_of(src))).provenance.projection
+    assert prj.host_ratio == pytest.approx(1.0) and "serialization components against the source profile's" in prj.method
+
+
+def test_bad_gpu_probes_are_refused():
+    src = load_profile(H100)
+    bad = _gpu_probe_of(src)
+    del bad["gpu"]["launch_us"]
+    with pytest.raises(SimlatError, match="without its GPU measurements"):
+        from_probe(bad)
+    with pytest.raises(SimlatError, match="cannot describe the source"):
+        project(src, from_probe(_gpu_probe_of(src)), source_probe=from_probe(_probe_of(load_profile(CPU16), 16)))

@@ -46,6 +46,7 @@ class DeviceSpec:
     basis: Literal["datasheet", "measured", "probe"] = "datasheet"
     match: tuple[str, ...] = field(default_factory=tuple)
     components: dict | None = None  # probe: serialization components measured on the target (model -> name -> batch -> ms)
+    launch_us: float | None = None  # GPU probe: host-side cost of one kernel launch (a tiny op issued back to back)
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype`` (tf32 falls back to fp32, other 16-bit types to bf16)."""
@@ -61,6 +62,7 @@ class DeviceSpec:
             "host_link_bytes_per_s": self.host_link_bytes_per_s, "cores": self.cores,
             "host_speed": self.host_speed, "basis": self.basis, "source": self.source,
             **({"components": self.components} if self.components else {}),
+            **({"launch_us": self.launch_us} if self.launch_us else {}),
         }
 
 
@@ -118,13 +120,29 @@ DEVICES: dict[str, DeviceSpec] = {
 
 def from_probe(probe: dict, source: str = "probe") -> DeviceSpec:
     """The target a ``simlat profile probe`` result describes: its rates are absolute measurements
-    (``basis: probe``), used as they are rather than as ratios to the table; the matmul rate is the
-    larger of threads x the one-thread rate and the all-thread rate. Its host speed is left to the
-    projection, which compares the probe's serialization components with the source's."""
+    (``basis: probe``), used as they are rather than as ratios to the table. A CPU probe's matmul rate
+    is the larger of threads x the one-thread rate and the all-thread rate; a GPU probe
+    (``--device cuda``) gives the GPU's peaks as calibration measures them and its launch cost. The
+    host speed is left to the projection, which compares the probe's serialization components (or,
+    with a probe of the source too, its launch cost) with the source's."""
     if not isinstance(probe, dict) or probe.get("format") != "simlat.probe":
         raise SimlatError(f"--probe: {source!r} is not a probe result (format simlat.probe); make one with simlat profile probe")
     if probe.get("version") != 1:
         raise SimlatError(f"--probe: {source!r} has version {probe.get('version')!r}; this simlat reads version 1")
+    date = probe.get("date", "?")
+    if probe.get("device") == "cuda":
+        try:
+            gpu = probe["gpu"]
+            flops = {k: float(v) for k, v in gpu["matmul_flops_per_s"].items() if float(v) > 0}
+            bw = float(gpu["copy_bytes_per_s"])
+            launch = float(gpu["launch_us"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise SimlatError(f"--probe: {source!r} is a cuda probe without its GPU measurements: {type(err).__name__}: {err}") from err
+        if "fp32" not in flops or bw <= 0 or not launch > 0:
+            raise SimlatError(f"--probe: {source!r} lacks the GPU's fp32 matmul rate, its copy bandwidth or its launch cost")
+        return DeviceSpec("probe", "cuda", f"{gpu.get('device_name') or 'GPU'} (probed {date})", flops, bw,
+                          f"measured: simlat profile probe --device cuda ({source})", basis="probe",
+                          components=probe.get("components") or None, launch_us=launch)
     try:
         threads = int(probe["threads"])
         # threads x the one-thread rate: on a shared machine the all-thread rate mostly measures the other jobs
@@ -137,7 +155,7 @@ def from_probe(probe: dict, source: str = "probe") -> DeviceSpec:
     if "fp32" not in flops or bw <= 0 or threads < 1:
         raise SimlatError(f"--probe: {source!r} lacks an fp32 matmul rate, a copy bandwidth or a thread count")
     name = str(probe.get("device_name") or "cpu")
-    return DeviceSpec("probe", "cpu", f"{name}, {threads} threads (probed {probe.get('date', '?')})", flops, bw,
+    return DeviceSpec("probe", "cpu", f"{name}, {threads} threads (probed {date})", flops, bw,
                       f"measured: simlat profile probe ({source})", cores=threads, basis="probe",
                       components=probe.get("components") or None)
 

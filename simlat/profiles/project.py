@@ -84,6 +84,8 @@ HOST_BASIS = {
     "table": "the device table (host_speed)",
     "given": "--host-speed",
     "components": "the probe's serialization components against the source profile's (same code, one thread)",
+    "probes": "the target probe's serialization components against the source probe's (same code, one thread)",
+    "launch": "the target probe's kernel launch cost against the source probe's (a tiny op issued back to back)",
 }
 
 _PEAK_KEY = {"tf32": "tf32", "bf16": "bf16", "fp16": "bf16", "ao_int8_weight_only": "bf16", "ao_fp8_weight_only": "bf16"}
@@ -112,7 +114,7 @@ class Projector:
     """Projects the points of a profile from its ``source`` device onto ``target``."""
 
     def __init__(self, profile: ServiceProfile, target: DeviceSpec, *, source: DeviceSpec | None = None,
-                 host_speed: float | None = None):
+                 host_speed: float | None = None, source_probe: DeviceSpec | None = None):
         prov = profile.provenance
         if profile.peaks is None:
             raise SimlatError("the source profile records no peaks: its points cannot be split into host and device time")
@@ -130,8 +132,15 @@ class Projector:
         self.profile, self.source, self.target = profile, src, target
         self.levels = profile.quantile_levels
         self.host_basis = "table"
+        if source_probe is not None and source_probe.kind != target.kind:
+            raise SimlatError(f"--source-probe: a {source_probe.kind} probe cannot describe the source of a {target.kind} projection")
         if host_speed is not None:
             self.host_ratio, self.host_basis = host_speed, "given"
+        elif source_probe is not None and target.kind == "cuda" and source_probe.launch_us and target.launch_us:
+            self.host_ratio, self.host_basis = source_probe.launch_us / target.launch_us, "launch"
+        elif source_probe is not None and source_probe.components and target.components and \
+                (r := probe_component_ratio(source_probe.components, target.components)) is not None:
+            self.host_ratio, self.host_basis = r, "probes"
         elif target.components:
             measured_ratio = host_ratio_from_components(profile, target.components)
             if measured_ratio is not None:
@@ -222,6 +231,21 @@ def cpu_thread_factor(floor_ms: float, device_ms: float, t_src: int, t_tgt: int)
     return (t_tgt / t_src) * c / min(c, float(t_tgt))
 
 
+def probe_component_ratio(source: dict, target: dict) -> float | None:
+    """The median over the serialization components two probes share (at least 5 us on the source)
+    of source / target time at the 10th percentile; None when they share none."""
+    ratios = []
+    for model, comps in source.items():
+        for name, per in comps.items():
+            for b, t in per.items():
+                s_ms = t.get("p10_ms") if isinstance(t, dict) else None
+                t2 = ((target.get(model) or {}).get(name) or {}).get(b)
+                t_ms = t2.get("p10_ms") if isinstance(t2, dict) else None
+                if name.startswith(("serialize", "deserialize")) and s_ms and t_ms and s_ms >= 0.005 and t_ms > 0:
+                    ratios.append(float(s_ms) / float(t_ms))
+    return float(np.median(ratios)) if ratios else None
+
+
 def host_ratio_from_components(profile: ServiceProfile, components: dict) -> float | None:
     """The target's single-thread host speed relative to the source's: the median over the
     serialization components both measured (same model, component and batch size, at least 5 us on
@@ -301,9 +325,12 @@ def scale_point(p: Point, levels: list[float], new_median: float, sd_projection:
 
 
 def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "profile", source: DeviceSpec | None = None,
-            host_speed: float | None = None, sd_log: float | None = None, command: str = "") -> ServiceProfile:
-    """The profile ``profile`` would be on ``target``: same schema, marked projected (module docstring)."""
-    pr = Projector(profile, target, source=source, host_speed=host_speed)
+            host_speed: float | None = None, sd_log: float | None = None, command: str = "",
+            source_probe: DeviceSpec | None = None) -> ServiceProfile:
+    """The profile ``profile`` would be on ``target``: same schema, marked projected (module docstring);
+    ``source_probe``: a probe of the machine ``profile`` was measured on (the host ratio then compares
+    probe with probe)."""
+    pr = Projector(profile, target, source=source, host_speed=host_speed, source_probe=source_probe)
     sd_proj = (0.0 if pr.identity else DEFAULT_SD_LOG[target.kind]) if sd_log is None else float(sd_log)
     if not (sd_proj >= 0 and math.isfinite(sd_proj)):
         raise SimlatError(f"--uncertainty: {sd_log!r} is invalid: it must be >= 0")
@@ -349,7 +376,8 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
     method = METHOD
     if target.kind == "cpu":
         method += (f"; cpu: device part x t_tgt/t_src x c/min(c, t_tgt), c = the cores' worth the source reached"
-                   f" ({pr.threads[0]} -> {pr.threads[1]} threads); host ratio from {HOST_BASIS[pr.host_basis]}")
+                   f" ({pr.threads[0]} -> {pr.threads[1]} threads)")
+    method += f"; host ratio from {HOST_BASIS[pr.host_basis]}"
     projection = Projection(
         source=source_name, source_device=prov.device_name, source_spec=pr.source.to_json(), target=target.to_json(),
         method=method, host_ratio=pr.host_ratio, uncertainty_sd_log=sd_proj,
@@ -364,7 +392,8 @@ def project(profile: ServiceProfile, target: DeviceSpec, *, source_name: str = "
     })
     peaks = profile.peaks.model_copy(update={  # type: ignore[union-attr]
         "matmul_flops_per_s": pr.tgt_peaks, "copy_bytes_per_s": pr.tgt_bw,
-        "method": f"projected: measured source peaks x ({target.name} / {pr.source.name}) from the device table",
+        "method": (f"measured on the target by its probe ({target.source})" if target.basis == "probe" else
+                   f"projected: measured source peaks x ({target.name} / {pr.source.name}) from the device table"),
     })
     return profile.model_copy(update={"provenance": new_prov, "peaks": peaks, "models": models})
 
