@@ -138,7 +138,7 @@ def test_the_sweep_warns_when_the_chosen_device_is_projected():
 
     exp = load_experiment(ROOT / "experiments" / "fraud_hardware.yaml")
     sweep = exp.sweep.model_copy(update={
-        "cases": [c for c in exp.sweep.cases if "h200" in str(c["service.path"])][-1:],
+        "cases": [c for c in exp.sweep.cases if "h200-projected" in str(c["service.path"])][-1:],
         "grid": {"fleet.replicas": [6]}, "min_headroom": 0.0, "min_requests": 3000, "max_requests": 6000, "rate_search": None,
     })
     result = run_sweep(exp.model_copy(update={"sweep": sweep}), base_dir=ROOT / "experiments", cache_dir=None, workers=1, details=False)

@@ -47,6 +47,8 @@ class Overall:
     median_abs_error: float
     rms_log_error: float
     covered_share: float
+    worst_error: float = 0.0  # the largest by absolute value, signed
+    p90_abs_error: float = 0.0
 
 
 def _median(levels: list[float], d: Dist) -> float:
@@ -100,7 +102,8 @@ def overall(rows: list[Row]) -> Overall:
     e = np.asarray([x for r in rows for x in r.errors])
     logs = np.log1p(e)
     return Overall(int(e.size), float(np.median(np.abs(e))), float(math.sqrt(float(np.mean(logs**2)))),
-                   sum(r.covered for r in rows) / max(int(e.size), 1))
+                   sum(r.covered for r in rows) / max(int(e.size), 1), _signed_pick(e, "worst"),
+                   float(np.quantile(np.abs(e), 0.9)))
 
 
 def markdown(rows: list[Row], title: str | None = None) -> str:
@@ -111,8 +114,8 @@ def markdown(rows: list[Row], title: str | None = None) -> str:
     for r in rows:
         lines.append(f"| {r.model} | {r.variant} | {r.points} | {r.median_error:+.0%} | {r.worst_error:+.0%} | {r.covered}/{r.points} |")
     o = overall(rows)
-    lines.append(f"| **all** | | {o.points} | {o.median_abs_error:.0%} (abs) | RMS log error {o.rms_log_error:.2f} |"
-                 f" {o.covered_share:.0%} |")
+    lines.append(f"| **all** | | {o.points} | {o.median_abs_error:.0%} (abs; 90th percentile {o.p90_abs_error:.0%}) |"
+                 f" {o.worst_error:+.0%} (RMS log error {o.rms_log_error:.2f}) | {o.covered_share:.0%} |")
     return "\n".join(lines)
 
 

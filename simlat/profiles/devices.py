@@ -46,7 +46,7 @@ class DeviceSpec:
     basis: Literal["datasheet", "measured", "probe"] = "datasheet"
     match: tuple[str, ...] = field(default_factory=tuple)
     components: dict | None = None  # probe: serialization components measured on the target (model -> name -> batch -> ms)
-    launch_us: float | None = None  # GPU probe: host-side cost of one kernel launch (a tiny op issued back to back)
+    gpu_host_us: dict[str, float] | None = None  # GPU probe: launch_us, op_sync_us, linear_sync_us (simlat.calibrate.probe)
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype`` (tf32 falls back to fp32, other 16-bit types to bf16)."""
@@ -62,7 +62,7 @@ class DeviceSpec:
             "host_link_bytes_per_s": self.host_link_bytes_per_s, "cores": self.cores,
             "host_speed": self.host_speed, "basis": self.basis, "source": self.source,
             **({"components": self.components} if self.components else {}),
-            **({"launch_us": self.launch_us} if self.launch_us else {}),
+            **({"gpu_host_us": dict(self.gpu_host_us)} if self.gpu_host_us else {}),
         }
 
 
@@ -118,13 +118,18 @@ DEVICES: dict[str, DeviceSpec] = {
 """Known devices by name (``simlat profile project --to NAME``)."""
 
 
+GPU_HOST_TIMINGS = ("launch_us", "op_sync_us", "linear_sync_us")
+"""What a GPU probe measures of the host side of a launch-bound batch: one kernel launch issued back
+to back, one tiny op and its synchronize, one tiny Linear and its synchronize."""
+
+
 def from_probe(probe: dict, source: str = "probe") -> DeviceSpec:
     """The target a ``simlat profile probe`` result describes: its rates are absolute measurements
     (``basis: probe``), used as they are rather than as ratios to the table. A CPU probe's matmul rate
     is the larger of threads x the one-thread rate and the all-thread rate; a GPU probe
     (``--device cuda``) gives the GPU's peaks as calibration measures them and its launch cost. The
     host speed is left to the projection, which compares the probe's serialization components (or,
-    with a probe of the source too, its launch cost) with the source's."""
+    for a GPU with a probe of the source too, its launch and round-trip costs) with the source's."""
     if not isinstance(probe, dict) or probe.get("format") != "simlat.probe":
         raise SimlatError(f"--probe: {source!r} is not a probe result (format simlat.probe); make one with simlat profile probe")
     if probe.get("version") != 1:
@@ -135,14 +140,14 @@ def from_probe(probe: dict, source: str = "probe") -> DeviceSpec:
             gpu = probe["gpu"]
             flops = {k: float(v) for k, v in gpu["matmul_flops_per_s"].items() if float(v) > 0}
             bw = float(gpu["copy_bytes_per_s"])
-            launch = float(gpu["launch_us"])
+            host_us = {k: float(gpu[k]) for k in GPU_HOST_TIMINGS}
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise SimlatError(f"--probe: {source!r} is a cuda probe without its GPU measurements: {type(err).__name__}: {err}") from err
-        if "fp32" not in flops or bw <= 0 or not launch > 0:
+        if "fp32" not in flops or bw <= 0 or not all(v > 0 for v in host_us.values()):
             raise SimlatError(f"--probe: {source!r} lacks the GPU's fp32 matmul rate, its copy bandwidth or its launch cost")
         return DeviceSpec("probe", "cuda", f"{gpu.get('device_name') or 'GPU'} (probed {date})", flops, bw,
                           f"measured: simlat profile probe --device cuda ({source})", basis="probe",
-                          components=probe.get("components") or None, launch_us=launch)
+                          components=probe.get("components") or None, gpu_host_us=host_us)
     try:
         threads = int(probe["threads"])
         # threads x the one-thread rate: on a shared machine the all-thread rate mostly measures the other jobs
