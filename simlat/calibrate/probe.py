@@ -118,7 +118,7 @@ def _gpu(max_s: float) -> dict:
     inp = torch.randn(1, 64, device="cuda")
 
     def median_us(fn, n: int) -> float:
-        per = []
+        per: list[float] = []
         t_end = time.perf_counter() + max_s / 3
         with torch.inference_mode():
             for _ in range(3):
@@ -177,7 +177,7 @@ def run_probe(threads: int | None = None, *, seconds: float = 6.0, device: str =
             many[k] = max(many.get(k, 0.0), again.get(k, 0.0), one[k])
         notes.append(f"{', '.join(slow)}: the {threads}-thread matmul ran slower than one thread (other jobs on the"
                      " machine); recorded as at least the one-thread rate")
-    result = {
+    result: dict = {
         "format": PROBE_FORMAT,
         "version": PROBE_VERSION,
         "device": "cpu",
@@ -196,9 +196,8 @@ def run_probe(threads: int | None = None, *, seconds: float = 6.0, device: str =
         "notes": notes,
     }
     if device == "cuda":
-        result["device"] = "cuda"
-        result["gpu"] = _gpu(seconds / 2)
-        result["device_name"] = result["gpu"]["device_name"]
+        gpu = _gpu(seconds / 2)
+        result.update(device="cuda", gpu=gpu, device_name=gpu["device_name"])
         result["host_name"] = environment.cpu_model() or "cpu"
     torch.set_num_threads(threads)
     result["elapsed_s"] = round(time.time() - t0, 2)
