@@ -113,6 +113,22 @@ def test_adaptive_plan_refines_free_shapes_and_repeats_coarse_sizes():
     assert next(t for t in reps if t.variant == "fp32").batch_sizes == [1, 4096, 256]  # the primary's order: ends first
     assert prim["compile_max_autotune"].weight > prim["fp32"].weight
     assert bud.default_time_limit_s is not None and bud.default_time_limit_s <= 600
+    # a compiling variant's second process runs with warm on-disk caches: it holds back little time
+    rep = {t.variant: t for t in reps}
+    assert rep["compile_max_autotune"].weight == rep["compile_cudagraphs"].weight == 0.5 < prim["compile_max_autotune"].weight / 2
+    normal = make_tasks("cuda", [resolve_model("mlp_ranker")], ["compile_max_autotune"], None, get_budget("normal"))
+    assert [t.weight for t in normal if t.repeat == 1] == [prim["compile_max_autotune"].weight / 2]
+
+
+def test_variants_the_device_check_rules_out_start_no_worker():
+    from simlat.calibrate.command import _known_skips
+
+    env = {"torchao": None, "onnxruntime": "1.30.0", "onnxruntime_providers": ["CPUExecutionProvider"]}
+    skips = _known_skips("cuda", env)
+    assert set(skips) == {"onnxruntime", "ao_int8_weight_only", "ao_fp8_weight_only"}
+    assert "CUDAExecutionProvider" in skips["onnxruntime"] and "torchao" in skips["ao_fp8_weight_only"]
+    assert _known_skips("cuda", {"torchao": "0.18.0", "onnxruntime_providers": ["CUDAExecutionProvider"]}) == {}
+    assert _known_skips("cuda", {}) == {}  # a device check that said nothing rules nothing out
 
 
 @pytest.mark.slow  # two measuring processes (torch import each): ~12 s on the shared 2-core machine

@@ -103,6 +103,20 @@ class Task:
         return name + (f" (repeat {self.repeat})" if self.repeat else "")
 
 
+ADAPTIVE_HEAVY_REPEAT_WEIGHT = 0.5
+"""Weight of a compiling variant's second process in an adaptive run: it re-measures three sizes
+with torch.compile's on-disk caches warm. Measured 2026-12-05 (H100 and H200, adaptive runs): 1.5-7 s
+each for compile, CUDA graphs and max-autotune, where a weight of half the primary's (1.5-2.5) had
+held back 20-60 s each from the primaries still tuning."""
+
+
+def repeat_weight(spec, adaptive: bool) -> float:
+    """The time weight of a variant's repeat process (see :data:`ADAPTIVE_HEAVY_REPEAT_WEIGHT`)."""
+    if not spec.heavy:
+        return 0.3
+    return ADAPTIVE_HEAVY_REPEAT_WEIGHT if adaptive else spec.weight / 2
+
+
 def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: list[int] | None, budget: Budget,
                *, overheads: bool = True) -> list[Task]:
     """All tasks of a run, in measuring order (see the module docstring)."""
@@ -125,7 +139,7 @@ def make_tasks(device: str, models: list[ModelRef], variants: list[str], sizes: 
                 rs = _spread(coarse(vs, budget.coarse_step) if adaptive else vs, budget.repeat_sizes)
                 if adaptive and len(rs) > 2:  # the primary's order (ends first): a compile traces its dynamic graph at the same size
                     rs = [rs[0], rs[-1], *rs[1:-1]]
-                t = Task("variant", device, m, v, rs, [], r, spec.weight / 2 if spec.heavy else 0.3, f"{m.name}/{r}" if group else None)
+                t = Task("variant", device, m, v, rs, [], r, repeat_weight(spec, budget.adaptive), f"{m.name}/{r}" if group else None)
                 (shared_repeats if group else repeats).append(t)
     comps = []
     for m in models if overheads else []:
