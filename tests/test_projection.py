@@ -145,6 +145,21 @@ def test_the_sweep_warns_when_the_chosen_device_is_projected():
     assert result.chosen is not None, result.recommendation
     assert any("PROJECTED" in w for w in result.warnings), result.warnings
     assert "(projected)" in result.recommendation
+    # no rate search: the headroom is only known to be >= 0, less than the projection's 90% uncertainty (+57%)
+    h = float(result.points.loc[result.points["config_id"] == result.chosen, "headroom"].iloc[0])
+    assert h == 0.0 and any("headroom (0%)" in w for w in result.warnings), (h, result.warnings)
+
+
+def test_a_projected_choice_with_less_headroom_than_its_uncertainty_is_warned():
+    from simlat.sweep.cost import projected_warning
+
+    exp = load_experiment(ROOT / "experiments" / "fraud_hardware.yaml")
+    assert len(projected_warning(exp, None)) == 1
+    low = projected_warning(exp, 0.21)
+    assert len(low) == 2 and "21%" in low[1] and "57% longer" in low[1]
+    assert len(projected_warning(exp, 0.9)) == 1
+    measured = exp.model_copy(update={"service": exp.service.model_copy(update={"path": str(CAL / "h200-cuda.json")})})
+    assert projected_warning(measured, 0.05) == []
 
 
 def test_cli_check_prints_the_error_table(tmp_path):

@@ -53,9 +53,15 @@ def device_label(experiment: Experiment) -> str:
     return experiment.device or (names[2] if len(names) > 2 else names[0])
 
 
-def projected_warning(experiment: Experiment) -> list[str]:
+PROJECTED_Z = 1.2816
+"""One-sided 90% normal quantile: a projected service level may be exp(z x sd) slower than projected."""
+
+
+def projected_warning(experiment: Experiment, headroom: float | None = None) -> list[str]:
     """A warning when the configuration's service profile was projected onto its device, not measured
-    (``simlat profile project``); empty otherwise or when the profile cannot be read."""
+    (``simlat profile project``); empty otherwise or when the profile cannot be read. With the chosen
+    configuration's ``headroom``: a second warning when it is smaller than the projection's one-sided
+    90% uncertainty of the service level (the headroom is computed at the projected level)."""
     from simlat.profiles.schema import load_profile
 
     if experiment.service.kind != "profile":
@@ -67,9 +73,16 @@ def projected_warning(experiment: Experiment) -> list[str]:
     if prov.projection is None:
         return []
     pj = prov.projection
-    return [f"the chosen configuration runs on {prov.device_name}: its service times are PROJECTED from"
-            f" {pj.source} ({pj.source_device}), not measured (uncertainty sd(log) {pj.uncertainty_sd_log:g} added"
-            " to the prediction interval); measure it on the device before buying"]
+    out = [f"the chosen configuration runs on {prov.device_name}: its service times are PROJECTED from"
+           f" {pj.source} ({pj.source_device}), not measured (uncertainty sd(log) {pj.uncertainty_sd_log:g} added"
+           " to the prediction interval); measure it on the device before buying"]
+    slower = math.exp(PROJECTED_Z * pj.uncertainty_sd_log) - 1.0
+    if headroom is not None and math.isfinite(headroom) and headroom < slower:
+        out.append(f"its headroom ({headroom:.0%}) is computed at the projected service level; the projection's"
+                   f" one-sided 90% uncertainty allows service times {slower:.0%} longer, so the measured device may"
+                   " need more replicas (a projected H200 plan that needed 3 GPUs needed 4 once measured:"
+                   " docs/calibration.md)")
+    return out
 
 
 def cost_per_hour(experiment: Experiment, sweep: Sweep) -> float:

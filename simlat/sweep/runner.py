@@ -80,6 +80,12 @@ def _hit_ratio(outcome: Outcome, target: float) -> float:
     return math.nan
 
 
+def _headroom_of(points, config_id: str) -> float:
+    """The headroom column of one configuration's row (NaN if missing)."""
+    row = points.loc[points["config_id"] == config_id, "headroom"]
+    return float(row.iloc[0]) if len(row) else float("nan")
+
+
 def _points(configs, outcomes, experiment, params) -> pd.DataFrame:
     sweep = experiment.sweep
     rows = []
@@ -294,7 +300,7 @@ def run_sweep(
                             min_headroom=sweep.min_headroom),
         warnings=ignored_settings(experiment) + ignored_sweep_params(experiment, configs)
         + edge_warnings(points, chosen, params, sweep.objective)
-        + (projected_warning(experiments[chosen]) if chosen is not None else []),
+        + (projected_warning(experiments[chosen], _headroom_of(points, chosen)) if chosen is not None else []),
         seed=experiment.run.seed,
         services=_services(configs),
         min_headroom=sweep.min_headroom,
