@@ -40,6 +40,7 @@ H200_PROJECTED = ROOT / "calibration" / "h200-projected-from-h100.json"
 H200_PROBE = HERE / "raw-h200" / "probe.json"
 H100_TODAY = HERE / "raw-h100" / "profile.json"
 H100_PROBE = HERE / "raw-h100" / "probe.json"
+H100_RUN2 = HERE / "raw-h100-run2" / "profile.json"  # a third machine, after the scheduler change (every variant complete)
 
 
 def _probe(path: Path):
@@ -98,8 +99,11 @@ def main() -> None:
         tables.append(markdown(rows, name))
     lines.append(summary_line("for scale: the H100 on 2026-11-24 predicting the same-day H100 run",
                               compare_profiles(load_profile(H100), load_profile(H100_TODAY))))
+    lines.append(summary_line("for scale: the same-day H100 run predicting another H100 machine an hour later",
+                              compare_profiles(load_profile(H100_TODAY), load_profile(H100_RUN2))))
     lines += ["", "Floors within one run (the same points measured by the run's second process, |second / first - 1|):", ""]
-    for label, path in (("H200", H200), ("H100 same day", H100_TODAY), ("H100 2026-11-24", H100)):
+    for label, path in (("H200", H200), ("H100 same day", H100_TODAY), ("H100 same day, second machine", H100_RUN2),
+                        ("H100 2026-11-24", H100)):
         n, med, p90 = process_floor(path)
         lines.append(f"- {label}: {n} points, median {med:.0%}, 90th percentile {p90:.0%}")
     lines += ["", *("\n".join(["", t]) for t in tables)]
