@@ -281,3 +281,16 @@ def test_the_h100_to_h200_check_is_recomputed_from_the_shipped_files():
     assert datasheet.covered_share >= 0.9 and probe.covered_share >= 0.9
     n, floor, _ = mod.process_floor(mod.H200)
     assert n >= 50 and floor > datasheet.median_abs_error
+
+
+def test_a_cpu_source_probe_measures_the_host_ratio_probe_against_probe():
+    """Both machines probed: serialization components of probe against probe (same code, same
+    sizes), not against what the source profile recorded."""
+    src = load_profile(CPU16)
+    target = _probe_of(src, 16)
+    for per in target["components"].values():
+        for comp in per.values():
+            for point in comp.values():
+                point["p10_ms"] *= 4.0  # the target host serializes 4x slower than the source probe says
+    prj = project(src, from_probe(target), source_probe=from_probe(_probe_of(src, 16))).provenance.projection
+    assert prj.host_ratio == pytest.approx(0.25) and "against the source probe's" in prj.method

@@ -136,18 +136,19 @@ class Projector:
             )
         self.profile, self.source, self.target = profile, src, target
         self.levels = profile.quantile_levels
-        self.host_basis = "table"
         if source_probe is not None and source_probe.kind != target.kind:
             raise SimlatError(f"--source-probe: a {source_probe.kind} probe cannot describe the source of a {target.kind} projection")
         # serialization components: the probes' own (same code on both machines), else the target
         # probe's against the source profile's; the model's host part: see host_ratio_for
-        serial = None
+        serial: tuple[float, str] | None = None
         if source_probe is not None and source_probe.components and target.components:
-            serial = probe_component_ratio(source_probe.components, target.components)
+            r = probe_component_ratio(source_probe.components, target.components)
+            serial = (r, "probes") if r is not None else None
         if serial is None and target.components:
-            serial = host_ratio_from_components(profile, target.components)
+            r = host_ratio_from_components(profile, target.components)
+            serial = (r, "components") if r is not None else None
         self.host_ratio, self.host_basis = host_ratio_for(target, src, source_probe, serial, host_speed)
-        self.serial_ratio = host_speed if host_speed is not None else (serial if serial is not None else self.host_ratio)
+        self.serial_ratio = host_speed if host_speed is not None else (serial[0] if serial is not None else self.host_ratio)
         if not (self.host_ratio > 0 and math.isfinite(self.host_ratio)):
             raise SimlatError(f"--host-speed: {self.host_ratio!r} is invalid: it must be > 0")
         pk = profile.peaks
@@ -230,16 +231,16 @@ def cpu_thread_factor(floor_ms: float, device_ms: float, t_src: int, t_tgt: int)
     return (t_tgt / t_src) * c / min(c, float(t_tgt))
 
 
-def host_ratio_for(target: DeviceSpec, source: DeviceSpec, source_probe: DeviceSpec | None, serial: float | None,
-                   given: float | None) -> tuple[float, str]:
+def host_ratio_for(target: DeviceSpec, source: DeviceSpec, source_probe: DeviceSpec | None,
+                   serial: tuple[float, str] | None, given: float | None) -> tuple[float, str]:
     """The target's host speed relative to the source's for the model's host part, and its basis.
 
     ``given`` (``--host-speed``) first. A GPU: with probes of both machines, the geometric mean of
     source / target over their three host timings (:data:`GPU_HOST_TIMINGS`: launch, op + sync,
     Linear + sync); otherwise the table's (1.0): the serialization components are NOT used for a GPU's
     host part (in the H100 -> H200 check they put the H200 host 2.6x slower than the same-day H100
-    host, its batches were 1.0-1.5x slower). A CPU: the serialization components (``serial``: probe
-    against probe, or probe against the source profile), else the table."""
+    host; its batches were a median 1.3x slower). A CPU: the serialization components (``serial``:
+    the ratio and its basis, probe against probe or probe against the source profile), else the table."""
     if given is not None:
         return given, "given"
     if target.kind == "cuda":
@@ -248,7 +249,7 @@ def host_ratio_for(target: DeviceSpec, source: DeviceSpec, source_probe: DeviceS
             return math.exp(sum(logs) / len(logs)), "gpu_probes"
         return target.host_speed / source.host_speed, "table"
     if serial is not None:
-        return serial, ("probes" if source_probe is not None and source_probe.components else "components")
+        return serial
     return target.host_speed / source.host_speed, "table"
 
 
